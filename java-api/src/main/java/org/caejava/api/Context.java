@@ -1,0 +1,165 @@
+package org.caejava.api;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import org.caejava.bindings.CaeNative;
+import org.caejava.bindings.cae_context_info;
+import org.caejava.bindings.cae_context_options;
+
+/**
+ * A compute context of libcae: one backend (CPU threads, or one CUDA device), with the run
+ * seed. Device tensors and models are made from a context; close it when done.
+ *
+ * <pre>{@code
+ * try (Context ctx = Context.builder().backend(Backend.CPU).threads(2).build()) {
+ *     ...
+ * }
+ * }</pre>
+ *
+ * <p>A context is used by one thread at a time. Use after {@link #close()} throws
+ * {@link IllegalStateException}.
+ */
+public final class Context implements AutoCloseable {
+
+    private final Arena arena;
+    private final MemorySegment handle;
+    private final Backend backend;
+    private final int deviceIndex;
+    private final int threads;
+    private final long seed;
+    private final String description;
+
+    private Context(Builder b) {
+        NativeLibrary.load();
+        String what = "creating a " + b.backend + " context (device " + b.device + ", threads " + b.threads + ")";
+        MemorySegment raw;
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment options = cae_context_options.allocate(call);
+            Native.check(CaeNative.cae_context_options_init(options), what);
+            cae_context_options.backend(options, b.backend.code());
+            cae_context_options.device_index(options, b.device);
+            cae_context_options.num_threads(options, b.threads);
+            cae_context_options.seed(options, b.seed);
+            MemorySegment out = call.allocate(ValueLayout.ADDRESS);
+            Native.check(CaeNative.cae_context_create(options, out), what);
+            raw = out.get(ValueLayout.ADDRESS, 0);
+        }
+        // The handle lives in this context's own arena; closing it destroys the native context.
+        this.arena = Arena.ofShared();
+        this.handle = raw.reinterpret(arena, CaeNative::cae_context_destroy);
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment info = cae_context_info.allocate(call);
+            Native.check(CaeNative.cae_context_query(handle, info), "querying the new context");
+            this.backend = Backend.of(cae_context_info.backend(info));
+            this.deviceIndex = cae_context_info.device_index(info);
+            this.threads = cae_context_info.num_threads(info);
+            this.seed = cae_context_info.seed(info);
+            this.description = cae_context_info.description(info).getString(0);
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /** A context on the best backend here (CUDA if usable, else all CPU cores), seed 0. */
+    public static Context create() {
+        return builder().build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** The backend chosen (AUTO is resolved at creation). */
+    public Backend backend() {
+        return backend;
+    }
+
+    public int deviceIndex() {
+        return deviceIndex;
+    }
+
+    /** CPU worker threads (1 on CUDA, where kernels run on the device). */
+    public int threads() {
+        return threads;
+    }
+
+    public long seed() {
+        return seed;
+    }
+
+    /** A one-line description, e.g. "cpu: 2 threads, GEMM openblas". */
+    public String description() {
+        return description;
+    }
+
+    /** Waits until all work queued on this context has finished. */
+    public void synchronize() {
+        Native.check(CaeNative.cae_context_synchronize(handle()), "synchronizing " + this);
+    }
+
+    public boolean isOpen() {
+        return arena.scope().isAlive();
+    }
+
+    /**
+     * The native handle, for the wrappers of this library. Throws when the context is closed.
+     */
+    public MemorySegment handle() {
+        if (!isOpen()) {
+            throw new IllegalStateException("the context (" + description + ") is closed");
+        }
+        return handle;
+    }
+
+    /** Releases the native context; device memory made from it is freed with its tensors. */
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Context[" + description + (isOpen() ? "" : ", closed") + "]";
+    }
+
+    /** Options of a new context. */
+    public static final class Builder {
+        private Backend backend = Backend.AUTO;
+        private int device = 0;
+        private int threads = 0;
+        private long seed = 0;
+
+        private Builder() {}
+
+        public Builder backend(Backend backend) {
+            this.backend = java.util.Objects.requireNonNull(backend, "backend");
+            return this;
+        }
+
+        /** The CUDA device ordinal (0 on the CPU). */
+        public Builder device(int index) {
+            this.device = index;
+            return this;
+        }
+
+        /** CPU threads; 0 (the default) uses every available core. */
+        public Builder threads(int threads) {
+            this.threads = threads;
+            return this;
+        }
+
+        /** The root of every random stream drawn in the context. */
+        public Builder seed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        public Context build() {
+            return new Context(this);
+        }
+    }
+}

@@ -1,0 +1,22 @@
+package org.caejava.api;
+
+import org.caejava.bindings.CaeNative;
+
+/** Checks the status of a native call right at the call, carrying libcae's message. */
+final class Native {
+
+    private Native() {}
+
+    /** Throws a {@link CaeException} when {@code status} is not CAE_OK. */
+    static void check(int status, String javaContext) {
+        if (status != 0) {
+            throw failure(status, javaContext);
+        }
+    }
+
+    /** The exception for a failed call; reads the calling thread's last native error. */
+    static CaeException failure(int status, String javaContext) {
+        String message = CaeNative.cae_last_error().getString(0);
+        return new CaeException(Status.of(status), message.isEmpty() ? "(no message)" : message, javaContext);
+    }
+}

@@ -1,0 +1,624 @@
+package org.caejava.api;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.Objects;
+import org.caejava.bindings.CaeNative;
+
+/**
+ * A dense, contiguous, row-major tensor in off-heap memory: on the host (memory of a Java
+ * {@link Arena}, or page-locked memory of a {@link Context}) or on a context's device.
+ *
+ * <p>A tensor is owned by the arena it was allocated in: closing the arena frees it (device
+ * memory included), and any later use throws {@link IllegalStateException} instead of touching
+ * freed memory. Views ({@link #view}, {@link #slice}, {@link #select}) share the memory and the
+ * lifetime of the tensor they come from.
+ *
+ * <p>Element access ({@link #getFloat}, {@link #setFloat}, ...) works on host tensors; device
+ * tensors are read and written through copies ({@link #copyFrom(float[])}, {@link
+ * #toFloatArray()}, {@link #copyFrom(Tensor)}, {@link #to}).
+ */
+public final class Tensor {
+
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
+
+    /** Where the bytes are. {@code context} is null for plain Java-arena host memory. */
+    private sealed interface Storage permits HostMemory, DeviceMemory {}
+
+    private record HostMemory(MemorySegment segment, Context context) implements Storage {}
+
+    /** {@code buffer} is the cae_buffer handle, scoped to the owning arena. */
+    private record DeviceMemory(MemorySegment buffer, long bytes, Context context) implements Storage {}
+
+    private final DType dtype;
+    private final long[] shape;
+    private final long numel;
+    private final Storage storage;
+    private final long offset;
+
+    private Tensor(DType dtype, long[] shape, Storage storage, long offset) {
+        this.dtype = dtype;
+        this.shape = shape;
+        this.numel = numel(shape);
+        this.storage = storage;
+        this.offset = offset;
+    }
+
+    // ---------------------------------------------------------------- creation
+
+    /** A zero-filled host tensor in {@code arena}. */
+    public static Tensor allocate(Arena arena, DType dtype, long... shape) {
+        Objects.requireNonNull(arena, "arena");
+        long[] s = checkShape(shape);
+        long bytes = numel(s) * dtype.byteSize();
+        return new Tensor(dtype, s, new HostMemory(arena.allocate(Math.max(bytes, 1), 64), null), 0);
+    }
+
+    /** A zero-filled host tensor in page-locked memory of {@code context}, owned by {@code arena}. */
+    public static Tensor allocatePinned(Context context, Arena arena, DType dtype, long... shape) {
+        long[] s = checkShape(shape);
+        long bytes = numel(s) * dtype.byteSize();
+        MemorySegment buffer = createBuffer(context, CaeNative.CAE_MEMORY_HOST_PINNED(), bytes, dtype, s);
+        MemorySegment host;
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment out = call.allocate(ValueLayout.ADDRESS);
+            int status = CaeNative.cae_buffer_host_pointer(buffer, out);
+            if (status != 0) {
+                CaeException e = Native.failure(status, "mapping a pinned tensor");
+                CaeNative.cae_buffer_destroy(buffer);
+                throw e;
+            }
+            host = out.get(ValueLayout.ADDRESS, 0);
+        }
+        MemorySegment owned = host.reinterpret(Math.max(bytes, 1), arena, ignored -> CaeNative.cae_buffer_destroy(buffer));
+        return new Tensor(dtype, s, new HostMemory(owned, context), 0);
+    }
+
+    /** A zero-filled tensor in the device memory of {@code context}, owned by {@code arena}. */
+    public static Tensor allocateDevice(Context context, Arena arena, DType dtype, long... shape) {
+        long[] s = checkShape(shape);
+        long bytes = numel(s) * dtype.byteSize();
+        MemorySegment buffer = createBuffer(context, CaeNative.CAE_MEMORY_DEVICE(), bytes, dtype, s);
+        MemorySegment owned = buffer.reinterpret(arena, CaeNative::cae_buffer_destroy);
+        return new Tensor(dtype, s, new DeviceMemory(owned, Math.max(bytes, 1), context), 0);
+    }
+
+    /** A tensor of {@code location} in {@code context}: device memory or page-locked host memory. */
+    public static Tensor allocate(Context context, Location location, Arena arena, DType dtype, long... shape) {
+        return location == Location.DEVICE ? allocateDevice(context, arena, dtype, shape)
+                : allocatePinned(context, arena, dtype, shape);
+    }
+
+    /**
+     * A tensor over existing host memory (for instance a memory-mapped file), without copying.
+     * The tensor lives as long as the segment's scope.
+     */
+    public static Tensor wrap(MemorySegment segment, DType dtype, long... shape) {
+        Objects.requireNonNull(segment, "segment");
+        long[] s = checkShape(shape);
+        long bytes = numel(s) * dtype.byteSize();
+        if (segment.isNative() == false) {
+            throw new IllegalArgumentException("only native (off-heap) memory can back a tensor");
+        }
+        if (segment.byteSize() < bytes) {
+            throw new IllegalArgumentException("a " + dtype + " tensor of shape " + Arrays.toString(s) + " needs "
+                    + bytes + " bytes, the segment has " + segment.byteSize());
+        }
+        return new Tensor(dtype, s, new HostMemory(segment, null), 0);
+    }
+
+    /** A new F32 host tensor holding {@code data}. */
+    public static Tensor of(Arena arena, float[] data, long... shape) {
+        return of(arena, DType.F32, data, shape);
+    }
+
+    /** A new F32 or BF16 host tensor holding {@code data} (rounded to nearest even for BF16). */
+    public static Tensor of(Arena arena, DType dtype, float[] data, long... shape) {
+        Tensor t = allocate(arena, dtype, shape);
+        t.copyFrom(data);
+        return t;
+    }
+
+    /** A new U8 host tensor holding {@code data}. */
+    public static Tensor of(Arena arena, byte[] data, long... shape) {
+        Tensor t = allocate(arena, DType.U8, shape);
+        t.copyFrom(data);
+        return t;
+    }
+
+    /** A new I32 host tensor holding {@code data}. */
+    public static Tensor of(Arena arena, int[] data, long... shape) {
+        Tensor t = allocate(arena, DType.I32, shape);
+        t.copyFrom(data);
+        return t;
+    }
+
+    // ---------------------------------------------------------------- properties
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    public long[] shape() {
+        return shape.clone();
+    }
+
+    public int rank() {
+        return shape.length;
+    }
+
+    public long size(int dim) {
+        return shape[checkDim(dim)];
+    }
+
+    public long numel() {
+        return numel;
+    }
+
+    public long byteSize() {
+        return numel * dtype.byteSize();
+    }
+
+    public Location location() {
+        return storage instanceof DeviceMemory ? Location.DEVICE : Location.HOST;
+    }
+
+    /** The context of device or pinned memory; null for plain host memory. */
+    public Context context() {
+        return switch (storage) {
+            case HostMemory h -> h.context();
+            case DeviceMemory d -> d.context();
+        };
+    }
+
+    /** True while the memory is not freed (its arena is open). */
+    public boolean isAlive() {
+        return switch (storage) {
+            case HostMemory h -> h.segment().scope().isAlive();
+            case DeviceMemory d -> d.buffer().scope().isAlive() && d.context().isOpen();
+        };
+    }
+
+    /** The host memory of this tensor (exactly {@link #byteSize()} bytes). Host tensors only. */
+    public MemorySegment segment() {
+        return host().asSlice(offset, byteSize());
+    }
+
+    /** The cae_buffer handle and byte offset of a device tensor, for the wrappers of this library. */
+    public MemorySegment deviceBuffer() {
+        return device().buffer();
+    }
+
+    /** Byte offset of this tensor in its device buffer or host segment. */
+    public long byteOffset() {
+        return offset;
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /** The same elements with another shape; one dimension may be -1 (inferred). */
+    public Tensor view(long... newShape) {
+        long[] s = newShape.clone();
+        int infer = -1;
+        long known = 1;
+        for (int i = 0; i < s.length; i++) {
+            if (s[i] == -1 && infer < 0) {
+                infer = i;
+            } else if (s[i] < 0) {
+                throw new IllegalArgumentException("bad dimension " + s[i] + " in view " + Arrays.toString(newShape));
+            } else {
+                known = Math.multiplyExact(known, s[i]);
+            }
+        }
+        if (infer >= 0) {
+            if (known == 0 || numel % known != 0) {
+                throw new IllegalArgumentException("cannot view " + this + " as " + Arrays.toString(newShape));
+            }
+            s[infer] = numel / known;
+        }
+        if (numel(s) != numel) {
+            throw new IllegalArgumentException("cannot view " + this + " (" + numel + " elements) as "
+                    + Arrays.toString(newShape) + " (" + numel(s) + " elements)");
+        }
+        ensureAlive();
+        return new Tensor(dtype, s, storage, offset);
+    }
+
+    /** Rows {@code [from, to)} of dimension 0. */
+    public Tensor slice(long from, long to) {
+        if (shape.length == 0) {
+            throw new IllegalArgumentException("cannot slice a scalar tensor");
+        }
+        if (from < 0 || to < from || to > shape[0]) {
+            throw new IndexOutOfBoundsException("slice [" + from + ", " + to + ") of dimension 0 of size " + shape[0]);
+        }
+        long[] s = shape.clone();
+        s[0] = to - from;
+        ensureAlive();
+        return new Tensor(dtype, s, storage, offset + from * rowBytes());
+    }
+
+    /** Row {@code index} of dimension 0, with that dimension dropped. */
+    public Tensor select(long index) {
+        if (shape.length == 0) {
+            throw new IllegalArgumentException("cannot select from a scalar tensor");
+        }
+        Objects.checkIndex(index, shape[0]);
+        ensureAlive();
+        return new Tensor(dtype, Arrays.copyOfRange(shape, 1, shape.length), storage, offset + index * rowBytes());
+    }
+
+    // ---------------------------------------------------------------- element access (host)
+
+    public float getFloat(long... index) {
+        long i = flatIndex(index);
+        return switch (dtype) {
+            case F32 -> host().get(F32, offset + 4 * i);
+            case BF16 -> bf16ToFloat(host().get(I16, offset + 2 * i));
+            case U8 -> Byte.toUnsignedInt(host().get(ValueLayout.JAVA_BYTE, offset + i));
+            case I32 -> host().get(I32, offset + 4 * i);
+        };
+    }
+
+    public void setFloat(float value, long... index) {
+        long i = flatIndex(index);
+        switch (dtype) {
+            case F32 -> host().set(F32, offset + 4 * i, value);
+            case BF16 -> host().set(I16, offset + 2 * i, floatToBf16(value));
+            default -> throw new IllegalStateException("setFloat on a " + dtype + " tensor: use setInt");
+        }
+    }
+
+    /** Integer element of an I32 or U8 (0..255) tensor. */
+    public int getInt(long... index) {
+        long i = flatIndex(index);
+        return switch (dtype) {
+            case I32 -> host().get(I32, offset + 4 * i);
+            case U8 -> Byte.toUnsignedInt(host().get(ValueLayout.JAVA_BYTE, offset + i));
+            default -> throw new IllegalStateException("getInt on a " + dtype + " tensor: use getFloat");
+        };
+    }
+
+    public void setInt(int value, long... index) {
+        long i = flatIndex(index);
+        switch (dtype) {
+            case I32 -> host().set(I32, offset + 4 * i, value);
+            case U8 -> {
+                if (value < 0 || value > 255) {
+                    throw new IllegalArgumentException("value " + value + " does not fit a U8 element");
+                }
+                host().set(ValueLayout.JAVA_BYTE, offset + i, (byte) value);
+            }
+            default -> throw new IllegalStateException("setInt on a " + dtype + " tensor: use setFloat");
+        }
+    }
+
+    // ---------------------------------------------------------------- bulk copies
+
+    /** Copies all elements from {@code src} (F32, or BF16 rounded to nearest even). */
+    public void copyFrom(float[] src) {
+        requireLength(src.length);
+        if (dtype != DType.F32 && dtype != DType.BF16) {
+            throw new IllegalStateException("copyFrom(float[]) into a " + dtype + " tensor");
+        }
+        writeThroughHost(staging -> {
+            if (dtype == DType.F32) {
+                MemorySegment.copy(src, 0, staging, F32, 0, src.length);
+            } else {
+                for (int i = 0; i < src.length; i++) {
+                    staging.set(I16, 2L * i, floatToBf16(src[i]));
+                }
+            }
+        });
+    }
+
+    /** Copies all elements from {@code src} into a U8 tensor. */
+    public void copyFrom(byte[] src) {
+        requireLength(src.length);
+        requireDType(DType.U8, "copyFrom(byte[])");
+        writeThroughHost(staging -> MemorySegment.copy(src, 0, staging, ValueLayout.JAVA_BYTE, 0, src.length));
+    }
+
+    /** Copies all elements from {@code src} into an I32 tensor. */
+    public void copyFrom(int[] src) {
+        requireLength(src.length);
+        requireDType(DType.I32, "copyFrom(int[])");
+        writeThroughHost(staging -> MemorySegment.copy(src, 0, staging, I32, 0, src.length));
+    }
+
+    /** The elements as floats (F32, BF16 widened, U8 and I32 converted). */
+    public float[] toFloatArray() {
+        float[] out = new float[arrayLength()];
+        readThroughHost(h -> {
+            switch (dtype) {
+                case F32 -> MemorySegment.copy(h, F32, 0, out, 0, out.length);
+                case BF16 -> {
+                    for (int i = 0; i < out.length; i++) {
+                        out[i] = bf16ToFloat(h.get(I16, 2L * i));
+                    }
+                }
+                case U8 -> {
+                    for (int i = 0; i < out.length; i++) {
+                        out[i] = Byte.toUnsignedInt(h.get(ValueLayout.JAVA_BYTE, i));
+                    }
+                }
+                case I32 -> {
+                    for (int i = 0; i < out.length; i++) {
+                        out[i] = h.get(I32, 4L * i);
+                    }
+                }
+            }
+        });
+        return out;
+    }
+
+    /** The bytes of a U8 tensor. */
+    public byte[] toByteArray() {
+        requireDType(DType.U8, "toByteArray()");
+        byte[] out = new byte[arrayLength()];
+        readThroughHost(h -> MemorySegment.copy(h, ValueLayout.JAVA_BYTE, 0, out, 0, out.length));
+        return out;
+    }
+
+    /** The elements of an I32 tensor. */
+    public int[] toIntArray() {
+        requireDType(DType.I32, "toIntArray()");
+        int[] out = new int[arrayLength()];
+        readThroughHost(h -> MemorySegment.copy(h, I32, 0, out, 0, out.length));
+        return out;
+    }
+
+    /**
+     * Copies {@code src} into this tensor: host or device on either side, same dtype and shape.
+     * Device-to-device copies need both tensors in the same context.
+     */
+    public void copyFrom(Tensor src) {
+        Objects.requireNonNull(src, "src");
+        if (src.dtype != dtype || !Arrays.equals(src.shape, shape)) {
+            throw new IllegalArgumentException("cannot copy " + src + " into " + this + ": dtype and shape must match");
+        }
+        src.ensureAlive();
+        ensureAlive();
+        long bytes = byteSize();
+        if (bytes == 0) {
+            return;
+        }
+        switch (storage) {
+            case HostMemory h -> {
+                switch (src.storage) {
+                    case HostMemory sh -> MemorySegment.copy(sh.segment(), src.offset, h.segment(), offset, bytes);
+                    case DeviceMemory sd -> Native.check(CaeNative.cae_buffer_read(sd.buffer(), src.offset,
+                            h.segment().asSlice(offset, bytes), bytes), "copying " + src + " to the host");
+                }
+            }
+            case DeviceMemory d -> {
+                switch (src.storage) {
+                    case HostMemory sh -> Native.check(CaeNative.cae_buffer_write(d.buffer(), offset,
+                            sh.segment().asSlice(src.offset, bytes), bytes), "copying " + src + " to the device");
+                    case DeviceMemory sd -> {
+                        if (sd.context() != d.context()) {
+                            throw new IllegalArgumentException("cannot copy " + src + " into " + this
+                                    + ": the tensors belong to different contexts (copy through a host tensor)");
+                        }
+                        Native.check(CaeNative.cae_buffer_copy(d.buffer(), offset, sd.buffer(), src.offset, bytes),
+                                "copying " + src + " to " + this);
+                    }
+                }
+            }
+        }
+    }
+
+    /** A copy of this tensor in plain host memory of {@code arena}. */
+    public Tensor toHost(Arena arena) {
+        Tensor t = allocate(arena, dtype, shape);
+        t.copyFrom(this);
+        return t;
+    }
+
+    /** A copy of this tensor in {@code location} of {@code context}, owned by {@code arena}. */
+    public Tensor to(Context context, Location location, Arena arena) {
+        Tensor t = allocate(context, location, arena, dtype, shape);
+        t.copyFrom(this);
+        return t;
+    }
+
+    /** Sets every element to zero. */
+    public void zero() {
+        ensureAlive();
+        long bytes = byteSize();
+        if (bytes == 0) {
+            return;
+        }
+        switch (storage) {
+            case HostMemory h -> h.segment().asSlice(offset, bytes).fill((byte) 0);
+            case DeviceMemory d -> Native.check(CaeNative.cae_buffer_fill(d.buffer(), offset, bytes, (byte) 0),
+                    "zeroing " + this);
+        }
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder("Tensor[").append(dtype).append(' ');
+        for (int i = 0; i < shape.length; i++) {
+            sb.append(i == 0 ? "" : "x").append(shape[i]);
+        }
+        if (shape.length == 0) {
+            sb.append("scalar");
+        }
+        sb.append(' ').append(location() == Location.DEVICE ? "device" : context() != null ? "pinned" : "host");
+        if (!isAlive()) {
+            sb.append(", freed");
+        }
+        return sb.append(']').toString();
+    }
+
+    // ---------------------------------------------------------------- bf16
+
+    /** Rounds a float to bfloat16 (round to nearest, ties to even; NaN stays NaN). */
+    public static short floatToBf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        if (Float.isNaN(f)) {
+            return (short) ((bits >>> 16) | 0x0040);
+        }
+        int rounding = 0x7FFF + ((bits >>> 16) & 1);
+        return (short) ((bits + rounding) >>> 16);
+    }
+
+    public static float bf16ToFloat(short h) {
+        return Float.intBitsToFloat((h & 0xFFFF) << 16);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    private interface SegmentAction {
+        void accept(MemorySegment segment);
+    }
+
+    /** Lets {@code fill} write the tensor's bytes into host memory, then moves them in place. */
+    private void writeThroughHost(SegmentAction fill) {
+        ensureAlive();
+        switch (storage) {
+            case HostMemory h -> fill.accept(h.segment().asSlice(offset, byteSize()));
+            case DeviceMemory d -> {
+                try (Arena call = Arena.ofConfined()) {
+                    MemorySegment staging = call.allocate(Math.max(byteSize(), 1), 64);
+                    fill.accept(staging);
+                    Native.check(CaeNative.cae_buffer_write(d.buffer(), offset, staging, byteSize()),
+                            "copying host data into " + this);
+                }
+            }
+        }
+    }
+
+    /** Shows the tensor's bytes in host memory to {@code read}. */
+    private void readThroughHost(SegmentAction read) {
+        ensureAlive();
+        switch (storage) {
+            case HostMemory h -> read.accept(h.segment().asSlice(offset, byteSize()));
+            case DeviceMemory d -> {
+                try (Arena call = Arena.ofConfined()) {
+                    MemorySegment staging = call.allocate(Math.max(byteSize(), 1), 64);
+                    Native.check(CaeNative.cae_buffer_read(d.buffer(), offset, staging, byteSize()),
+                            "copying " + this + " to the host");
+                    read.accept(staging);
+                }
+            }
+        }
+    }
+
+    private MemorySegment host() {
+        ensureAlive();
+        if (storage instanceof HostMemory h) {
+            return h.segment();
+        }
+        throw new IllegalStateException(this + " is in device memory: copy it to the host first (toHost)");
+    }
+
+    private DeviceMemory device() {
+        ensureAlive();
+        if (storage instanceof DeviceMemory d) {
+            return d;
+        }
+        throw new IllegalStateException(this + " is in host memory, not in a device buffer");
+    }
+
+    private void ensureAlive() {
+        switch (storage) {
+            case HostMemory h -> {
+                if (!h.segment().scope().isAlive()) {
+                    throw new IllegalStateException("the memory of this " + dtype + " tensor of shape "
+                            + Arrays.toString(shape) + " was freed: its arena is closed");
+                }
+            }
+            case DeviceMemory d -> {
+                if (!d.buffer().scope().isAlive()) {
+                    throw new IllegalStateException("the device memory of this " + dtype + " tensor of shape "
+                            + Arrays.toString(shape) + " was freed: its arena is closed");
+                }
+                if (!d.context().isOpen()) {
+                    throw new IllegalStateException("the context of this device tensor " + Arrays.toString(shape)
+                            + " is closed");
+                }
+            }
+        }
+    }
+
+    private long rowBytes() {
+        return numel(Arrays.copyOfRange(shape, 1, shape.length)) * dtype.byteSize();
+    }
+
+    private long flatIndex(long[] index) {
+        if (index.length != shape.length) {
+            throw new IllegalArgumentException("index " + Arrays.toString(index) + " has " + index.length
+                    + " dimensions, the tensor has " + shape.length);
+        }
+        long flat = 0;
+        for (int d = 0; d < shape.length; d++) {
+            if (index[d] < 0 || index[d] >= shape[d]) {
+                throw new IndexOutOfBoundsException("index " + Arrays.toString(index) + " is outside shape "
+                        + Arrays.toString(shape) + " (dimension " + d + ")");
+            }
+            flat = flat * shape[d] + index[d];
+        }
+        return flat;
+    }
+
+    private int checkDim(int dim) {
+        if (dim < 0 || dim >= shape.length) {
+            throw new IndexOutOfBoundsException("dimension " + dim + " of a rank-" + shape.length + " tensor");
+        }
+        return dim;
+    }
+
+    private int arrayLength() {
+        if (numel > Integer.MAX_VALUE - 8) {
+            throw new IllegalStateException(this + " has too many elements for a Java array");
+        }
+        return (int) numel;
+    }
+
+    private void requireLength(int length) {
+        if (length != numel) {
+            throw new IllegalArgumentException("array of " + length + " elements for " + this + " of " + numel);
+        }
+    }
+
+    private void requireDType(DType expected, String what) {
+        if (dtype != expected) {
+            throw new IllegalStateException(what + " needs a " + expected + " tensor, this is " + this);
+        }
+    }
+
+    private static MemorySegment createBuffer(Context context, int kind, long bytes, DType dtype, long[] shape) {
+        Objects.requireNonNull(context, "context");
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment out = call.allocate(ValueLayout.ADDRESS);
+            Native.check(CaeNative.cae_buffer_create(context.handle(), kind, Math.max(bytes, 1), out),
+                    "allocating a " + dtype + " tensor of shape " + Arrays.toString(shape) + " in " + context);
+            return out.get(ValueLayout.ADDRESS, 0);
+        }
+    }
+
+    private static long[] checkShape(long[] shape) {
+        Objects.requireNonNull(shape, "shape");
+        for (long d : shape) {
+            if (d < 0) {
+                throw new IllegalArgumentException("negative dimension in shape " + Arrays.toString(shape));
+            }
+        }
+        numel(shape);
+        return shape.clone();
+    }
+
+    private static long numel(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            n = Math.multiplyExact(n, d);
+        }
+        return n;
+    }
+}

@@ -1,0 +1,194 @@
+// The backend interface: every numerical operation the CAE model needs, implemented once
+// per device kind (src/cpu, src/cuda). A backend knows tensors as raw float arrays in its
+// own memory; it does not know what a CAE is. The model in src/core is written against this
+// interface only, so the CPU and CUDA paths are comparable op by op.
+//
+// Conventions for every op:
+//  - Pointers are memory of this backend (from alloc()), unless documented as host memory.
+//  - Matrices are row-major; a "row stride" (ld) is counted in elements.
+//  - Forward ops overwrite their outputs.
+//  - Backward ops ACCUMULATE (+=) into every gradient output; callers zero them first.
+//    A gradient output passed as nullptr is skipped.
+//  - Sizes are validated by the caller (src/core); ops assume them consistent.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace cae {
+
+enum class BackendKind : int32_t { CPU = 0, CUDA = 1 };
+
+// C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b] for b in [0, batch), where op(A) is M x K
+// and op(B) is K x N; op(X) = X^T when trans_x. Batch b reads A + b*stride_a, and so on.
+struct GemmArgs {
+    bool trans_a = false;
+    bool trans_b = false;
+    int64_t m = 0, n = 0, k = 0;
+    float alpha = 1.0f;
+    const float* a = nullptr;
+    int64_t lda = 0;
+    int64_t stride_a = 0;
+    const float* b = nullptr;
+    int64_t ldb = 0;
+    int64_t stride_b = 0;
+    float beta = 0.0f;
+    float* c = nullptr;
+    int64_t ldc = 0;
+    int64_t stride_c = 0;
+    int64_t batch = 1;
+};
+
+// Multi-head attention with separate query and key/value lengths.
+// q: [B, Nq, *] with row stride ldq; head h reads columns [h*head_dim, (h+1)*head_dim).
+// k, v: [B, Nk, *] with row strides ldk, ldv. out: [B, Nq, heads*head_dim] with row stride ldo.
+// Batch b of q starts at q + b*Nq*ldq (likewise k, v, out).
+struct AttentionShape {
+    int64_t batch = 0;
+    int64_t heads = 0;
+    int64_t q_len = 0;
+    int64_t kv_len = 0;
+    int64_t head_dim = 0;
+    int64_t ldq = 0, ldk = 0, ldv = 0, ldo = 0;
+    float scale = 1.0f;  // applied to q.k before the softmax
+};
+
+enum class PatchOrder : int32_t {
+    ChannelsFirst = 0,  // (c, py, px): matches a Conv2d weight [D, C, p, p] flattened
+    PixelsFirst = 1     // (py, px, c): the per-patch pixel target layout
+};
+
+// A run of `count` consecutive parameters starting at `offset` in the flat parameter array,
+// updated with its own weight decay (0 for biases, norms and LayerScale).
+struct AdamWSegment {
+    int64_t offset = 0;
+    int64_t count = 0;
+    float weight_decay = 0.0f;
+};
+
+struct AdamWParams {
+    float lr = 0.0f;
+    float beta1 = 0.9f;
+    float beta2 = 0.999f;
+    float eps = 1e-8f;
+    int64_t step = 1;             // 1-based step number for the bias corrections
+    float max_grad_norm = 0.0f;   // clip to this global L2 norm; <= 0: no clipping
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+
+    virtual BackendKind kind() const = 0;
+    virtual std::string description() const = 0;
+    virtual int num_threads() const = 0;
+
+    // ---- memory (byte counts; every allocation is zero-filled and 64-byte aligned)
+    virtual void* alloc(size_t bytes) = 0;                 // device memory of this backend
+    virtual void release(void* p) noexcept = 0;
+    virtual void* alloc_pinned_host(size_t bytes) = 0;     // host memory for fast copies
+    virtual void release_pinned_host(void* p) noexcept = 0;
+    virtual void copy_to_device(void* dst, const void* host_src, size_t bytes) = 0;
+    virtual void copy_to_host(void* host_dst, const void* src, size_t bytes) = 0;
+    virtual void copy_on_device(void* dst, const void* src, size_t bytes) = 0;
+    virtual void fill_bytes(void* dst, uint8_t value, size_t bytes) = 0;
+    virtual void synchronize() = 0;
+
+    // ---- dense algebra
+    virtual void gemm(const GemmArgs& g) = 0;
+
+    // ---- element-wise and row-wise
+    // x[i] = value
+    virtual void fill(float* x, float value, int64_t n) = 0;
+    // y[i] += alpha * x[i]
+    virtual void axpy(float* y, const float* x, float alpha, int64_t n) = 0;
+    // dst[r, c] = src[r, c] for a rows x cols block (for concatenation along tokens)
+    virtual void copy_rows(float* dst, int64_t ld_dst, const float* src, int64_t ld_src,
+                           int64_t rows, int64_t cols) = 0;
+    // dst[r, c] += src[r, c] for a rows x cols block (the adjoint of copy_rows)
+    virtual void add_rows(float* dst, int64_t ld_dst, const float* src, int64_t ld_src,
+                          int64_t rows, int64_t cols) = 0;
+
+    // out[r, c] += bias[c]; row r starts at out + r*ld
+    virtual void add_bias(float* out, int64_t ld, const float* bias, int64_t rows, int64_t cols) = 0;
+    // dbias[c] += sum_r dout[r*ld + c]
+    virtual void bias_backward(float* dbias, const float* dout, int64_t ld, int64_t rows,
+                               int64_t cols) = 0;
+
+    // inp, out [rows, C]: out = (x - mean) * rstd * weight + bias; mean, rstd [rows] kept
+    // for the backward.
+    virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* x,
+                                   const float* weight, const float* bias, int64_t rows,
+                                   int64_t C, float eps) = 0;
+    virtual void layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout,
+                                    const float* x, const float* weight, const float* mean,
+                                    const float* rstd, int64_t rows, int64_t C) = 0;
+
+    // Exact GELU: out = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). out may alias x.
+    virtual void gelu_forward(float* out, const float* x, int64_t n) = 0;
+    // dx += dout * GELU'(x)
+    virtual void gelu_backward(float* dx, const float* dout, const float* x, int64_t n) = 0;
+
+    // Residual with LayerScale and per-sample drop-path scale, x, y, out [B, T, C]:
+    //   out[b,t,c] = x[b,t,c] + s[b] * gamma[c] * y[b,t,c]
+    // gamma == nullptr means 1; sample_scale == nullptr means s[b] = 1. out may alias x.
+    virtual void residual_forward(float* out, const float* x, const float* y, const float* gamma,
+                                  const float* sample_scale, int64_t B, int64_t T, int64_t C) = 0;
+    // dx += dout; dy += s[b] gamma[c] dout; dgamma[c] += sum_{b,t} s[b] dout y.
+    virtual void residual_backward(float* dx, float* dy, float* dgamma, const float* dout,
+                                   const float* y, const float* gamma, const float* sample_scale,
+                                   int64_t B, int64_t T, int64_t C) = 0;
+
+    // ---- attention (see AttentionShape). probs [B, heads, Nq, Nk] is written by the forward
+    // (the softmax of scale * q k^T per row) and read by the backward.
+    virtual void attention_forward(float* out, float* probs, const float* q, const float* k,
+                                   const float* v, const AttentionShape& s) = 0;
+    // dq, dk, dv use the strides of q, k, v.
+    virtual void attention_backward(float* dq, float* dk, float* dv, const float* dout,
+                                    const float* probs, const float* q, const float* k,
+                                    const float* v, const AttentionShape& s) = 0;
+
+    // ---- tokens. idx [B, n_sel] int32 in this backend's memory, each in [0, N).
+    // out[b, j, :] = x[b, idx[b, j], :]  (+= when accumulate). Row length C.
+    // x batch stride x_bstride (0: one source shared by every b); out batch stride out_bstride.
+    virtual void gather_tokens(float* out, int64_t out_bstride, const float* x, int64_t x_bstride,
+                               const int32_t* idx, int64_t B, int64_t n_sel, int64_t C,
+                               bool accumulate) = 0;
+    // dx[b, idx[b, j], :] += dout[b, j, :]. Indices within one row b must be distinct.
+    virtual void scatter_add_tokens(float* dx, int64_t dx_bstride, const float* dout,
+                                    int64_t dout_bstride, const int32_t* idx, int64_t B,
+                                    int64_t n_sel, int64_t C) = 0;
+
+    // ---- patches. img [B, C, H, W] -> out [B, (H/p)*(W/p), C*p*p], patches in row-major grid
+    // order, the values of each patch in `order`.
+    virtual void patchify(float* out, const float* img, int64_t B, int64_t C, int64_t H, int64_t W,
+                          int64_t p, PatchOrder order) = 0;
+    // In place, per row of x [rows, P]: x = (x - mean) / sqrt(var + eps), var unbiased (P - 1).
+    virtual void normalize_rows(float* x, int64_t rows, int64_t P, float eps) = 0;
+
+    // ---- losses and reductions (scalars live in this backend's memory)
+    // *loss = mean over n of (pred - target)^2
+    virtual void mse_forward(float* loss, const float* pred, const float* target, int64_t n) = 0;
+    // dpred += scale * 2 (pred - target) / n
+    virtual void mse_backward(float* dpred, const float* pred, const float* target, int64_t n,
+                              float scale) = 0;
+    // *out = sqrt(sum x^2), accumulated in double: the global gradient norm.
+    virtual void l2_norm(float* out, const float* x, int64_t n) = 0;
+
+    // ---- optimizer
+    // AdamW (decoupled weight decay, PyTorch's order of operations) over the parameter
+    // segments (host array). When p.max_grad_norm > 0, gradients are first multiplied by
+    // min(1, max_grad_norm / (*grad_norm + 1e-6)) as torch.nn.utils.clip_grad_norm_ does;
+    // grad_norm points into this backend's memory. Parameters outside every segment are left.
+    virtual void adamw(float* params, const float* grads, float* m, float* v,
+                       const AdamWSegment* segments, int64_t num_segments, const AdamWParams& p,
+                       const float* grad_norm) = 0;
+};
+
+// Factories. make_cuda_backend throws CAE_ERR_UNSUPPORTED when CUDA is not compiled in.
+std::unique_ptr<Backend> make_cpu_backend(int num_threads);
+std::unique_ptr<Backend> make_cuda_backend(int device_index);
+
+}  // namespace cae

@@ -1,0 +1,293 @@
+#include "core/layers.h"
+
+#include <cmath>
+
+namespace cae {
+
+namespace {
+
+void zero(Backend& be, float* x, int64_t n) { be.fill(x, 0.0f, n); }
+
+AttentionShape self_attention(const BlockShape& s) {
+    AttentionShape a;
+    a.batch = s.B;
+    a.heads = s.heads;
+    a.q_len = a.kv_len = s.T;
+    a.head_dim = s.D / s.heads;
+    a.ldq = a.ldk = a.ldv = 3 * s.D;  // q, k, v are column blocks of the fused qkv
+    a.ldo = s.D;
+    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(a.head_dim)));
+    return a;
+}
+
+AttentionShape cross_attention(const RegressorShape& s) {
+    AttentionShape a;
+    a.batch = s.B;
+    a.heads = s.heads;
+    a.q_len = s.Nm;
+    a.kv_len = s.Nv + s.Nm;
+    a.head_dim = s.D / s.heads;
+    a.ldq = a.ldk = a.ldv = a.ldo = s.D;
+    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(a.head_dim)));
+    return a;
+}
+
+}  // namespace
+
+void linear_forward(Backend& be, float* y, const float* x, const float* W, const float* b, int64_t rows,
+                    int64_t in, int64_t out) {
+    GemmArgs g;
+    g.trans_b = true;
+    g.m = rows;
+    g.n = out;
+    g.k = in;
+    g.a = x;
+    g.lda = in;
+    g.b = W;
+    g.ldb = in;
+    g.c = y;
+    g.ldc = out;
+    be.gemm(g);
+    if (b != nullptr) be.add_bias(y, out, b, rows, out);
+}
+
+void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* dy, const float* x,
+                     const float* W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx) {
+    if (dW != nullptr) {  // dW [out, in] += dy^T [out, rows] x [rows, in]
+        GemmArgs g;
+        g.trans_a = true;
+        g.m = out;
+        g.n = in;
+        g.k = rows;
+        g.a = dy;
+        g.lda = out;
+        g.b = x;
+        g.ldb = in;
+        g.beta = 1.0f;
+        g.c = dW;
+        g.ldc = in;
+        be.gemm(g);
+    }
+    if (db != nullptr) be.bias_backward(db, dy, out, rows, out);
+    if (dx != nullptr) {  // dx [rows, in] (+)= dy [rows, out] W [out, in]
+        GemmArgs g;
+        g.m = rows;
+        g.n = in;
+        g.k = out;
+        g.a = dy;
+        g.lda = out;
+        g.b = W;
+        g.ldb = in;
+        g.beta = accumulate_dx ? 1.0f : 0.0f;
+        g.c = dx;
+        g.ldc = in;
+        be.gemm(g);
+    }
+}
+
+BlockActs BlockActs::allocate(Workspace& ws, int64_t B, int64_t T, int64_t D, int64_t heads, int64_t mlp) {
+    const int64_t rows = B * T;
+    BlockActs a;
+    a.ln1 = ws.floats(rows * D);
+    a.ln1_mean = ws.floats(rows);
+    a.ln1_rstd = ws.floats(rows);
+    a.qkv = ws.floats(rows * 3 * D);
+    a.probs = ws.floats(B * heads * T * T);
+    a.att = ws.floats(rows * D);
+    a.proj = ws.floats(rows * D);
+    a.mid = ws.floats(rows * D);
+    a.ln2 = ws.floats(rows * D);
+    a.ln2_mean = ws.floats(rows);
+    a.ln2_rstd = ws.floats(rows);
+    a.fc1 = ws.floats(rows * mlp);
+    a.fc2 = ws.floats(rows * D);
+    return a;
+}
+
+BlockScratch BlockScratch::allocate(Workspace& ws, int64_t rows, int64_t D, int64_t mlp) {
+    BlockScratch s;
+    s.gelu = ws.floats(rows * mlp);
+    s.d_mlp = ws.floats(rows * mlp);
+    s.d_big = ws.floats(rows * D);
+    s.d_proj = ws.floats(rows * D);
+    s.d_att = ws.floats(rows * D);
+    s.d_qkv = ws.floats(rows * 3 * D);
+    s.d_ln = ws.floats(rows * D);
+    return s;
+}
+
+void block_forward(Backend& be, const Weights& w, const BlockParams& bp, const BlockShape& s, BlockActs& a,
+                   BlockScratch& sc, const float* x_in, float* x_out, const float* drop1, const float* drop2) {
+    const int64_t rows = s.B * s.T, D = s.D;
+    be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x_in, w.p(bp.ln1_w), w.p(bp.ln1_b), rows, D, s.ln_eps);
+    // qkv = LN1(x) Wqkv^T + [q_bias | 0 | v_bias]
+    linear_forward(be, a.qkv, a.ln1, w.p(bp.qkv_w), nullptr, rows, D, 3 * D);
+    be.add_bias(a.qkv, 3 * D, w.p(bp.q_bias), rows, D);
+    be.add_bias(a.qkv + 2 * D, 3 * D, w.p(bp.v_bias), rows, D);
+    be.attention_forward(a.att, a.probs, a.qkv, a.qkv + D, a.qkv + 2 * D, self_attention(s));
+    linear_forward(be, a.proj, a.att, w.p(bp.proj_w), w.p(bp.proj_b), rows, D, D);
+    be.residual_forward(a.mid, x_in, a.proj, w.p(bp.gamma1), drop1, s.B, s.T, D);
+    be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.mid, w.p(bp.ln2_w), w.p(bp.ln2_b), rows, D, s.ln_eps);
+    linear_forward(be, a.fc1, a.ln2, w.p(bp.fc1_w), w.p(bp.fc1_b), rows, D, s.mlp);
+    be.gelu_forward(sc.gelu, a.fc1, rows * s.mlp);
+    linear_forward(be, a.fc2, sc.gelu, w.p(bp.fc2_w), w.p(bp.fc2_b), rows, s.mlp, D);
+    be.residual_forward(x_out, a.mid, a.fc2, w.p(bp.gamma2), drop2, s.B, s.T, D);
+}
+
+void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const BlockShape& s, const BlockActs& a,
+                    BlockScratch& sc, const float* x_in, float* dx, const float* drop1, const float* drop2) {
+    const int64_t rows = s.B * s.T, D = s.D, M = s.mlp;
+    // x_out = mid + s2 g2 fc2: d(mid) = dx (kept in place), d(fc2) = s2 g2 dx
+    float* dfc2 = sc.d_big;
+    zero(be, dfc2, rows * D);
+    be.residual_backward(nullptr, dfc2, w.g(bp.gamma2), dx, a.fc2, w.p(bp.gamma2), drop2, s.B, s.T, D);
+    // fc2 = GELU(fc1) W2^T + b2 (GELU recomputed rather than stored)
+    be.gelu_forward(sc.gelu, a.fc1, rows * M);
+    linear_backward(be, sc.d_mlp, w.g(bp.fc2_w), w.g(bp.fc2_b), dfc2, sc.gelu, w.p(bp.fc2_w), rows, M, D, false);
+    float* dfc1 = sc.gelu;
+    zero(be, dfc1, rows * M);
+    be.gelu_backward(dfc1, sc.d_mlp, a.fc1, rows * M);
+    linear_backward(be, sc.d_ln, w.g(bp.fc1_w), w.g(bp.fc1_b), dfc1, a.ln2, w.p(bp.fc1_w), rows, D, M, false);
+    be.layernorm_backward(dx, w.g(bp.ln2_w), w.g(bp.ln2_b), sc.d_ln, a.mid, w.p(bp.ln2_w), a.ln2_mean, a.ln2_rstd,
+                          rows, D);
+    // mid = x_in + s1 g1 proj
+    zero(be, sc.d_proj, rows * D);
+    be.residual_backward(nullptr, sc.d_proj, w.g(bp.gamma1), dx, a.proj, w.p(bp.gamma1), drop1, s.B, s.T, D);
+    linear_backward(be, sc.d_att, w.g(bp.proj_w), w.g(bp.proj_b), sc.d_proj, a.att, w.p(bp.proj_w), rows, D, D,
+                    false);
+    zero(be, sc.d_qkv, rows * 3 * D);
+    be.attention_backward(sc.d_qkv, sc.d_qkv + D, sc.d_qkv + 2 * D, sc.d_att, a.probs, a.qkv, a.qkv + D,
+                          a.qkv + 2 * D, self_attention(s));
+    if (float* g = w.g(bp.q_bias)) be.bias_backward(g, sc.d_qkv, 3 * D, rows, D);
+    if (float* g = w.g(bp.v_bias)) be.bias_backward(g, sc.d_qkv + 2 * D, 3 * D, rows, D);
+    linear_backward(be, sc.d_ln, w.g(bp.qkv_w), nullptr, sc.d_qkv, a.ln1, w.p(bp.qkv_w), rows, D, 3 * D, false);
+    be.layernorm_backward(dx, w.g(bp.ln1_w), w.g(bp.ln1_b), sc.d_ln, x_in, w.p(bp.ln1_w), a.ln1_mean, a.ln1_rstd,
+                          rows, D);
+}
+
+RegressorActs RegressorActs::allocate(Workspace& ws, int64_t B, int64_t Nv, int64_t Nm, int64_t D, int64_t heads,
+                                      int64_t mlp) {
+    const int64_t R = B * Nm, RL = B * (Nv + Nm);
+    RegressorActs a;
+    a.q_in = ws.floats(R * D);
+    a.lnq = ws.floats(R * D);
+    a.lnq_mean = ws.floats(R);
+    a.lnq_rstd = ws.floats(R);
+    a.kv = ws.floats(RL * D);
+    a.k_in = ws.floats(RL * D);
+    a.lnk = ws.floats(RL * D);
+    a.lnk_mean = ws.floats(RL);
+    a.lnk_rstd = ws.floats(RL);
+    a.lnv = ws.floats(RL * D);
+    a.lnv_mean = ws.floats(RL);
+    a.lnv_rstd = ws.floats(RL);
+    a.qp = ws.floats(R * D);
+    a.kp = ws.floats(RL * D);
+    a.vp = ws.floats(RL * D);
+    a.probs = ws.floats(B * heads * Nm * (Nv + Nm));
+    a.att = ws.floats(R * D);
+    a.proj = ws.floats(R * D);
+    a.h = ws.floats(R * D);
+    a.hn = ws.floats(R * D);
+    a.ln2_mean = ws.floats(R);
+    a.ln2_rstd = ws.floats(R);
+    a.fc1 = ws.floats(R * mlp);
+    a.fc2 = ws.floats(R * D);
+    return a;
+}
+
+RegressorScratch RegressorScratch::allocate(Workspace& ws, int64_t B, int64_t Nv, int64_t Nm, int64_t D,
+                                            int64_t mlp) {
+    const int64_t R = B * Nm, RL = B * (Nv + Nm);
+    RegressorScratch s;
+    s.gelu = ws.floats(R * mlp);
+    s.d_mlp = ws.floats(R * mlp);
+    s.d_big = ws.floats(R * D);
+    s.d_proj = ws.floats(R * D);
+    s.d_att = ws.floats(R * D);
+    s.d_q = ws.floats(R * D);
+    s.d_k = ws.floats(RL * D);
+    s.d_v = ws.floats(RL * D);
+    s.d_lnq = ws.floats(R * D);
+    s.d_lnk = ws.floats(RL * D);
+    s.d_lnv = ws.floats(RL * D);
+    s.d_h = ws.floats(R * D);
+    s.d_kv = ws.floats(RL * D);
+    return s;
+}
+
+void regressor_forward(Backend& be, const Weights& w, const RegressorParams& rp, const RegressorShape& s,
+                       RegressorActs& a, RegressorScratch& sc, const float* zv, int64_t zv_bstride,
+                       const float* pos_m, const float* pk, const float* q, float* q_out, const float* drop1,
+                       const float* drop2) {
+    const int64_t D = s.D, L = s.Nv + s.Nm, R = s.B * s.Nm, RL = s.B * L;
+    // Q' = LNq(q + pos_m)
+    be.copy_on_device(a.q_in, q, static_cast<size_t>(R * D) * sizeof(float));
+    be.axpy(a.q_in, pos_m, 1.0f, R * D);
+    be.layernorm_forward(a.lnq, a.lnq_mean, a.lnq_rstd, a.q_in, w.p(rp.lnq_w), w.p(rp.lnq_b), R, D, s.ln_eps);
+    // KV = [zv ; q] per image; K' = LNk(KV + [pos_v ; pos_m]); V' = LNv(KV)
+    be.copy_rows(a.kv, L * D, zv, zv_bstride, s.B, s.Nv * D);
+    be.copy_rows(a.kv + s.Nv * D, L * D, q, s.Nm * D, s.B, s.Nm * D);
+    be.copy_on_device(a.k_in, a.kv, static_cast<size_t>(RL * D) * sizeof(float));
+    be.axpy(a.k_in, pk, 1.0f, RL * D);
+    be.layernorm_forward(a.lnk, a.lnk_mean, a.lnk_rstd, a.k_in, w.p(rp.lnk_w), w.p(rp.lnk_b), RL, D, s.ln_eps);
+    be.layernorm_forward(a.lnv, a.lnv_mean, a.lnv_rstd, a.kv, w.p(rp.lnv_w), w.p(rp.lnv_b), RL, D, s.ln_eps);
+    // q/k/v projections without bias, plus q_bias and v_bias (k has none)
+    linear_forward(be, a.qp, a.lnq, w.p(rp.q_w), w.p(rp.q_bias), R, D, D);
+    linear_forward(be, a.kp, a.lnk, w.p(rp.k_w), nullptr, RL, D, D);
+    linear_forward(be, a.vp, a.lnv, w.p(rp.v_w), w.p(rp.v_bias), RL, D, D);
+    be.attention_forward(a.att, a.probs, a.qp, a.kp, a.vp, cross_attention(s));
+    linear_forward(be, a.proj, a.att, w.p(rp.proj_w), w.p(rp.proj_b), R, D, D);
+    // h = LN2(q + s1 g1 a): the norm is applied to the residual stream itself
+    be.residual_forward(a.h, q, a.proj, w.p(rp.gamma1), drop1, s.B, s.Nm, D);
+    be.layernorm_forward(a.hn, a.ln2_mean, a.ln2_rstd, a.h, w.p(rp.ln2_w), w.p(rp.ln2_b), R, D, s.ln_eps);
+    linear_forward(be, a.fc1, a.hn, w.p(rp.fc1_w), w.p(rp.fc1_b), R, D, s.mlp);
+    be.gelu_forward(sc.gelu, a.fc1, R * s.mlp);
+    linear_forward(be, a.fc2, sc.gelu, w.p(rp.fc2_w), w.p(rp.fc2_b), R, s.mlp, D);
+    be.residual_forward(q_out, a.hn, a.fc2, w.p(rp.gamma2), drop2, s.B, s.Nm, D);
+}
+
+void regressor_backward(Backend& be, const Weights& w, const RegressorParams& rp, const RegressorShape& s,
+                        const RegressorActs& a, RegressorScratch& sc, float* dq, float* dzv, int64_t zv_bstride,
+                        const float* drop1, const float* drop2) {
+    const int64_t D = s.D, L = s.Nv + s.Nm, R = s.B * s.Nm, RL = s.B * L, M = s.mlp;
+    // q_out = hn + s2 g2 fc2
+    float* dfc2 = sc.d_big;
+    zero(be, dfc2, R * D);
+    be.residual_backward(nullptr, dfc2, w.g(rp.gamma2), dq, a.fc2, w.p(rp.gamma2), drop2, s.B, s.Nm, D);
+    be.gelu_forward(sc.gelu, a.fc1, R * M);
+    linear_backward(be, sc.d_mlp, w.g(rp.fc2_w), w.g(rp.fc2_b), dfc2, sc.gelu, w.p(rp.fc2_w), R, M, D, false);
+    float* dfc1 = sc.gelu;
+    zero(be, dfc1, R * M);
+    be.gelu_backward(dfc1, sc.d_mlp, a.fc1, R * M);
+    linear_backward(be, dq, w.g(rp.fc1_w), w.g(rp.fc1_b), dfc1, a.hn, w.p(rp.fc1_w), R, D, M, true);
+    // dq = d(hn) now; hn = LN2(h)
+    zero(be, sc.d_h, R * D);
+    be.layernorm_backward(sc.d_h, w.g(rp.ln2_w), w.g(rp.ln2_b), dq, a.h, w.p(rp.ln2_w), a.ln2_mean, a.ln2_rstd, R, D);
+    // h = q + s1 g1 proj: d(q) = d_h, d(proj) = s1 g1 d_h
+    zero(be, sc.d_proj, R * D);
+    be.residual_backward(nullptr, sc.d_proj, w.g(rp.gamma1), sc.d_h, a.proj, w.p(rp.gamma1), drop1, s.B, s.Nm, D);
+    linear_backward(be, sc.d_att, w.g(rp.proj_w), w.g(rp.proj_b), sc.d_proj, a.att, w.p(rp.proj_w), R, D, D, false);
+    zero(be, sc.d_q, R * D);
+    zero(be, sc.d_k, RL * D);
+    zero(be, sc.d_v, RL * D);
+    be.attention_backward(sc.d_q, sc.d_k, sc.d_v, sc.d_att, a.probs, a.qp, a.kp, a.vp, cross_attention(s));
+    linear_backward(be, sc.d_lnq, w.g(rp.q_w), w.g(rp.q_bias), sc.d_q, a.lnq, w.p(rp.q_w), R, D, D, false);
+    linear_backward(be, sc.d_lnk, w.g(rp.k_w), nullptr, sc.d_k, a.lnk, w.p(rp.k_w), RL, D, D, false);
+    linear_backward(be, sc.d_lnv, w.g(rp.v_w), w.g(rp.v_bias), sc.d_v, a.lnv, w.p(rp.v_w), RL, D, D, false);
+    // q_in = q + pos_m
+    be.layernorm_backward(sc.d_h, w.g(rp.lnq_w), w.g(rp.lnq_b), sc.d_lnq, a.q_in, w.p(rp.lnq_w), a.lnq_mean,
+                          a.lnq_rstd, R, D);
+    // k_in = KV + pk and V' = LNv(KV)
+    zero(be, sc.d_kv, RL * D);
+    be.layernorm_backward(sc.d_kv, w.g(rp.lnk_w), w.g(rp.lnk_b), sc.d_lnk, a.k_in, w.p(rp.lnk_w), a.lnk_mean,
+                          a.lnk_rstd, RL, D);
+    be.layernorm_backward(sc.d_kv, w.g(rp.lnv_w), w.g(rp.lnv_b), sc.d_lnv, a.kv, w.p(rp.lnv_w), a.lnv_mean,
+                          a.lnv_rstd, RL, D);
+    // KV = [zv ; q]
+    be.add_rows(dzv, zv_bstride, sc.d_kv, L * D, s.B, s.Nv * D);
+    be.add_rows(sc.d_h, s.Nm * D, sc.d_kv + s.Nv * D, L * D, s.B, s.Nm * D);
+    be.copy_on_device(dq, sc.d_h, static_cast<size_t>(R * D) * sizeof(float));
+}
+
+}  // namespace cae

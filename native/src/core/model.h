@@ -1,0 +1,88 @@
+// The CAE model on a backend: parameters, gradients and AdamW moments in one flat array each
+// (views named by the ParamTable), and the training step, gradients, encoding and prediction.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "cae/cae.h"
+#include "core/context.h"
+#include "core/layers.h"
+#include "core/model_config.h"
+#include "core/params.h"
+#include "core/workspace.h"
+
+namespace cae {
+
+struct StepOptions {
+    AdamWParams adam;
+    float weight_decay = 0.05f;
+    bool update = true;      // false: gradients only
+    bool drop_path = true;   // stochastic depth at the config's rate
+};
+
+struct StepOutput {
+    float loss_main = 0, loss_align = 0, grad_norm = 0;
+    bool skipped = false;
+    double forward_ms = 0, backward_ms = 0, optimizer_ms = 0;
+};
+
+class Model {
+public:
+    Model(std::shared_ptr<Context> context, const cae_model_config& config);
+    ~Model();
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
+
+    const cae_model_config& config() const { return config_; }
+    const ModelDims& dims() const { return dims_; }
+    const ParamTable& table() const { return table_; }
+    Backend& backend() { return context_->backend(); }
+
+    // Copies parameter `index`'s slot to or from host memory (numel floats).
+    void read(int index, cae_slot slot, float* host) const;
+    void write(int index, cae_slot slot, const float* host);
+
+    // images: F32 [B, C, H, W] in backend memory; mask: U8 [B, N] host, validated by the caller.
+    StepOutput step(const float* images, const uint8_t* mask, int64_t B, const StepOptions& o);
+
+    // cls, mean: F32 [B, D] in backend memory (either may be null).
+    void encode(const float* images, int64_t B, float* cls, float* mean);
+
+    // pred: F32 [B, Nm, patch_dim] in backend memory.
+    void predict(const float* images, const uint8_t* mask, int64_t B, float* pred);
+
+private:
+    struct StepBuffers;
+    struct EncodeBuffers;
+
+    float* slot_base(cae_slot slot) const;
+    StepBuffers& step_buffers(int64_t B, int64_t Nm);
+    void upload_indices(StepBuffers& sb, const uint8_t* mask);
+    void forward(StepBuffers& sb, const float* images, bool with_alignment, bool drop_path, int64_t step);
+    void backward(StepBuffers& sb);
+    // The encoder (no gradients) over the patches idx [B, n_sel] + cls, ending with its norm:
+    // out [B, 1 + n_sel, D]. Stream and activations come from `bufs`.
+    void encode_tokens(const float* emb, const int32_t* idx, int64_t B, int64_t n_sel, const float* drops,
+                       float* stream0, float* stream1, BlockActs& acts, BlockScratch& sc, float* out, float* mean,
+                       float* rstd);
+    std::vector<float> drop_scales(uint64_t stream, int64_t step, int64_t depth, int64_t B) const;
+
+    std::shared_ptr<Context> context_;
+    cae_model_config config_;
+    ModelDims dims_;
+    ParamTable table_;
+    float* params_ = nullptr;
+    float* grads_ = nullptr;
+    float* exp_avg_ = nullptr;
+    float* exp_avg_sq_ = nullptr;
+    std::unique_ptr<StepBuffers> step_;
+    std::unique_ptr<EncodeBuffers> encode_;
+};
+
+}  // namespace cae
+
+struct cae_model {
+    std::unique_ptr<cae::Model> impl;
+};

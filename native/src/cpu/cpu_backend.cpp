@@ -1,0 +1,70 @@
+#include "cpu/cpu_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "core/context.h"
+#include "core/error.h"
+#include "core/memory_stats.h"
+
+namespace cae {
+
+std::unique_ptr<Backend> make_cpu_backend(int num_threads) {
+    return std::make_unique<cpu::CpuBackend>(num_threads);
+}
+
+}  // namespace cae
+
+namespace cae::cpu {
+
+namespace {
+
+// Backend ("device") memory of the CPU backend is host memory with a size header, so that
+// release() can account for it without a size argument.
+constexpr size_t kHeader = 64;
+
+void* alloc_with_header(size_t bytes, MemoryPlace place) {
+    char* base = static_cast<char*>(aligned_zeroed_alloc(bytes + kHeader));
+    count_allocation(place, static_cast<int64_t>(bytes));
+    std::memcpy(base, &bytes, sizeof(bytes));
+    return base + kHeader;
+}
+
+void release_with_header(void* p, MemoryPlace place) noexcept {
+    if (p == nullptr) return;
+    char* base = static_cast<char*>(p) - kHeader;
+    size_t bytes;
+    std::memcpy(&bytes, base, sizeof(bytes));
+    count_release(place, static_cast<int64_t>(bytes));
+    std::free(base);
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend(int num_threads) : threads_(num_threads > 0 ? num_threads : 1) {}
+
+std::string CpuBackend::description() const {
+    return cat("cpu: ", threads_, threads_ == 1 ? " thread" : " threads", ", GEMM ",
+               have_blas() ? "openblas" : "built-in");
+}
+
+void* CpuBackend::alloc(size_t bytes) { return alloc_with_header(bytes, MemoryPlace::Device); }
+void CpuBackend::release(void* p) noexcept { release_with_header(p, MemoryPlace::Device); }
+void* CpuBackend::alloc_pinned_host(size_t bytes) { return alloc_with_header(bytes, MemoryPlace::Host); }
+void CpuBackend::release_pinned_host(void* p) noexcept { release_with_header(p, MemoryPlace::Host); }
+
+void CpuBackend::copy_to_device(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+void CpuBackend::copy_to_host(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+void CpuBackend::copy_on_device(void* dst, const void* src, size_t bytes) { std::memmove(dst, src, bytes); }
+void CpuBackend::fill_bytes(void* dst, uint8_t value, size_t bytes) { std::memset(dst, value, bytes); }
+
+void CpuBackend::gemm(const GemmArgs& g) {
+    if (have_blas()) {
+        gemm_blas(g, threads_);
+    } else {
+        gemm_builtin(g, threads_);
+    }
+}
+
+}  // namespace cae::cpu

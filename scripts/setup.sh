@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build needs when they are missing: CMake, a C++ compiler,
+# Maven, and OpenBLAS (OpenMP build) for the CPU backend. Runs apt-get as root, or through
+# sudo when that works without a password; otherwise prints the command to run.
+# JDK 25 is not in Debian: ./cae says where to get it.
+set -euo pipefail
+
+packages=(cmake g++ make maven libopenblas-dev libopenblas0-openmp)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: not a Debian-like system; install the equivalents of: ${missing[*]}" >&2
+    echo "       (without OpenBLAS the CPU backend uses its built-in, slower GEMM)" >&2
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    apt=(apt-get)
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    apt=(sudo -n apt-get)
+else
+    echo "setup: these packages are missing: ${missing[*]}" >&2
+    echo "       install them with: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/tmp/cae-setup-apt.log 2>&1; then
+    "${apt[@]}" update >>/tmp/cae-setup-apt.log 2>&1 || true
+    if ! "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >>/tmp/cae-setup-apt.log 2>&1; then
+        echo "setup: apt-get failed; see /tmp/cae-setup-apt.log" >&2
+        tail -5 /tmp/cae-setup-apt.log >&2
+        exit 1
+    fi
+fi
