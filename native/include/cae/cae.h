@@ -109,7 +109,8 @@ typedef struct cae_context_options {
     int32_t device_index;  /* CUDA device ordinal; must be 0 on the CPU */
     int32_t num_threads;   /* CPU worker threads; 0 = one per available core */
     int32_t reserved;      /* must be 0 */
-    uint64_t seed;         /* root of every random stream drawn in this context */
+    uint64_t seed;         /* the run seed, reported by cae_context_query (calls that draw
+                              random numbers take their seed explicitly) */
 } cae_context_options;
 
 /* Fills options with the defaults: AUTO backend, device 0, all cores, seed 0. */
@@ -241,9 +242,9 @@ typedef struct cae_model_config {
 /* Fills the CAE-base configuration (ViT-B/16 at 224, regressor 4, decoder 4, pixel target). */
 CAE_API cae_status cae_model_config_init(cae_model_config* config);
 
-/* Creates a model with the official initialization, drawn from the context's seed. */
+/* Creates a model with the official initialization, drawn from `seed`. */
 CAE_API cae_status cae_model_create(cae_context* context, const cae_model_config* config,
-                                    cae_model** out);
+                                    uint64_t seed, cae_model** out);
 
 CAE_API cae_status cae_model_destroy(cae_model* model);
 
@@ -290,11 +291,12 @@ typedef struct cae_step_options {
     float eps;
     float max_grad_norm;   /* global-norm clip; <= 0: no clipping */
     int64_t step;          /* 1-based optimizer step: AdamW bias correction, drop-path stream */
+    uint64_t seed;         /* run seed: stochastic depth draws depend on (seed, step) only */
     int32_t drop_path;     /* 1: stochastic depth at the config's rate; 0: off */
     int32_t reserved;      /* must be 0 */
 } cae_step_options;
 
-/* lr 0, weight decay 0.05, betas (0.9, 0.999), eps 1e-8, clip 3.0, step 1, drop path on. */
+/* lr 0, weight decay 0.05, betas (0.9, 0.999), eps 1e-8, clip 3.0, step 1, seed 0, drop path on. */
 CAE_API cae_status cae_step_options_init(cae_step_options* options);
 
 typedef struct cae_step_result {

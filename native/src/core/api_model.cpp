@@ -260,13 +260,14 @@ CAE_API cae_status cae_model_config_init(cae_model_config* config) {
     });
 }
 
-CAE_API cae_status cae_model_create(cae_context* context, const cae_model_config* config, cae_model** out) {
+CAE_API cae_status cae_model_create(cae_context* context, const cae_model_config* config, uint64_t seed,
+                                    cae_model** out) {
     return cae::abi_guard("cae_model_create", [&] {
         CAE_REQUIRE(out != nullptr, "out is NULL");
         *out = nullptr;
         cae::check_handle(context, cae::HandleKind::Context, "context");
         CAE_REQUIRE(config != nullptr, "config is NULL");
-        auto model = std::make_unique<cae::Model>(context->impl, *config);
+        auto model = std::make_unique<cae::Model>(context->impl, *config, seed);
         auto handle = new ModelHandle(context->impl, std::move(model));
         cae::register_handle(static_cast<cae_model*>(handle), cae::HandleKind::Model);
         *out = handle;
@@ -391,6 +392,7 @@ CAE_API cae_status cae_train_step(cae_model* model, const cae_tensor* images, co
         so.weight_decay = o.weight_decay;
         so.update = true;
         so.drop_path = o.drop_path != 0;
+        so.seed = o.seed;
         cae::StepOutput out = h.impl->step(batch.images, batch.mask.data(), batch.B, so);
         fill_result(result, out, h.impl->dims().align_weight, ms_since(t0));
     });

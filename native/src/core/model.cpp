@@ -138,12 +138,12 @@ struct Model::EncodeBuffers {
     }
 };
 
-Model::Model(std::shared_ptr<Context> context, const cae_model_config& config)
+Model::Model(std::shared_ptr<Context> context, const cae_model_config& config, uint64_t seed)
     : context_(std::move(context)), config_(config), dims_(validate_config(config)), table_(dims_) {
     Backend& be = backend();
     const size_t bytes = static_cast<size_t>(table_.total()) * sizeof(float);
     std::vector<float> host(static_cast<size_t>(table_.total()), 0.0f);
-    initialize_params(table_, dims_, context_->seed(), host.data());
+    initialize_params(table_, dims_, seed, host.data());
     try {
         params_ = static_cast<float*>(be.alloc(bytes));
         grads_ = static_cast<float*>(be.alloc(bytes));
@@ -216,7 +216,8 @@ void Model::upload_indices(StepBuffers& sb, const uint8_t* mask) {
     be.copy_to_device(sb.idx_msk, sb.host_msk.data(), sb.host_msk.size() * sizeof(int32_t));
 }
 
-std::vector<float> Model::drop_scales(uint64_t stream, int64_t step, int64_t depth, int64_t B) const {
+std::vector<float> Model::drop_scales(uint64_t seed, uint64_t stream, int64_t step, int64_t depth,
+                                      int64_t B) const {
     // Per-sample keep/(1-p) scales [depth, 2 branches, B]; rates spaced linearly 0..rate over the
     // stack as torch.linspace(0, rate, depth).
     std::vector<float> s(static_cast<size_t>(depth * 2 * B), 1.0f);
@@ -226,7 +227,7 @@ std::vector<float> Model::drop_scales(uint64_t stream, int64_t step, int64_t dep
         if (p <= 0.0) continue;
         const double keep = 1.0 - p;
         for (int64_t branch = 0; branch < 2; ++branch) {
-            Rng rng(context_->seed(), static_cast<uint64_t>(step), stream * 4096 + static_cast<uint64_t>(l * 2 + branch));
+            Rng rng(seed, static_cast<uint64_t>(step), stream * 4096 + static_cast<uint64_t>(l * 2 + branch));
             for (int64_t b = 0; b < B; ++b) {
                 const double kept = std::floor(keep + rng.uniform());
                 s[static_cast<size_t>((l * 2 + branch) * B + b)] = static_cast<float>(kept / keep);
@@ -259,7 +260,8 @@ void Model::encode_tokens(const float* emb, const int32_t* idx, int64_t B, int64
     be.layernorm_forward(out, mean, rstd, cur, w.p(table_.enc_norm_w), w.p(table_.enc_norm_b), B * T, D, d.ln_eps);
 }
 
-void Model::forward(StepBuffers& sb, const float* images, bool with_alignment, bool drop_path, int64_t step) {
+void Model::forward(StepBuffers& sb, const float* images, bool with_alignment, bool drop_path, uint64_t seed,
+                    int64_t step) {
     Backend& be = backend();
     const ModelDims& d = dims_;
     const Weights w{table_, params_, grads_};
@@ -268,7 +270,7 @@ void Model::forward(StepBuffers& sb, const float* images, bool with_alignment, b
 
     if (drop_path) {
         auto upload = [&](float* dst, uint64_t stream, int64_t depth) {
-            std::vector<float> s = drop_scales(stream, step, depth, B);
+            std::vector<float> s = drop_scales(seed, stream, step, depth, B);
             if (!s.empty()) be.copy_to_device(dst, s.data(), s.size() * sizeof(float));
         };
         upload(sb.drop_enc, kEncoder, d.depth);
@@ -420,7 +422,7 @@ StepOutput Model::step(const float* images, const uint8_t* mask, int64_t B, cons
     auto t0 = Clock::now();
     upload_indices(sb, mask);
     sb.drop_used = o.drop_path && dims_.drop_path > 0;
-    forward(sb, images, true, sb.drop_used, o.adam.step);
+    forward(sb, images, true, sb.drop_used, o.seed, o.adam.step);
     be.synchronize();
     out.forward_ms = ms_since(t0);
 
@@ -489,7 +491,7 @@ void Model::predict(const float* images, const uint8_t* mask, int64_t B, float* 
     StepBuffers& sb = step_buffers(B, Nm);
     upload_indices(sb, mask);
     sb.drop_used = false;
-    forward(sb, images, false, false, 0);
+    forward(sb, images, false, false, 0, 0);
     backend().copy_on_device(pred, sb.pred, static_cast<size_t>(B * Nm * dims_.patch_dim) * sizeof(float));
     backend().synchronize();
 }

@@ -20,6 +20,7 @@ struct StepOptions {
     float weight_decay = 0.05f;
     bool update = true;      // false: gradients only
     bool drop_path = true;   // stochastic depth at the config's rate
+    uint64_t seed = 0;       // stochastic depth draws depend on (seed, adam.step)
 };
 
 struct StepOutput {
@@ -30,7 +31,7 @@ struct StepOutput {
 
 class Model {
 public:
-    Model(std::shared_ptr<Context> context, const cae_model_config& config);
+    Model(std::shared_ptr<Context> context, const cae_model_config& config, uint64_t seed);
     ~Model();
     Model(const Model&) = delete;
     Model& operator=(const Model&) = delete;
@@ -60,14 +61,15 @@ private:
     float* slot_base(cae_slot slot) const;
     StepBuffers& step_buffers(int64_t B, int64_t Nm);
     void upload_indices(StepBuffers& sb, const uint8_t* mask);
-    void forward(StepBuffers& sb, const float* images, bool with_alignment, bool drop_path, int64_t step);
+    void forward(StepBuffers& sb, const float* images, bool with_alignment, bool drop_path, uint64_t seed,
+                 int64_t step);
     void backward(StepBuffers& sb);
     // The encoder (no gradients) over the patches idx [B, n_sel] + cls, ending with its norm:
     // out [B, 1 + n_sel, D]. Stream and activations come from `bufs`.
     void encode_tokens(const float* emb, const int32_t* idx, int64_t B, int64_t n_sel, const float* drops,
                        float* stream0, float* stream1, BlockActs& acts, BlockScratch& sc, float* out, float* mean,
                        float* rstd);
-    std::vector<float> drop_scales(uint64_t stream, int64_t step, int64_t depth, int64_t B) const;
+    std::vector<float> drop_scales(uint64_t seed, uint64_t stream, int64_t step, int64_t depth, int64_t B) const;
 
     std::shared_ptr<Context> context_;
     cae_model_config config_;

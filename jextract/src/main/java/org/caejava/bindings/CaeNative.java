@@ -1594,6 +1594,7 @@ public class CaeNative extends CaeNative$shared {
             CaeNative.C_INT,
             CaeNative.C_POINTER,
             CaeNative.C_POINTER,
+            CaeNative.C_LONG,
             CaeNative.C_POINTER
         );
 
@@ -1605,7 +1606,7 @@ public class CaeNative extends CaeNative$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * cae_status cae_model_create(cae_context *context, const cae_model_config *config, cae_model **out)
+     * cae_status cae_model_create(cae_context *context, const cae_model_config *config, uint64_t seed, cae_model **out)
      * }
      */
     public static FunctionDescriptor cae_model_create$descriptor() {
@@ -1615,7 +1616,7 @@ public class CaeNative extends CaeNative$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * cae_status cae_model_create(cae_context *context, const cae_model_config *config, cae_model **out)
+     * cae_status cae_model_create(cae_context *context, const cae_model_config *config, uint64_t seed, cae_model **out)
      * }
      */
     public static MethodHandle cae_model_create$handle() {
@@ -1625,7 +1626,7 @@ public class CaeNative extends CaeNative$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * cae_status cae_model_create(cae_context *context, const cae_model_config *config, cae_model **out)
+     * cae_status cae_model_create(cae_context *context, const cae_model_config *config, uint64_t seed, cae_model **out)
      * }
      */
     public static MemorySegment cae_model_create$address() {
@@ -1634,16 +1635,16 @@ public class CaeNative extends CaeNative$shared {
 
     /**
      * {@snippet lang=c :
-     * cae_status cae_model_create(cae_context *context, const cae_model_config *config, cae_model **out)
+     * cae_status cae_model_create(cae_context *context, const cae_model_config *config, uint64_t seed, cae_model **out)
      * }
      */
-    public static int cae_model_create(MemorySegment context, MemorySegment config, MemorySegment out) {
+    public static int cae_model_create(MemorySegment context, MemorySegment config, long seed, MemorySegment out) {
         var mh$ = cae_model_create.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("cae_model_create", context, config, out);
+                traceDowncall("cae_model_create", context, config, seed, out);
             }
-            return (int)mh$.invokeExact(context, config, out);
+            return (int)mh$.invokeExact(context, config, seed, out);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

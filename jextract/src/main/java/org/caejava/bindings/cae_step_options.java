@@ -22,6 +22,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     float eps;
  *     float max_grad_norm;
  *     int64_t step;
+ *     uint64_t seed;
  *     int32_t drop_path;
  *     int32_t reserved;
  * }
@@ -41,6 +42,7 @@ public class cae_step_options {
         CaeNative.C_FLOAT.withName("eps"),
         CaeNative.C_FLOAT.withName("max_grad_norm"),
         CaeNative.C_LONG.withName("step"),
+        CaeNative.C_LONG.withName("seed"),
         CaeNative.C_INT.withName("drop_path"),
         CaeNative.C_INT.withName("reserved")
     ).withName("cae_step_options");
@@ -358,6 +360,50 @@ public class cae_step_options {
      */
     public static void step(MemorySegment struct, long fieldValue) {
         struct.set(step$LAYOUT, step$OFFSET, fieldValue);
+    }
+
+    private static final OfLong seed$LAYOUT = (OfLong)$LAYOUT.select(groupElement("seed"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * uint64_t seed
+     * }
+     */
+    public static final OfLong seed$layout() {
+        return seed$LAYOUT;
+    }
+
+    private static final long seed$OFFSET = $LAYOUT.byteOffset(groupElement("seed"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * uint64_t seed
+     * }
+     */
+    public static final long seed$offset() {
+        return seed$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * uint64_t seed
+     * }
+     */
+    public static long seed(MemorySegment struct) {
+        return struct.get(seed$LAYOUT, seed$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * uint64_t seed
+     * }
+     */
+    public static void seed(MemorySegment struct, long fieldValue) {
+        struct.set(seed$LAYOUT, seed$OFFSET, fieldValue);
     }
 
     private static final OfInt drop_path$LAYOUT = (OfInt)$LAYOUT.select(groupElement("drop_path"));

@@ -1,0 +1,365 @@
+// The CAE model through the C ABI on the CPU backend: whole-model gradients against central
+// finite differences along random directions, determinism, training progress, encode and
+// predict shapes, stochastic depth, and the checks on bad batches.
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cae/cae.h"
+#include "harness.h"
+
+namespace {
+
+cae_model_config tiny_config() {
+    cae_model_config c;
+    cae_model_config_init(&c);
+    c.img_size = 12;
+    c.patch_size = 3;
+    c.in_chans = 2;
+    c.embed_dim = 16;
+    c.depth = 2;
+    c.num_heads = 2;
+    c.mlp_ratio = 2.0f;
+    c.regressor_depth = 2;
+    c.decoder_depth = 1;
+    c.decoder_num_heads = 4;
+    c.decoder_embed_dim = 16;
+    c.layer_scale_init_value = 0.5f;
+    c.decoder_layer_scale_init_value = 0.3f;
+    c.drop_path_rate = 0.2f;
+    return c;
+}
+
+struct Batch {
+    std::vector<float> images;
+    std::vector<uint8_t> mask;
+    cae_tensor img_t{}, mask_t{};
+};
+
+Batch make_batch(const cae_model_config& c, int64_t B, int64_t masked, uint64_t seed) {
+    Batch b;
+    const int64_t N = (c.img_size / c.patch_size) * (c.img_size / c.patch_size);
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal;
+    b.images.resize(static_cast<size_t>(B * c.in_chans * c.img_size * c.img_size));
+    for (float& x : b.images) x = normal(rng);
+    b.mask.assign(static_cast<size_t>(B * N), 0);
+    for (int64_t i = 0; i < B; ++i) {
+        std::vector<int> perm(static_cast<size_t>(N));
+        for (int64_t n = 0; n < N; ++n) perm[static_cast<size_t>(n)] = static_cast<int>(n);
+        std::shuffle(perm.begin(), perm.end(), rng);
+        for (int64_t k = 0; k < masked; ++k) b.mask[static_cast<size_t>(i * N + perm[static_cast<size_t>(k)])] = 1;
+    }
+    b.img_t.dtype = CAE_DTYPE_F32;
+    b.img_t.ndim = 4;
+    b.img_t.shape[0] = B;
+    b.img_t.shape[1] = c.in_chans;
+    b.img_t.shape[2] = b.img_t.shape[3] = c.img_size;
+    b.img_t.host_data = b.images.data();
+    b.mask_t.dtype = CAE_DTYPE_U8;
+    b.mask_t.ndim = 2;
+    b.mask_t.shape[0] = B;
+    b.mask_t.shape[1] = N;
+    b.mask_t.host_data = b.mask.data();
+    return b;
+}
+
+struct Fixture {
+    cae_context* ctx = nullptr;
+    cae_model* model = nullptr;
+    explicit Fixture(const cae_model_config& c, uint64_t seed = 7, int threads = 2) {
+        cae_context_options o;
+        cae_context_options_init(&o);
+        o.backend = CAE_BACKEND_CPU;
+        o.num_threads = threads;
+        cae_context_create(&o, &ctx);
+        cae_status s = cae_model_create(ctx, &c, seed, &model);
+        if (s != CAE_OK) harness::fail(std::string("model create: ") + cae_last_error());
+    }
+    ~Fixture() {
+        cae_model_destroy(model);
+        cae_context_destroy(ctx);
+    }
+};
+
+// All trainable parameters as (index, numel).
+std::vector<std::pair<int32_t, int64_t>> trainable(cae_model* m) {
+    int32_t n = 0;
+    cae_model_param_count(m, &n);
+    std::vector<std::pair<int32_t, int64_t>> out;
+    for (int32_t i = 0; i < n; ++i) {
+        cae_param_info info;
+        cae_model_param_info(m, i, &info);
+        if (info.trainable) out.push_back({i, info.numel});
+    }
+    return out;
+}
+
+float loss_of(cae_model* m, Batch& b) {
+    cae_step_result r;
+    cae_status s = cae_compute_gradients(m, &b.img_t, &b.mask_t, &r);
+    if (s != CAE_OK) harness::fail(std::string("compute_gradients: ") + cae_last_error());
+    return r.loss;
+}
+
+TEST_CASE("parameter table: official names, shapes and flags") {
+    cae_model_config c = tiny_config();
+    Fixture f(c);
+    int32_t n = 0;
+    cae_model_param_count(f.model, &n);
+    int32_t idx = -1;
+    harness::check(cae_model_param_find(f.model, "encoder.blocks.1.attn.qkv.weight", &idx) == CAE_OK, "find qkv");
+    cae_param_info info;
+    cae_model_param_info(f.model, idx, &info);
+    harness::check(info.ndim == 2 && info.shape[0] == 48 && info.shape[1] == 16 && info.decayed == 1,
+                   "qkv [3D, D], decayed");
+    cae_model_param_find(f.model, "encoder.pos_embed", &idx);
+    cae_model_param_info(f.model, idx, &info);
+    harness::check(info.trainable == 0 && info.shape[1] == 17, "pos_embed [1, 1+N, D] frozen");
+    cae_model_param_find(f.model, "mask_token", &idx);
+    cae_model_param_info(f.model, idx, &info);
+    harness::check(info.trainable == 1 && info.decayed == 1, "mask_token decayed");
+    cae_model_param_find(f.model, "decoder.head.weight", &idx);
+    cae_model_param_info(f.model, idx, &info);
+    harness::check(info.shape[0] == 18 && info.shape[1] == 16, "pixel head [p*p*C, D]");
+    cae_model_param_find(f.model, "regresser.regressor_blocks.0.gamma_1_cross", &idx);
+    cae_model_param_info(f.model, idx, &info);
+    harness::check(info.trainable == 1 && info.decayed == 0, "regressor gamma trainable, not decayed");
+    cae_status s = cae_model_param_find(f.model, "encoder.blocks.9.norm1.weight", &idx);
+    harness::check(s == CAE_ERR_INVALID_ARGUMENT && std::string(cae_last_error()).find("no parameter named") !=
+                                                        std::string::npos,
+                   "unknown names are refused by name");
+    // Initialization: LayerScale values, xavier bound, truncated normal bound.
+    std::vector<float> v(16 * 48);
+    cae_model_param_find(f.model, "encoder.blocks.0.gamma_1", &idx);
+    cae_model_read(f.model, idx, CAE_SLOT_VALUE, v.data(), 16);
+    harness::check(v[0] == 0.5f && v[15] == 0.5f, "encoder gamma = layer_scale_init_value");
+    cae_model_param_find(f.model, "encoder.blocks.0.attn.qkv.weight", &idx);
+    cae_model_read(f.model, idx, CAE_SLOT_VALUE, v.data(), 48 * 16);
+    float maxabs = 0;
+    for (float x : v) maxabs = std::max(maxabs, std::fabs(x));
+    const float bound = std::sqrt(6.0f / (48 + 16));
+    harness::check(maxabs <= bound && maxabs > 0.8f * bound, "qkv xavier-uniform within sqrt(6/(fan_in+fan_out))");
+    std::printf("    %d parameters; qkv max |w| %.4f, xavier bound %.4f\n", n, maxabs, bound);
+
+    cae_model_config bad = tiny_config();
+    bad.num_heads = 3;
+    cae_model* m = nullptr;
+    s = cae_model_create(f.ctx, &bad, 1, &m);
+    harness::check(s == CAE_ERR_INVALID_ARGUMENT && std::string(cae_last_error()).find("num_heads 3") !=
+                                                        std::string::npos,
+                   std::string("heads that do not divide the width: ") + cae_last_error());
+}
+
+// Checks the gradient of the loss along random unit directions over the parameters that
+// `include` selects against central differences of the loss itself.
+void check_directional_derivatives(const cae_model_config& c, bool (*include)(const char* name), const char* label) {
+    Fixture f(c, 11, 1);
+    Batch b = make_batch(c, 3, 7, 5);
+    std::vector<std::pair<int32_t, int64_t>> params;
+    for (auto [i, n] : trainable(f.model)) {
+        cae_param_info info;
+        cae_model_param_info(f.model, i, &info);
+        if (include(info.name)) params.push_back({i, n});
+    }
+    loss_of(f.model, b);
+    std::vector<std::vector<float>> grad, p0;
+    for (auto [i, n] : params) {
+        grad.emplace_back(static_cast<size_t>(n));
+        p0.emplace_back(static_cast<size_t>(n));
+        cae_model_read(f.model, i, CAE_SLOT_GRAD, grad.back().data(), n);
+        cae_model_read(f.model, i, CAE_SLOT_VALUE, p0.back().data(), n);
+    }
+    std::mt19937_64 rng(3);
+    std::normal_distribution<double> normal;
+    for (int trial = 0; trial < 3; ++trial) {
+        std::vector<std::vector<double>> dir;
+        double norm2 = 0;
+        for (auto& g : grad) {
+            dir.emplace_back(g.size());
+            for (double& x : dir.back()) {
+                x = normal(rng);
+                norm2 += x * x;
+            }
+        }
+        double analytic = 0;
+        for (size_t t = 0; t < dir.size(); ++t) {
+            for (size_t k = 0; k < dir[t].size(); ++k) {
+                dir[t][k] /= std::sqrt(norm2);
+                analytic += dir[t][k] * grad[t][k];
+            }
+        }
+        const double h = 2e-3;
+        double losses[2];
+        for (int side = 0; side < 2; ++side) {
+            for (size_t t = 0; t < params.size(); ++t) {
+                std::vector<float> p(p0[t].size());
+                for (size_t k = 0; k < p.size(); ++k) p[k] = static_cast<float>(p0[t][k] + (side ? -h : h) * dir[t][k]);
+                cae_model_write(f.model, params[t].first, CAE_SLOT_VALUE, p.data(), params[t].second);
+            }
+            losses[side] = loss_of(f.model, b);
+        }
+        const double numeric = (losses[0] - losses[1]) / (2 * h);
+        const double err = std::fabs(numeric - analytic) / std::max(std::fabs(analytic), 1e-6);
+        std::printf("    %s, direction %d: analytic %.6e numeric %.6e rel err %.2e\n", label, trial, analytic,
+                    numeric, err);
+        harness::check(err < 1e-2, "directional derivative matches");
+    }
+}
+
+bool any_param(const char*) { return true; }
+bool outside_encoder(const char* name) { return std::strncmp(name, "encoder.", 8) != 0; }
+
+}  // namespace
+
+// The alignment target is the encoder itself under stop-gradient, so the loss's total
+// derivative differs from its gradient along encoder directions when the alignment term is on.
+// Hence two checks: every parameter without the alignment term, and the parameters outside the
+// encoder (which do not move the target) with it.
+TEST_CASE("whole-model gradient = central finite differences along random directions") {
+    cae_model_config c = tiny_config();
+    c.align_loss_weight = 0.0f;
+    check_directional_derivatives(c, any_param, "all parameters, no alignment term");
+    c.align_loss_weight = 2.0f;
+    check_directional_derivatives(c, outside_encoder, "regressor+decoder, alignment weight 2");
+}
+
+TEST_CASE("deterministic per thread count; training lowers the loss") {
+    cae_model_config c = tiny_config();
+    Batch b = make_batch(c, 4, 8, 9);
+    std::vector<float> runs[2];
+    for (int run = 0; run < 2; ++run) {
+        Fixture f(c, 21, 2);
+        cae_step_options o;
+        cae_step_options_init(&o);
+        o.lr = 3e-3f;
+        o.seed = 99;
+        for (int step = 1; step <= 30; ++step) {
+            o.step = step;
+            cae_step_result r;
+            cae_status s = cae_train_step(f.model, &b.img_t, &b.mask_t, &o, &r);
+            if (s != CAE_OK) harness::fail(cae_last_error());
+            runs[run].push_back(r.loss);
+            harness::check(r.skipped == 0 && std::isfinite(r.grad_norm), "finite step");
+        }
+    }
+    harness::check(std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * sizeof(float)) == 0,
+                   "two runs with the same seeds give bitwise equal losses");
+    std::printf("    loss step 1 %.4f -> step 30 %.4f\n", runs[0].front(), runs[0].back());
+    harness::check(runs[0].back() < 0.8f * runs[0].front(), "30 steps on one batch lower the loss by > 20%");
+}
+
+TEST_CASE("stochastic depth follows (seed, step); gradients without it do not") {
+    cae_model_config c = tiny_config();
+    Batch b = make_batch(c, 4, 8, 2);
+    Fixture f(c, 3, 1);
+    float g1 = loss_of(f.model, b), g2 = loss_of(f.model, b);
+    harness::check(g1 == g2, "cae_compute_gradients has no stochastic depth");
+    cae_step_options o;
+    cae_step_options_init(&o);
+    o.lr = 0.0f;  // no update: compare the forward only
+    o.weight_decay = 0.0f;
+    cae_step_result r1, r2, r3;
+    o.seed = 1;
+    o.step = 5;
+    cae_train_step(f.model, &b.img_t, &b.mask_t, &o, &r1);
+    cae_train_step(f.model, &b.img_t, &b.mask_t, &o, &r2);
+    o.step = 6;
+    cae_train_step(f.model, &b.img_t, &b.mask_t, &o, &r3);
+    harness::check(r1.loss == r2.loss, "same (seed, step): same draws");
+    harness::check(r1.loss != r3.loss, "another step: other draws");
+    harness::check(r1.loss != g1, "drop path changes the loss");
+    o.drop_path = 0;
+    cae_train_step(f.model, &b.img_t, &b.mask_t, &o, &r1);
+    harness::check(r1.loss == g1, "drop_path = 0 gives the deterministic loss");
+}
+
+TEST_CASE("encode and predict") {
+    cae_model_config c = tiny_config();
+    Fixture f(c, 4, 2);
+    Batch b = make_batch(c, 5, 6, 8);
+    std::vector<float> cls(5 * 16, NAN), mean(5 * 16, NAN);
+    cae_tensor ct{}, mt{};
+    ct.dtype = mt.dtype = CAE_DTYPE_F32;
+    ct.ndim = mt.ndim = 2;
+    ct.shape[0] = mt.shape[0] = 5;
+    ct.shape[1] = mt.shape[1] = 16;
+    ct.host_data = cls.data();
+    mt.host_data = mean.data();
+    harness::check(cae_encode(f.model, &b.img_t, &ct, &mt) == CAE_OK, std::string("encode: ") + cae_last_error());
+    double s = 0;
+    for (int d = 0; d < 16; ++d) s += cls[static_cast<size_t>(d)];
+    harness::check(std::fabs(s) < 1e-3, "cls after the final LayerNorm (weight 1, bias 0) has zero mean");
+    bool finite = true;
+    for (float x : mean) finite = finite && std::isfinite(x);
+    harness::check(finite, "mean features are finite");
+    // Encoding image 2 alone gives the same features as in the batch.
+    cae_tensor one = b.img_t;
+    one.shape[0] = 1;
+    one.host_data = b.images.data() + 2 * 2 * 144;
+    std::vector<float> cls1(16);
+    cae_tensor c1 = ct;
+    c1.shape[0] = 1;
+    c1.host_data = cls1.data();
+    cae_encode(f.model, &one, &c1, nullptr);
+    harness::check_close("encode: image alone vs in a batch", cls1.data(), cls.data() + 32, 16, 1e-5);
+
+    std::vector<float> pred(5 * 6 * 18);
+    cae_tensor pt{};
+    pt.dtype = CAE_DTYPE_F32;
+    pt.ndim = 3;
+    pt.shape[0] = 5;
+    pt.shape[1] = 6;
+    pt.shape[2] = 18;
+    pt.host_data = pred.data();
+    harness::check(cae_predict(f.model, &b.img_t, &b.mask_t, &pt) == CAE_OK, std::string("predict: ") + cae_last_error());
+    pt.shape[1] = 7;
+    cae_status st = cae_predict(f.model, &b.img_t, &b.mask_t, &pt);
+    harness::check(st == CAE_ERR_INVALID_ARGUMENT, std::string("predict checks the output shape: ") + cae_last_error());
+}
+
+TEST_CASE("bad batches are refused with the reason") {
+    cae_model_config c = tiny_config();
+    Fixture f(c, 4, 1);
+    Batch b = make_batch(c, 2, 5, 1);
+    cae_step_result r;
+    auto expect = [&](const char* what, const char* needle) {
+        cae_status s = cae_compute_gradients(f.model, &b.img_t, &b.mask_t, &r);
+        std::string msg = cae_last_error();
+        std::printf("    %-34s -> %s\n", what, msg.c_str());
+        harness::check(s == CAE_ERR_INVALID_ARGUMENT && msg.find(needle) != std::string::npos, what);
+    };
+    b.mask[16 + 3] = 1 - b.mask[16 + 3];
+    expect("uneven mask rows", "mask row 1 masks");
+    b.mask[16 + 3] = 1 - b.mask[16 + 3];
+    b.mask[4] = 7;
+    expect("mask value 7", "mask[0, 4] is 7");
+    b.mask[4] = 0;
+    b.img_t.shape[1] = 3;
+    expect("3 channels for a 2-channel model", "images has shape [2, 3, 12, 12], expected [B, 2, 12, 12]");
+    b.img_t.shape[1] = 2;
+    b.mask_t.shape[1] = 15;
+    expect("mask of 15 patches", "mask has shape [2, 15], expected [2, 16]");
+    b.mask_t.shape[1] = 16;
+    b.img_t.dtype = CAE_DTYPE_BF16;
+    expect("BF16 images", "images has dtype BF16, expected F32");
+    b.img_t.dtype = CAE_DTYPE_F32;
+    std::vector<uint8_t> all(32, 1);
+    b.mask_t.host_data = all.data();
+    expect("everything masked", "at least one must be masked and one visible");
+    b.mask_t.host_data = b.mask.data();
+    harness::check(cae_compute_gradients(f.model, &b.img_t, &b.mask_t, &r) == CAE_OK, "the fixed batch works");
+    float dummy;
+    harness::check(cae_model_read(f.model, 0, CAE_SLOT_VALUE, &dummy, 1) == CAE_ERR_INVALID_ARGUMENT,
+                   "read with a wrong count");
+    harness::check(cae_model_read(f.model, 5000, CAE_SLOT_VALUE, &dummy, 1) == CAE_ERR_INVALID_ARGUMENT,
+                   "read past the parameter count");
+    cae_model_destroy(f.model);
+    harness::check(cae_compute_gradients(f.model, &b.img_t, &b.mask_t, &r) == CAE_ERR_INVALID_HANDLE,
+                   "a destroyed model");
+    f.model = nullptr;
+}
+
+HARNESS_MAIN
