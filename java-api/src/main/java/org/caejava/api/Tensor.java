@@ -6,6 +6,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Objects;
 import org.caejava.bindings.CaeNative;
+import org.caejava.bindings.cae_tensor;
 
 /**
  * A dense, contiguous, row-major tensor in off-heap memory: on the host (memory of a Java
@@ -473,6 +474,36 @@ public final class Tensor {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /** Fills a {@code cae_tensor} struct describing this tensor for a native call. */
+    void describe(MemorySegment struct) {
+        ensureAlive();
+        if (shape.length > CaeNative.CAE_MAX_DIMS()) {
+            throw new IllegalArgumentException(this + " has more than " + CaeNative.CAE_MAX_DIMS() + " dimensions");
+        }
+        cae_tensor.dtype(struct, switch (dtype) {
+            case F32 -> CaeNative.CAE_DTYPE_F32();
+            case BF16 -> CaeNative.CAE_DTYPE_BF16();
+            case U8 -> CaeNative.CAE_DTYPE_U8();
+            case I32 -> CaeNative.CAE_DTYPE_I32();
+        });
+        cae_tensor.ndim(struct, shape.length);
+        for (int i = 0; i < CaeNative.CAE_MAX_DIMS(); i++) {
+            cae_tensor.shape(struct, i, i < shape.length ? shape[i] : 0);
+        }
+        switch (storage) {
+            case HostMemory h -> {
+                cae_tensor.host_data(struct, h.segment().asSlice(offset, Math.max(byteSize(), 1)));
+                cae_tensor.buffer(struct, MemorySegment.NULL);
+                cae_tensor.offset(struct, 0);
+            }
+            case DeviceMemory d -> {
+                cae_tensor.host_data(struct, MemorySegment.NULL);
+                cae_tensor.buffer(struct, d.buffer());
+                cae_tensor.offset(struct, offset);
+            }
+        }
+    }
 
     private interface SegmentAction {
         void accept(MemorySegment segment);

@@ -1,0 +1,245 @@
+package org.caejava;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import org.caejava.api.Context;
+import org.caejava.api.DType;
+import org.caejava.api.NativeModel;
+import org.caejava.api.ParamInfo;
+import org.caejava.api.Slot;
+import org.caejava.api.Tensor;
+import org.caejava.io.SafetensorsException;
+import org.caejava.io.SafetensorsFile;
+import org.caejava.io.SafetensorsWriter;
+
+/**
+ * A CAE model (encoder, regressor, decoder) on a context's backend, with its AdamW state.
+ *
+ * <p>Checkpoints are safetensors files: parameters under their official CAE names (F32), AdamW
+ * moments under {@code optimizer.exp_avg.NAME} and {@code optimizer.exp_avg_sq.NAME}, and in
+ * {@code __metadata__}: {@code format} = {@value #FORMAT}, {@code step}, {@code epoch},
+ * {@code optimizer_steps}, {@code seed} and {@code config} (the model configuration as JSON with the
+ * official argument names). A file holding just the official parameters loads too (pass the
+ * configuration when its metadata has none).
+ */
+public final class CaeModel implements AutoCloseable {
+
+    public static final String FORMAT = "cae-java/1";
+    static final String EXP_AVG = "optimizer.exp_avg.";
+    static final String EXP_AVG_SQ = "optimizer.exp_avg_sq.";
+
+    private final CaeConfig config;
+    private final NativeModel model;
+    private TrainingState state;
+
+    private CaeModel(CaeConfig config, NativeModel model, TrainingState state) {
+        this.config = config;
+        this.model = model;
+        this.state = state;
+    }
+
+    /** A freshly initialized model (the official initialization drawn from {@code seed}). */
+    public static CaeModel create(Context context, CaeConfig config, long seed) {
+        config.validate();
+        return new CaeModel(config, NativeModel.create(context, config.toNative(), seed),
+                new TrainingState(0, 0, 0, seed));
+    }
+
+    /** Loads a checkpoint whose metadata holds the configuration. */
+    public static CaeModel load(Context context, Path file) throws IOException {
+        return load(context, file, null);
+    }
+
+    /**
+     * Loads a checkpoint; {@code fallback} is the configuration to use when the file's metadata has
+     * none (a file with just the official parameters). Every trainable parameter must be present
+     * with its shape; the fixed position embeddings and the optimizer state may be absent; any
+     * other tensor is refused.
+     */
+    public static CaeModel load(Context context, Path file, CaeConfig fallback) throws IOException {
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            Map<String, String> meta = f.metadata();
+            CaeConfig config;
+            if (meta.containsKey("config")) {
+                try {
+                    config = CaeConfig.fromJson(meta.get("config")).validate();
+                } catch (IllegalArgumentException e) {
+                    throw new SafetensorsException(file, "metadata \"config\": " + e.getMessage());
+                }
+            } else if (fallback != null) {
+                config = fallback.validate();
+            } else {
+                throw new SafetensorsException(file, "has no model configuration in its metadata; pass one");
+            }
+            TrainingState state = new TrainingState(metaLong(f, "step"), metaLong(f, "epoch"),
+                    metaLong(f, "optimizer_steps"), metaLong(f, "seed"));
+            CaeModel m = new CaeModel(config, NativeModel.create(context, config.toNative(), 0), state);
+            try {
+                m.readTensors(f);
+            } catch (IOException | RuntimeException e) {
+                m.close();
+                throw e;
+            }
+            return m;
+        }
+    }
+
+    private void readTensors(SafetensorsFile f) throws IOException {
+        Set<String> used = new HashSet<>();
+        for (ParamInfo p : model.parameters()) {
+            if (!f.contains(p.name())) {
+                if (p.trainable()) {
+                    throw new SafetensorsException(f.path(), "is missing parameter \"" + p.name() + "\" "
+                            + Arrays.toString(p.shape()) + " of a " + describe() + " model");
+                }
+                continue;  // fixed position embeddings are recomputed
+            }
+            model.write(p, Slot.VALUE, checked(f, p.name(), p));
+            used.add(p.name());
+            for (var slot : List.of(Map.entry(EXP_AVG, Slot.EXP_AVG), Map.entry(EXP_AVG_SQ, Slot.EXP_AVG_SQ))) {
+                String key = slot.getKey() + p.name();
+                if (f.contains(key)) {
+                    model.write(p, slot.getValue(), checked(f, key, p));
+                    used.add(key);
+                }
+            }
+        }
+        List<String> extra = new ArrayList<>();
+        for (SafetensorsFile.Entry e : f.entries()) {
+            if (!used.contains(e.name())) {
+                extra.add(e.name());
+            }
+        }
+        if (!extra.isEmpty()) {
+            throw new SafetensorsException(f.path(), "holds tensors that are not parameters of a " + describe()
+                    + " model: " + (extra.size() > 5 ? extra.subList(0, 5) + " and " + (extra.size() - 5) + " more" : extra));
+        }
+    }
+
+    private static MemorySegment checked(SafetensorsFile f, String key, ParamInfo p) throws IOException {
+        SafetensorsFile.Entry e = f.entry(key);
+        if (!e.dtype().equals("F32")) {
+            throw new SafetensorsException(f.path(), "tensor \"" + key + "\" has dtype " + e.dtype() + ", expected F32");
+        }
+        if (!Arrays.equals(e.shape(), p.shape())) {
+            throw new SafetensorsException(f.path(), "tensor \"" + key + "\" has shape " + Arrays.toString(e.shape())
+                    + ", the model's " + p.name() + " is " + Arrays.toString(p.shape()));
+        }
+        return f.bytes(key);
+    }
+
+    private static long metaLong(SafetensorsFile f, String key) throws SafetensorsException {
+        String v = f.metadata().get(key);
+        if (v == null) {
+            return 0;
+        }
+        try {
+            return Long.parseLong(v);
+        } catch (NumberFormatException e) {
+            throw new SafetensorsException(f.path(), "metadata \"" + key + "\" is \"" + v + "\", not an integer");
+        }
+    }
+
+    /** Writes a checkpoint (parameters, optimizer moments, state, configuration) atomically. */
+    public void save(Path file) throws IOException {
+        SafetensorsWriter w = new SafetensorsWriter()
+                .metadata("format", FORMAT)
+                .metadata("step", Long.toString(state.step()))
+                .metadata("epoch", Long.toString(state.epoch()))
+                .metadata("optimizer_steps", Long.toString(state.optimizerSteps()))
+                .metadata("seed", Long.toString(state.seed()))
+                .metadata("config", config.toJson());
+        for (ParamInfo p : model.parameters()) {
+            w.add(p.name(), "F32", p.shape(), dst -> model.read(p, Slot.VALUE, dst));
+        }
+        for (ParamInfo p : model.parameters()) {
+            if (p.trainable()) {
+                w.add(EXP_AVG + p.name(), "F32", p.shape(), dst -> model.read(p, Slot.EXP_AVG, dst));
+                w.add(EXP_AVG_SQ + p.name(), "F32", p.shape(), dst -> model.read(p, Slot.EXP_AVG_SQ, dst));
+            }
+        }
+        w.write(file);
+    }
+
+    /**
+     * Writes the encoder's weights only, under the official {@code encoder.*} names, loadable in
+     * PyTorch with {@code safetensors.torch.load_file}.
+     */
+    public void exportEncoder(Path file) throws IOException {
+        SafetensorsWriter w = new SafetensorsWriter().metadata("format", FORMAT + "/encoder")
+                .metadata("config", config.toJson());
+        for (ParamInfo p : model.parameters()) {
+            if (p.name().startsWith("encoder.")) {
+                w.add(p.name(), "F32", p.shape(), dst -> model.read(p, Slot.VALUE, dst));
+            }
+        }
+        w.write(file);
+    }
+
+    /** Encoder features of images F32 [B, C, H, W] (normalized), allocated on the host in {@code arena}. */
+    public Features encode(Tensor images, Arena arena) {
+        long b = images.size(0);
+        Tensor cls = Tensor.allocate(arena, DType.F32, b, config.embedDim());
+        Tensor mean = Tensor.allocate(arena, DType.F32, b, config.embedDim());
+        model.encode(images, cls, mean);
+        return new Features(cls, mean);
+    }
+
+    public CaeConfig config() {
+        return config;
+    }
+
+    public Context context() {
+        return model.context();
+    }
+
+    public TrainingState state() {
+        return state;
+    }
+
+    void setState(TrainingState state) {
+        this.state = Objects.requireNonNull(state);
+    }
+
+    /** Every parameter in the official order. */
+    public List<ParamInfo> parameters() {
+        return model.parameters();
+    }
+
+    /** A copy of a parameter's values. */
+    public float[] parameter(String name) {
+        return model.read(model.parameter(name), Slot.VALUE);
+    }
+
+    /** Overwrites a parameter's values. */
+    public void setParameter(String name, float[] values) {
+        ParamInfo p = model.parameter(name);
+        if (values.length != p.numel()) {
+            throw new IllegalArgumentException(name + " has " + p.numel() + " values, got " + values.length);
+        }
+        model.write(p, Slot.VALUE, values);
+    }
+
+    /** The low-level native model, for the trainer and tools of this library. */
+    public NativeModel nativeModel() {
+        return model;
+    }
+
+    private String describe() {
+        return config.embedDim() + "-wide, depth " + config.depth() + ", " + config.imgSize() + "px";
+    }
+
+    @Override
+    public void close() {
+        model.close();
+    }
+}

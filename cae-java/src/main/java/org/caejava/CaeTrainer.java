@@ -1,0 +1,247 @@
+package org.caejava;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.SplittableRandom;
+import org.caejava.api.Backend;
+import org.caejava.api.Context;
+import org.caejava.api.DType;
+import org.caejava.api.NativeModel;
+import org.caejava.api.StepOptions;
+import org.caejava.api.StepResult;
+import org.caejava.api.Tensor;
+import org.caejava.data.Dataset;
+import org.caejava.mask.BlockMaskGenerator;
+import org.caejava.mask.MaskGenerator;
+import org.caejava.mask.Seeds;
+import org.caejava.train.CosineSchedule;
+
+/**
+ * Pretrains a CAE model on a dataset.
+ *
+ * <pre>{@code
+ * try (Context ctx = Context.create()) {
+ *     CaeTrainer trainer = CaeTrainer.builder()
+ *             .context(ctx).config(CaeConfig.preset("fmnist-tiny")).data(dataset)
+ *             .epochs(10).batchSize(64).seed(1)
+ *             .listener(m -> System.out.println(m.step() + " " + m.loss()))
+ *             .build();
+ *     try (CaeModel model = trainer.fit()) {
+ *         model.save(Path.of("cae.safetensors"));
+ *     }
+ * }
+ * }</pre>
+ *
+ * <p>Defaults follow CAE: AdamW (0.9, 0.999), weight decay 0.05, gradient clipping at 3.0,
+ * learning rate {@code 1.5e-3 * batch / 2048} with a per-step linear warmup from 0 (1/30 of the
+ * run, as 10 of 300 epochs) and a cosine decay to lr / 150 (1e-5 at 1.5e-3), block masking of half
+ * the patches, stochastic depth at the configuration's rate. Each epoch visits the samples in an
+ * order drawn from (seed, epoch) and drops the last partial batch; masks are drawn from (seed,
+ * epoch, index). A run resumed from a checkpoint therefore continues exactly.
+ */
+public final class CaeTrainer {
+
+    private final Builder b;
+
+    private CaeTrainer(Builder b) {
+        this.b = b;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Trains and returns the model (the one passed to the builder, or a new one). */
+    public CaeModel fit() {
+        Dataset data = b.data;
+        CaeModel model = b.model != null ? b.model : CaeModel.create(b.context, b.config, b.seed);
+        try {
+            train(model, data);
+        } catch (RuntimeException | Error e) {
+            if (b.model == null) {
+                model.close();
+            }
+            throw e;
+        }
+        return model;
+    }
+
+    private void train(CaeModel model, Dataset data) {
+        CaeConfig cfg = model.config();
+        if (data.channels() != cfg.inChans() || data.height() != cfg.imgSize() || data.width() != cfg.imgSize()) {
+            throw new IllegalArgumentException("the dataset's images are " + data.channels() + "x" + data.height() + "x"
+                    + data.width() + " (CxHxW) but the model expects " + cfg.inChans() + "x" + cfg.imgSize() + "x"
+                    + cfg.imgSize());
+        }
+        final int batch = b.batchSize;
+        final long stepsPerEpoch = data.size() / batch;
+        if (stepsPerEpoch < 1) {
+            throw new IllegalArgumentException("the dataset has " + data.size() + " images, fewer than one batch of "
+                    + batch);
+        }
+        final long total = b.steps > 0 ? b.steps : b.epochs * stepsPerEpoch;
+        final long seed = b.seedSet || b.model == null ? b.seed : model.state().seed();
+        final double lr = b.lr > 0 ? b.lr : 1.5e-3 * batch / 2048;
+        final double minLr = b.minLr >= 0 ? b.minLr : lr / 150;
+        final long warmup = b.warmupSteps >= 0 ? Math.min(b.warmupSteps, total) : Math.round(total / 30.0);
+        final CosineSchedule schedule = new CosineSchedule(lr, minLr, warmup, total);
+        final MaskGenerator masks = b.masks != null ? b.masks
+                : new BlockMaskGenerator(cfg.gridSize(), (int) Math.round(0.5 * cfg.numPatches()));
+        if (masks.numPatches() != cfg.numPatches()) {
+            throw new IllegalArgumentException("the mask generator covers " + masks.numPatches()
+                    + " patches, the model has " + cfg.numPatches());
+        }
+        NativeModel nm = model.nativeModel();
+        Context ctx = model.context();
+        TrainingState state = model.state();
+        long optimizerSteps = state.optimizerSteps();
+        StepOptions base = StepOptions.defaults().withWeightDecay((float) b.weightDecay)
+                .withMaxGradNorm((float) b.clip).withSeed(seed).withDropPath(b.dropPath);
+
+        try (Arena arena = Arena.ofConfined()) {
+            long[] shape = {batch, cfg.inChans(), cfg.imgSize(), cfg.imgSize()};
+            // Page-locked host memory makes the per-step upload to a GPU faster.
+            Tensor images = ctx.backend() == Backend.CUDA ? Tensor.allocatePinned(ctx, arena, DType.F32, shape)
+                    : Tensor.allocate(arena, DType.F32, shape);
+            Tensor mask = Tensor.allocate(arena, DType.U8, batch, cfg.numPatches());
+            MemorySegment imageBytes = images.segment();
+            MemorySegment maskBytes = mask.segment();
+            long sampleBytes = data.floatsPerSample() * Float.BYTES;
+            int[] order = null;
+            long orderEpoch = -1;
+            for (long step = state.step(); step < total; step++) {
+                long epoch = step / stepsPerEpoch;
+                long position = step % stepsPerEpoch;
+                long t0 = System.nanoTime();
+                if (epoch != orderEpoch) {
+                    order = permutation(data.size(), seed, epoch);
+                    orderEpoch = epoch;
+                }
+                for (int i = 0; i < batch; i++) {
+                    long index = order[(int) (position * batch + i)];
+                    data.load(index, epoch, seed, imageBytes.asSlice(i * sampleBytes, sampleBytes));
+                    masks.generate(seed, epoch, index, maskBytes.asSlice((long) i * cfg.numPatches(), cfg.numPatches()));
+                }
+                long t1 = System.nanoTime();
+                double stepLr = schedule.at(step);
+                StepResult r = nm.trainStep(images, mask, base.withLr((float) stepLr).withStep(optimizerSteps + 1));
+                long t2 = System.nanoTime();
+                if (!r.skipped()) {
+                    optimizerSteps++;
+                }
+                TrainingState next = new TrainingState(step + 1, (step + 1) / stepsPerEpoch, optimizerSteps, seed);
+                model.setState(next);
+                double seconds = (t2 - t0) / 1e9;
+                b.listener.onStep(new StepMetrics(step + 1, total, epoch, stepLr, b.weightDecay, r.loss(), r.lossMain(),
+                        r.lossAlign(), r.gradNorm(), r.skipped(), (t1 - t0) / 1e6, (t2 - t1) / 1e6, r.forwardMs(),
+                        r.backwardMs(), r.optimizerMs(), batch / seconds));
+                boolean last = step + 1 == total;
+                if (b.checkpoint != null && ((b.checkpointEvery > 0 && (step + 1) % b.checkpointEvery == 0) || last)) {
+                    try {
+                        model.save(b.checkpoint);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException("writing checkpoint " + b.checkpoint + " at step " + (step + 1), e);
+                    }
+                    b.listener.onCheckpoint(b.checkpoint, next);
+                }
+            }
+        }
+    }
+
+    /** The visiting order of an epoch: a permutation drawn from (seed, epoch). */
+    static int[] permutation(long size, long seed, long epoch) {
+        int n = Math.toIntExact(size);
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) {
+            p[i] = i;
+        }
+        SplittableRandom rng = new SplittableRandom(Seeds.mix(seed, epoch, -1));
+        for (int i = n - 1; i > 0; i--) {
+            int j = rng.nextInt(i + 1);
+            int t = p[i];
+            p[i] = p[j];
+            p[j] = t;
+        }
+        return p;
+    }
+
+    /** Options of a training run. */
+    public static final class Builder {
+        private Context context;
+        private CaeConfig config;
+        private CaeModel model;
+        private Dataset data;
+        private long epochs = 1;
+        private long steps = -1;
+        private int batchSize = 64;
+        private double lr = -1;
+        private double minLr = -1;
+        private long warmupSteps = -1;
+        private double weightDecay = 0.05;
+        private double clip = 3.0;
+        private long seed = 0;
+        private boolean seedSet;
+        private boolean dropPath = true;
+        private MaskGenerator masks;
+        private TrainingListener listener = m -> {};
+        private Path checkpoint;
+        private long checkpointEvery;
+
+        private Builder() {}
+
+        /** The context a new model is created in (not needed with {@link #model}). */
+        public Builder context(Context v) { context = v; return this; }
+        /** The configuration of a new model. */
+        public Builder config(CaeConfig v) { config = v; return this; }
+        /** Continue training this model from its state (for instance one loaded from a checkpoint). */
+        public Builder model(CaeModel v) { model = v; return this; }
+        public Builder data(Dataset v) { data = v; return this; }
+        /** Train for this many epochs (default 1); {@link #steps} takes precedence. */
+        public Builder epochs(long v) { epochs = v; return this; }
+        /** Train for this many steps in total, counting steps done before a resume. */
+        public Builder steps(long v) { steps = v; return this; }
+        public Builder batchSize(int v) { batchSize = v; return this; }
+        /** Peak learning rate (default 1.5e-3 * batch / 2048). */
+        public Builder learningRate(double v) { lr = v; return this; }
+        /** Final learning rate of the cosine decay (default peak / 150). */
+        public Builder minLearningRate(double v) { minLr = v; return this; }
+        /** Linear warmup steps from 0 (default 1/30 of the run). */
+        public Builder warmupSteps(long v) { warmupSteps = v; return this; }
+        public Builder weightDecay(double v) { weightDecay = v; return this; }
+        /** Global gradient-norm clip (default 3.0; <= 0 turns it off). */
+        public Builder clipGradNorm(double v) { clip = v; return this; }
+        /** The run seed: initialization, data order, masks and stochastic depth derive from it. */
+        public Builder seed(long v) { seed = v; seedSet = true; return this; }
+        public Builder dropPath(boolean v) { dropPath = v; return this; }
+        public Builder maskGenerator(MaskGenerator v) { masks = v; return this; }
+        public Builder listener(TrainingListener v) { listener = Objects.requireNonNull(v); return this; }
+        /** Write a checkpoint to {@code file} every {@code everySteps} steps (0: only at the end) and at the end. */
+        public Builder checkpoint(Path file, long everySteps) { checkpoint = file; checkpointEvery = everySteps; return this; }
+
+        public CaeTrainer build() {
+            if (data == null) {
+                throw new IllegalStateException("no data: call data(...)");
+            }
+            if (model == null && (context == null || config == null)) {
+                throw new IllegalStateException("a new model needs context(...) and config(...), or pass model(...)");
+            }
+            if (model != null && config != null && !config.equals(model.config())) {
+                throw new IllegalStateException("config(...) differs from the configuration of model(...)");
+            }
+            if (batchSize < 1) {
+                throw new IllegalArgumentException("batch size " + batchSize);
+            }
+            if (steps <= 0 && epochs < 1) {
+                throw new IllegalArgumentException("train for at least one epoch or one step");
+            }
+            if (config != null) {
+                config.validate();
+            }
+            return new CaeTrainer(this);
+        }
+    }
+}

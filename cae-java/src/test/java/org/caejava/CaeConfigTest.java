@@ -1,0 +1,50 @@
+package org.caejava;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+class CaeConfigTest {
+
+    @Test
+    void everyPresetIsValidAndRoundTripsThroughJson() {
+        for (String name : CaeConfig.presetNames()) {
+            CaeConfig c = CaeConfig.preset(name).validate();
+            assertEquals(c, CaeConfig.fromJson(c.toJson()), name);
+        }
+        CaeConfig base = CaeConfig.preset("base");
+        assertEquals(196, base.numPatches());
+        assertEquals(768, base.patchDim());
+        assertEquals(12, CaeConfig.preset("tiny").numHeads(), "CAE-tiny uses 12 heads");
+        assertEquals(49, CaeConfig.preset("fmnist-tiny").numPatches());
+    }
+
+    @Test
+    void jsonUsesTheOfficialNames() {
+        String json = CaeConfig.preset("base").toJson();
+        for (String key : new String[] {"img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads",
+            "mlp_ratio", "regressor_depth", "decoder_depth", "decoder_num_heads", "layer_scale_init_value",
+            "decoder_layer_scale_init_value", "align_loss_weight", "drop_path_rate", "\"target\":\"pixel_norm\""}) {
+            assertTrue(json.contains(key), key + " in " + json);
+        }
+    }
+
+    @Test
+    void inconsistentConfigurationsNameTheField() {
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> CaeConfig.preset("base").toBuilder().numHeads(7).build().validate());
+        assertTrue(e.getMessage().contains("num_heads 7 does not divide embed_dim 768"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> CaeConfig.preset("base").toBuilder().patchSize(15).build().validate());
+        assertTrue(e.getMessage().contains("patch_size 15 does not divide img_size 224"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> CaeConfig.fromJson("{\"img_size\": 28}"));
+        assertTrue(e.getMessage().contains("not valid"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> CaeConfig.fromJson(
+                CaeConfig.preset("tiny").toJson().replace("{", "{\"bogus\":1,")));
+        assertTrue(e.getMessage().contains("bogus"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> CaeConfig.preset("huge"));
+        assertTrue(e.getMessage().contains("fmnist-tiny"), e.getMessage());
+    }
+}

@@ -1,0 +1,301 @@
+package org.caejava.api;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import org.caejava.bindings.CaeNative;
+import org.caejava.bindings.cae_model_config;
+import org.caejava.bindings.cae_param_info;
+import org.caejava.bindings.cae_step_options;
+import org.caejava.bindings.cae_step_result;
+import org.caejava.bindings.cae_tensor;
+
+/**
+ * The native CAE model of libcae in a {@link Context}: parameters, gradients and AdamW state on
+ * the context's backend, and the calls that train, differentiate, encode and predict.
+ *
+ * <p>The configuration travels as a map from the official CAE argument names ({@code img_size},
+ * {@code embed_dim}, ...) to numbers, exactly the fields of {@code cae_model_config}. One thread at
+ * a time may use a model; {@link #trainStep} allocates nothing per call.
+ */
+public final class NativeModel implements AutoCloseable {
+
+    private final Context context;
+    private final Arena arena;
+    private final MemorySegment handle;
+    private final List<ParamInfo> params;
+    private final Map<String, Integer> indexByName;
+    private final Map<String, Number> config;
+    // Argument structs reused by every call (a model is used by one thread at a time).
+    private final MemorySegment imagesArg;
+    private final MemorySegment maskArg;
+    private final MemorySegment out0Arg;
+    private final MemorySegment out1Arg;
+    private final MemorySegment optionsArg;
+    private final MemorySegment resultArg;
+
+    private NativeModel(Context context, MemorySegment raw) {
+        this.context = context;
+        this.arena = Arena.ofShared();
+        this.handle = raw.reinterpret(arena, CaeNative::cae_model_destroy);
+        try {
+            this.imagesArg = cae_tensor.allocate(arena);
+            this.maskArg = cae_tensor.allocate(arena);
+            this.out0Arg = cae_tensor.allocate(arena);
+            this.out1Arg = cae_tensor.allocate(arena);
+            this.optionsArg = cae_step_options.allocate(arena);
+            this.resultArg = cae_step_result.allocate(arena);
+            this.params = readParams();
+            Map<String, Integer> byName = new LinkedHashMap<>();
+            for (ParamInfo p : params) {
+                byName.put(p.name(), p.index());
+            }
+            this.indexByName = Collections.unmodifiableMap(byName);
+            MemorySegment cfg = cae_model_config.allocate(arena);
+            Native.check(CaeNative.cae_model_get_config(handle, cfg), "reading the model configuration");
+            this.config = Collections.unmodifiableMap(configFromStruct(cfg));
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Creates a model of the given configuration (official names; fields left out keep the
+     * CAE-base defaults) with the official initialization drawn from {@code seed}.
+     */
+    public static NativeModel create(Context context, Map<String, ? extends Number> config, long seed) {
+        Objects.requireNonNull(context, "context");
+        Objects.requireNonNull(config, "config");
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment cfg = cae_model_config.allocate(call);
+            Native.check(CaeNative.cae_model_config_init(cfg), "initializing a model configuration");
+            for (var e : config.entrySet()) {
+                setField(cfg, e.getKey(), e.getValue());
+            }
+            MemorySegment out = call.allocate(ValueLayout.ADDRESS);
+            Native.check(CaeNative.cae_model_create(context.handle(), cfg, seed, out),
+                    "creating a CAE model " + config + " in " + context);
+            return new NativeModel(context, out.get(ValueLayout.ADDRESS, 0));
+        }
+    }
+
+    /** The names of the configuration fields, in declaration order. */
+    public static List<String> configFields() {
+        List<String> names = new ArrayList<>();
+        for (MemoryLayout m : cae_model_config.layout().memberLayouts()) {
+            m.name().filter(n -> !n.equals("reserved")).ifPresent(names::add);
+        }
+        return names;
+    }
+
+    /** The configuration as the library holds it: official name to Integer or Float. */
+    public Map<String, Number> config() {
+        return config;
+    }
+
+    public Context context() {
+        return context;
+    }
+
+    /** Every parameter in the official order. */
+    public List<ParamInfo> parameters() {
+        return params;
+    }
+
+    /** The parameter called {@code name}. */
+    public ParamInfo parameter(String name) {
+        Integer i = indexByName.get(name);
+        if (i == null) {
+            throw new IllegalArgumentException("the model has no parameter named \"" + name + "\"");
+        }
+        return params.get(i);
+    }
+
+    public boolean hasParameter(String name) {
+        return indexByName.containsKey(name);
+    }
+
+    /** Copies a parameter slot into {@code dst} (exactly numel floats of host memory). */
+    public void read(ParamInfo p, Slot slot, MemorySegment dst) {
+        checkSize(p, dst);
+        Native.check(CaeNative.cae_model_read(handle(), p.index(), slot.ordinal(), dst, p.numel()),
+                "reading " + slot + " of " + p.name());
+    }
+
+    public float[] read(ParamInfo p, Slot slot) {
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment tmp = call.allocate(ValueLayout.JAVA_FLOAT, p.numel());
+            read(p, slot, tmp);
+            return tmp.toArray(ValueLayout.JAVA_FLOAT);
+        }
+    }
+
+    /** Copies {@code src} (exactly numel floats of host memory) into a parameter slot. */
+    public void write(ParamInfo p, Slot slot, MemorySegment src) {
+        checkSize(p, src);
+        Native.check(CaeNative.cae_model_write(handle(), p.index(), slot.ordinal(), src, p.numel()),
+                "writing " + slot + " of " + p.name());
+    }
+
+    public void write(ParamInfo p, Slot slot, float[] src) {
+        try (Arena call = Arena.ofConfined()) {
+            write(p, slot, call.allocateFrom(ValueLayout.JAVA_FLOAT, src));
+        }
+    }
+
+    /**
+     * One training step: forward, backward, clip, AdamW. images F32 [B, C, H, W] (normalized),
+     * mask U8 [B, N] (1 = masked, the same count per row); host or device tensors.
+     */
+    public StepResult trainStep(Tensor images, Tensor mask, StepOptions o) {
+        MemorySegment h = handle();
+        images.describe(imagesArg);
+        mask.describe(maskArg);
+        MemorySegment opt = optionsArg;
+        Native.check(CaeNative.cae_step_options_init(opt), "initializing step options");
+        cae_step_options.lr(opt, o.lr());
+        cae_step_options.weight_decay(opt, o.weightDecay());
+        cae_step_options.beta1(opt, o.beta1());
+        cae_step_options.beta2(opt, o.beta2());
+        cae_step_options.eps(opt, o.eps());
+        cae_step_options.max_grad_norm(opt, o.maxGradNorm());
+        cae_step_options.step(opt, o.step());
+        cae_step_options.seed(opt, o.seed());
+        cae_step_options.drop_path(opt, o.dropPath() ? 1 : 0);
+        Native.check(CaeNative.cae_train_step(h, imagesArg, maskArg, opt, resultArg),
+                "training step " + o.step() + " on images " + images + " with mask " + mask);
+        return result();
+    }
+
+    /** Losses and gradients (readable in {@link Slot#GRAD}) without an update or stochastic depth. */
+    public StepResult computeGradients(Tensor images, Tensor mask) {
+        MemorySegment h = handle();
+        images.describe(imagesArg);
+        mask.describe(maskArg);
+        Native.check(CaeNative.cae_compute_gradients(h, imagesArg, maskArg, resultArg),
+                "computing gradients on images " + images + " with mask " + mask);
+        return result();
+    }
+
+    /**
+     * Encoder features of whole images: {@code cls} and {@code mean} F32 [B, D] receive the cls
+     * token and the mean patch token after the encoder's final LayerNorm; either may be null.
+     */
+    public void encode(Tensor images, Tensor cls, Tensor mean) {
+        MemorySegment h = handle();
+        images.describe(imagesArg);
+        if (cls != null) {
+            cls.describe(out0Arg);
+        }
+        if (mean != null) {
+            mean.describe(out1Arg);
+        }
+        Native.check(CaeNative.cae_encode(h, imagesArg, cls == null ? MemorySegment.NULL : out0Arg,
+                mean == null ? MemorySegment.NULL : out1Arg), "encoding images " + images);
+    }
+
+    /** The decoder's predictions for the masked patches: pred F32 [B, Nm, patch*patch*C]. */
+    public void predict(Tensor images, Tensor mask, Tensor pred) {
+        MemorySegment h = handle();
+        images.describe(imagesArg);
+        mask.describe(maskArg);
+        pred.describe(out0Arg);
+        Native.check(CaeNative.cae_predict(h, imagesArg, maskArg, out0Arg), "predicting images " + images);
+    }
+
+    public boolean isOpen() {
+        return arena.scope().isAlive();
+    }
+
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    private MemorySegment handle() {
+        if (!isOpen()) {
+            throw new IllegalStateException("the model is closed");
+        }
+        context.handle();
+        return handle;
+    }
+
+    private StepResult result() {
+        MemorySegment r = resultArg;
+        return new StepResult(cae_step_result.loss(r), cae_step_result.loss_main(r), cae_step_result.loss_align(r),
+                cae_step_result.grad_norm(r), cae_step_result.skipped(r) != 0, cae_step_result.forward_ms(r),
+                cae_step_result.backward_ms(r), cae_step_result.optimizer_ms(r), cae_step_result.total_ms(r));
+    }
+
+    private static void checkSize(ParamInfo p, MemorySegment seg) {
+        if (seg.byteSize() < p.numel() * Float.BYTES) {
+            throw new IllegalArgumentException(p.name() + " has " + p.numel() + " floats; the memory holds "
+                    + seg.byteSize() / Float.BYTES);
+        }
+    }
+
+    private List<ParamInfo> readParams() {
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment count = call.allocate(ValueLayout.JAVA_INT);
+            Native.check(CaeNative.cae_model_param_count(handle, count), "counting parameters");
+            int n = count.get(ValueLayout.JAVA_INT, 0);
+            MemorySegment info = cae_param_info.allocate(call);
+            List<ParamInfo> list = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                Native.check(CaeNative.cae_model_param_info(handle, i, info), "reading parameter " + i);
+                long[] shape = new long[cae_param_info.ndim(info)];
+                for (int d = 0; d < shape.length; d++) {
+                    shape[d] = cae_param_info.shape(info, d);
+                }
+                list.add(new ParamInfo(i, cae_param_info.name(info).getString(0), shape, cae_param_info.numel(info),
+                        cae_param_info.trainable(info) != 0, cae_param_info.decayed(info) != 0));
+            }
+            return List.copyOf(list);
+        }
+    }
+
+    private static void setField(MemorySegment cfg, String name, Number value) {
+        Objects.requireNonNull(value, name);
+        MemoryLayout field = cae_model_config.layout().memberLayouts().stream()
+                .filter(m -> m.name().orElse("").equals(name) && !name.equals("reserved"))
+                .findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("unknown model configuration field \"" + name
+                        + "\"; known fields: " + configFields()));
+        long offset = cae_model_config.layout().byteOffset(MemoryLayout.PathElement.groupElement(name));
+        if (field instanceof ValueLayout.OfInt) {
+            if (value.doubleValue() != Math.rint(value.doubleValue())) {
+                throw new IllegalArgumentException("model configuration field " + name + " must be an integer, got "
+                        + value);
+            }
+            cfg.set(ValueLayout.JAVA_INT, offset, Math.toIntExact(value.longValue()));
+        } else {
+            cfg.set(ValueLayout.JAVA_FLOAT, offset, value.floatValue());
+        }
+    }
+
+    private static Map<String, Number> configFromStruct(MemorySegment cfg) {
+        Map<String, Number> m = new LinkedHashMap<>();
+        for (MemoryLayout field : cae_model_config.layout().memberLayouts()) {
+            String name = field.name().orElse("");
+            if (name.isEmpty() || name.equals("reserved")) {
+                continue;
+            }
+            long offset = cae_model_config.layout().byteOffset(MemoryLayout.PathElement.groupElement(name));
+            m.put(name, field instanceof ValueLayout.OfInt ? (Number) cfg.get(ValueLayout.JAVA_INT, offset)
+                    : (Number) cfg.get(ValueLayout.JAVA_FLOAT, offset));
+        }
+        return m;
+    }
+}

@@ -1,0 +1,43 @@
+package org.caejava.api;
+
+/**
+ * Options of one training step: this step's learning rate and weight decay, AdamW's betas and
+ * eps, the global-norm clip (<= 0: none), the 1-based optimizer step, the run seed and whether
+ * stochastic depth is on.
+ */
+public record StepOptions(float lr, float weightDecay, float beta1, float beta2, float eps, float maxGradNorm,
+        long step, long seed, boolean dropPath) {
+
+    /** lr 0, weight decay 0.05, betas (0.9, 0.999), eps 1e-8, clip 3.0, step 1, seed 0, drop path on. */
+    public static StepOptions defaults() {
+        return new StepOptions(0f, 0.05f, 0.9f, 0.999f, 1e-8f, 3.0f, 1, 0, true);
+    }
+
+    public StepOptions withLr(float value) {
+        return new StepOptions(value, weightDecay, beta1, beta2, eps, maxGradNorm, step, seed, dropPath);
+    }
+
+    public StepOptions withWeightDecay(float value) {
+        return new StepOptions(lr, value, beta1, beta2, eps, maxGradNorm, step, seed, dropPath);
+    }
+
+    public StepOptions withMaxGradNorm(float value) {
+        return new StepOptions(lr, weightDecay, beta1, beta2, eps, value, step, seed, dropPath);
+    }
+
+    public StepOptions withStep(long value) {
+        return new StepOptions(lr, weightDecay, beta1, beta2, eps, maxGradNorm, value, seed, dropPath);
+    }
+
+    public StepOptions withSeed(long value) {
+        return new StepOptions(lr, weightDecay, beta1, beta2, eps, maxGradNorm, step, value, dropPath);
+    }
+
+    public StepOptions withDropPath(boolean value) {
+        return new StepOptions(lr, weightDecay, beta1, beta2, eps, maxGradNorm, step, seed, value);
+    }
+
+    public StepOptions withBetas(float b1, float b2) {
+        return new StepOptions(lr, weightDecay, b1, b2, eps, maxGradNorm, step, seed, dropPath);
+    }
+}

@@ -1,0 +1,9 @@
+package org.caejava.api;
+
+/**
+ * What one training step (or gradient computation) measured: the losses, the global gradient
+ * norm before clipping, whether the update was skipped for a non-finite value, and where the
+ * time went (milliseconds).
+ */
+public record StepResult(float loss, float lossMain, float lossAlign, float gradNorm, boolean skipped,
+        double forwardMs, double backwardMs, double optimizerMs, double totalMs) {}
