@@ -1,5 +1,6 @@
 // Stands in for src/cuda when the library is built without nvcc.
 #include <memory>
+#include <string>
 
 #include "core/backend.h"
 #include "core/cuda_probe.h"
@@ -9,7 +10,7 @@ namespace cae {
 
 const CudaProbe& cuda_probe() {
     static const CudaProbe probe{false, false, 0,
-                                 "this library was built without CUDA (nvcc was not found at build time)"};
+                                 std::string("this library was built without CUDA (") + CAE_NO_CUDA_REASON + ")"};
     return probe;
 }
 
@@ -18,7 +19,7 @@ void cuda_device_info(int index, cae_device_info* out) {
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int device_index) {
-    fail(CAE_ERR_UNSUPPORTED, "this library was built without CUDA (nvcc was not found at build time)");
+    fail(CAE_ERR_UNSUPPORTED, "this library was built without CUDA (", CAE_NO_CUDA_REASON, ")");
 }
 
 }  // namespace cae
