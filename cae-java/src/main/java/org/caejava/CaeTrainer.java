@@ -2,22 +2,16 @@ package org.caejava;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Objects;
-import java.util.SplittableRandom;
-import org.caejava.api.Backend;
 import org.caejava.api.Context;
-import org.caejava.api.DType;
 import org.caejava.api.NativeModel;
 import org.caejava.api.StepOptions;
 import org.caejava.api.StepResult;
-import org.caejava.api.Tensor;
+import org.caejava.data.BatchLoader;
 import org.caejava.data.Dataset;
 import org.caejava.mask.BlockMaskGenerator;
 import org.caejava.mask.MaskGenerator;
-import org.caejava.mask.Seeds;
 import org.caejava.train.CosineSchedule;
 
 /**
@@ -46,6 +40,7 @@ import org.caejava.train.CosineSchedule;
 public final class CaeTrainer {
 
     private final Builder b;
+    private volatile double lastWaitShare;
 
     private CaeTrainer(Builder b) {
         this.b = b;
@@ -102,45 +97,30 @@ public final class CaeTrainer {
         StepOptions base = StepOptions.defaults().withWeightDecay((float) b.weightDecay)
                 .withMaxGradNorm((float) b.clip).withSeed(seed).withDropPath(b.dropPath);
 
-        try (Arena arena = Arena.ofConfined()) {
-            long[] shape = {batch, cfg.inChans(), cfg.imgSize(), cfg.imgSize()};
-            // Page-locked host memory makes the per-step upload to a GPU faster.
-            Tensor images = ctx.backend() == Backend.CUDA ? Tensor.allocatePinned(ctx, arena, DType.F32, shape)
-                    : Tensor.allocate(arena, DType.F32, shape);
-            Tensor mask = Tensor.allocate(arena, DType.U8, batch, cfg.numPatches());
-            MemorySegment imageBytes = images.segment();
-            MemorySegment maskBytes = mask.segment();
-            long sampleBytes = data.floatsPerSample() * Float.BYTES;
-            int[] order = null;
-            long orderEpoch = -1;
+        try (BatchLoader loader = new BatchLoader(ctx, data, masks, batch, seed, state.step(), total, b.loaderThreads,
+                b.prefetch)) {
+            long last = System.nanoTime();
             for (long step = state.step(); step < total; step++) {
-                long epoch = step / stepsPerEpoch;
-                long position = step % stepsPerEpoch;
-                long t0 = System.nanoTime();
-                if (epoch != orderEpoch) {
-                    order = permutation(data.size(), seed, epoch);
-                    orderEpoch = epoch;
-                }
-                for (int i = 0; i < batch; i++) {
-                    long index = order[(int) (position * batch + i)];
-                    data.load(index, epoch, seed, imageBytes.asSlice(i * sampleBytes, sampleBytes));
-                    masks.generate(seed, epoch, index, maskBytes.asSlice((long) i * cfg.numPatches(), cfg.numPatches()));
-                }
-                long t1 = System.nanoTime();
+                BatchLoader.Batch batchData = loader.next();
                 double stepLr = schedule.at(step);
-                StepResult r = nm.trainStep(images, mask, base.withLr((float) stepLr).withStep(optimizerSteps + 1));
+                long t1 = System.nanoTime();
+                StepResult r = nm.trainStep(batchData.images(), batchData.mask(),
+                        base.withLr((float) stepLr).withStep(optimizerSteps + 1));
                 long t2 = System.nanoTime();
+                loader.release(batchData);
                 if (!r.skipped()) {
                     optimizerSteps++;
                 }
                 TrainingState next = new TrainingState(step + 1, (step + 1) / stepsPerEpoch, optimizerSteps, seed);
                 model.setState(next);
-                double seconds = (t2 - t0) / 1e9;
-                b.listener.onStep(new StepMetrics(step + 1, total, epoch, stepLr, b.weightDecay, r.loss(), r.lossMain(),
-                        r.lossAlign(), r.gradNorm(), r.skipped(), (t1 - t0) / 1e6, (t2 - t1) / 1e6, r.forwardMs(),
-                        r.backwardMs(), r.optimizerMs(), batch / seconds));
-                boolean last = step + 1 == total;
-                if (b.checkpoint != null && ((b.checkpointEvery > 0 && (step + 1) % b.checkpointEvery == 0) || last)) {
+                double seconds = (t2 - last) / 1e9;
+                last = t2;
+                b.listener.onStep(new StepMetrics(step + 1, total, batchData.epoch(), stepLr, b.weightDecay, r.loss(),
+                        r.lossMain(), r.lossAlign(), r.gradNorm(), r.skipped(), batchData.waitMs(), (t2 - t1) / 1e6,
+                        r.forwardMs(), r.backwardMs(), r.optimizerMs(), batch / seconds));
+                boolean lastStep = step + 1 == total;
+                if (b.checkpoint != null
+                        && ((b.checkpointEvery > 0 && (step + 1) % b.checkpointEvery == 0) || lastStep)) {
                     try {
                         model.save(b.checkpoint);
                     } catch (IOException e) {
@@ -149,24 +129,13 @@ public final class CaeTrainer {
                     b.listener.onCheckpoint(b.checkpoint, next);
                 }
             }
+            lastWaitShare = loader.waitShare();
         }
     }
 
-    /** The visiting order of an epoch: a permutation drawn from (seed, epoch). */
-    static int[] permutation(long size, long seed, long epoch) {
-        int n = Math.toIntExact(size);
-        int[] p = new int[n];
-        for (int i = 0; i < n; i++) {
-            p[i] = i;
-        }
-        SplittableRandom rng = new SplittableRandom(Seeds.mix(seed, epoch, -1));
-        for (int i = n - 1; i > 0; i--) {
-            int j = rng.nextInt(i + 1);
-            int t = p[i];
-            p[i] = p[j];
-            p[j] = t;
-        }
-        return p;
+    /** The share of the last {@link #fit()} spent waiting for data. */
+    public double dataWaitShare() {
+        return lastWaitShare;
     }
 
     /** Options of a training run. */
@@ -190,6 +159,8 @@ public final class CaeTrainer {
         private TrainingListener listener = m -> {};
         private Path checkpoint;
         private long checkpointEvery;
+        private int loaderThreads = 1;
+        private int prefetch = 4;
 
         private Builder() {}
 
@@ -221,6 +192,10 @@ public final class CaeTrainer {
         public Builder listener(TrainingListener v) { listener = Objects.requireNonNull(v); return this; }
         /** Write a checkpoint to {@code file} every {@code everySteps} steps (0: only at the end) and at the end. */
         public Builder checkpoint(Path file, long everySteps) { checkpoint = file; checkpointEvery = everySteps; return this; }
+        /** Threads that load and augment batches ahead of the step (default 1). */
+        public Builder loaderThreads(int v) { loaderThreads = v; return this; }
+        /** Batches prepared ahead of the step (default 4). */
+        public Builder prefetch(int v) { prefetch = v; return this; }
 
         public CaeTrainer build() {
             if (data == null) {

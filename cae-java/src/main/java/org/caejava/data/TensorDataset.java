@@ -60,6 +60,11 @@ public final class TensorDataset implements Dataset {
     }
 
     @Override
+    public boolean isAccessibleBy(Thread t) {
+        return images.segment().isAccessibleBy(t);
+    }
+
+    @Override
     public int label(long index) {
         return labels == null ? -1 : labels[Math.toIntExact(index)];
     }

@@ -1,0 +1,204 @@
+package org.caejava.data;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayDeque;
+import java.util.Objects;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.caejava.api.Backend;
+import org.caejava.api.Context;
+import org.caejava.api.DType;
+import org.caejava.api.Tensor;
+import org.caejava.mask.MaskGenerator;
+
+/**
+ * Assembles training batches on worker threads, ahead of the training step: for step s of a run
+ * it loads samples {@code order[e][(s % stepsPerEpoch) * B + i]} of epoch {@code e = s /
+ * stepsPerEpoch} (the order drawn by {@link EpochOrder}) with their augmentation and masks, into
+ * a small pool of off-heap batch buffers (at most {@code prefetch} batches ahead). Batches come
+ * out in step order whatever the worker timing, so a run is the same with any number of workers.
+ *
+ * <p>Use: {@code Batch b = loader.next(); ... train on b ...; loader.release(b);}
+ */
+public final class BatchLoader implements AutoCloseable {
+
+    /** One batch: images F32 [B, C, H, W], mask U8 [B, N], and the time {@link #next} waited for it. */
+    public record Batch(long step, long epoch, Tensor images, Tensor mask, double waitMs, Slot slot) {}
+
+    /** A reusable pair of batch buffers. */
+    public static final class Slot {
+        final Tensor images;
+        final Tensor mask;
+
+        Slot(Tensor images, Tensor mask) {
+            this.images = images;
+            this.mask = mask;
+        }
+    }
+
+    private final Dataset data;
+    private final MaskGenerator masks;
+    private final int batch;
+    private final long seed;
+    private final long stepsPerEpoch;
+    private final long endStep;
+    private final Arena arena;
+    private final ExecutorService workers;
+    private final java.util.concurrent.Executor executor;
+    private final ArrayDeque<CompletableFuture<Batch>> pending = new ArrayDeque<>();
+    private final ArrayDeque<Slot> free = new ArrayDeque<>();
+    private long nextToSubmit;
+    private long waitNanos;
+    private final long createdNanos = System.nanoTime();
+    private record Order(long epoch, int[] permutation) {}
+
+    private volatile Order cachedOrder;
+
+    /**
+     * @param ctx where batches are consumed: on CUDA the buffers are page-locked for fast uploads
+     * @param startStep the first step to deliver (a resumed run starts past 0)
+     * @param endStep one past the last step
+     * @param threads worker threads (at least 1)
+     * @param prefetch batches prepared ahead (at least 1)
+     */
+    public BatchLoader(Context ctx, Dataset data, MaskGenerator masks, int batch, long seed, long startStep,
+            long endStep, int threads, int prefetch) {
+        this.data = Objects.requireNonNull(data, "data");
+        this.masks = Objects.requireNonNull(masks, "masks");
+        if (batch < 1 || threads < 1 || prefetch < 1) {
+            throw new IllegalArgumentException("batch " + batch + ", threads " + threads + ", prefetch " + prefetch);
+        }
+        this.batch = batch;
+        this.seed = seed;
+        this.stepsPerEpoch = data.size() / batch;
+        if (stepsPerEpoch < 1) {
+            throw new IllegalArgumentException("the dataset has " + data.size() + " images, fewer than one batch of "
+                    + batch);
+        }
+        this.endStep = endStep;
+        this.nextToSubmit = startStep;
+        this.arena = Arena.ofShared();
+        boolean pinned = ctx != null && ctx.isOpen() && ctx.backend() == Backend.CUDA;
+        long[] shape = {batch, data.channels(), data.height(), data.width()};
+        for (int i = 0; i < prefetch; i++) {
+            Tensor images = pinned ? Tensor.allocatePinned(ctx, arena, DType.F32, shape)
+                    : Tensor.allocate(arena, DType.F32, shape);
+            free.add(new Slot(images, Tensor.allocate(arena, DType.U8, batch, masks.numPatches())));
+        }
+        AtomicInteger n = new AtomicInteger();
+        java.util.concurrent.ThreadFactory factory = r -> {
+            Thread t = new Thread(r, "cae-batch-loader-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+        this.workers = Executors.newFixedThreadPool(threads, factory);
+        // Data confined to the caller's thread is loaded there, when a buffer frees up.
+        this.executor = data.isAccessibleBy(factory.newThread(() -> {})) ? workers : Runnable::run;
+        submitWhileFree();
+    }
+
+    public long stepsPerEpoch() {
+        return stepsPerEpoch;
+    }
+
+    /** The next batch in step order; blocks until it is ready. */
+    public Batch next() {
+        CompletableFuture<Batch> f = pending.poll();
+        if (f == null) {
+            throw new IllegalStateException("no batch left: the run ends at step " + endStep);
+        }
+        long t0 = System.nanoTime();
+        Batch b;
+        try {
+            b = f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for a batch", e);
+        } catch (ExecutionException | CancellationException e) {
+            Throwable cause = e.getCause() != null ? e.getCause() : e;
+            throw cause instanceof RuntimeException re ? re
+                    : new IllegalStateException("loading a batch failed: " + cause.getMessage(), cause);
+        }
+        long waited = System.nanoTime() - t0;
+        waitNanos += waited;
+        return new Batch(b.step(), b.epoch(), b.images(), b.mask(), waited / 1e6, b.slot());
+    }
+
+    /** Returns a batch's buffers for reuse (after the step that used them). */
+    public void release(Batch b) {
+        free.add(b.slot());
+        submitWhileFree();
+    }
+
+    /** The share of the loader's lifetime that {@link #next} spent waiting for data. */
+    public double waitShare() {
+        long life = System.nanoTime() - createdNanos;
+        return life <= 0 ? 0 : (double) waitNanos / life;
+    }
+
+    public double waitSeconds() {
+        return waitNanos / 1e9;
+    }
+
+    private void submitWhileFree() {
+        while (nextToSubmit < endStep && !free.isEmpty()) {
+            Slot slot = free.poll();
+            long step = nextToSubmit++;
+            pending.add(CompletableFuture.supplyAsync(() -> fill(step, slot), executor));
+        }
+    }
+
+    private Batch fill(long step, Slot slot) {
+        long epoch = step / stepsPerEpoch;
+        long position = step % stepsPerEpoch;
+        int[] o = orderOf(epoch);
+        MemorySegment images = slot.images.segment();
+        MemorySegment maskBytes = slot.mask.segment();
+        long sampleBytes = data.floatsPerSample() * Float.BYTES;
+        int n = masks.numPatches();
+        for (int i = 0; i < batch; i++) {
+            long index = o[(int) (position * batch + i)];
+            try {
+                data.load(index, epoch, seed, images.asSlice(i * sampleBytes, sampleBytes));
+            } catch (RuntimeException e) {
+                throw new IllegalStateException("loading image " + index + " (epoch " + epoch + ", step " + step + "): "
+                        + e.getMessage(), e);
+            }
+            masks.generate(seed, epoch, index, maskBytes.asSlice((long) i * n, n));
+        }
+        return new Batch(step, epoch, slot.images, slot.mask, 0, slot);
+    }
+
+    private int[] orderOf(long epoch) {
+        Order c = cachedOrder;
+        if (c != null && c.epoch() == epoch) {
+            return c.permutation();
+        }
+        // Two workers may both compute a new epoch's order; they compute the same one.
+        int[] p = EpochOrder.permutation(data.size(), seed, epoch);
+        cachedOrder = new Order(epoch, p);
+        return p;
+    }
+
+    @Override
+    public void close() {
+        for (CompletableFuture<Batch> f : pending) {
+            f.cancel(false);
+        }
+        workers.shutdownNow();
+        try {
+            workers.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+    }
+}
