@@ -283,13 +283,15 @@ CAE_API cae_status cae_model_write(cae_model* model, int32_t index, cae_slot slo
                                    int64_t count);
 
 /* Options of one training step. */
+/* Hyperparameters are doubles: the optimizer derives its step scalars (1 - beta2, the bias
+ * corrections, 1 - lr * weight_decay) in double before rounding them to float, as PyTorch does. */
 typedef struct cae_step_options {
-    float lr;
-    float weight_decay;    /* applied to decayed parameters only */
-    float beta1;
-    float beta2;
-    float eps;
-    float max_grad_norm;   /* global-norm clip; <= 0: no clipping */
+    double lr;
+    double weight_decay;   /* applied to decayed parameters only */
+    double beta1;
+    double beta2;
+    double eps;
+    double max_grad_norm;  /* global-norm clip; <= 0: no clipping */
     int64_t step;          /* 1-based optimizer step: AdamW bias correction, drop-path stream */
     uint64_t seed;         /* run seed: stochastic depth draws depend on (seed, step) only */
     int32_t drop_path;     /* 1: stochastic depth at the config's rate; 0: off */

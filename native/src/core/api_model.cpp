@@ -351,11 +351,11 @@ CAE_API cae_status cae_step_options_init(cae_step_options* options) {
     return cae::abi_guard("cae_step_options_init", [&] {
         CAE_REQUIRE(options != nullptr, "options is NULL");
         std::memset(options, 0, sizeof(*options));
-        options->weight_decay = 0.05f;
-        options->beta1 = 0.9f;
-        options->beta2 = 0.999f;
-        options->eps = 1e-8f;
-        options->max_grad_norm = 3.0f;
+        options->weight_decay = 0.05;
+        options->beta1 = 0.9;
+        options->beta2 = 0.999;
+        options->eps = 1e-8;
+        options->max_grad_norm = 3.0;
         options->step = 1;
         options->drop_path = 1;
     });

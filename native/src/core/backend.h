@@ -65,16 +65,18 @@ enum class PatchOrder : int32_t {
 struct AdamWSegment {
     int64_t offset = 0;
     int64_t count = 0;
-    float weight_decay = 0.0f;
+    double weight_decay = 0.0;
 };
 
+// Hyperparameters in double, as PyTorch computes its step scalars (1 - beta2, lr / bias
+// correction, 1 - lr * wd) from Python floats before rounding them to the tensors' float32.
 struct AdamWParams {
-    float lr = 0.0f;
-    float beta1 = 0.9f;
-    float beta2 = 0.999f;
-    float eps = 1e-8f;
-    int64_t step = 1;             // 1-based step number for the bias corrections
-    float max_grad_norm = 0.0f;   // clip to this global L2 norm; <= 0: no clipping
+    double lr = 0.0;
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-8;
+    int64_t step = 1;              // 1-based step number for the bias corrections
+    double max_grad_norm = 0.0;    // clip to this global L2 norm; <= 0: no clipping
 };
 
 class Backend {

@@ -17,7 +17,7 @@ namespace cae {
 
 struct StepOptions {
     AdamWParams adam;
-    float weight_decay = 0.05f;
+    double weight_decay = 0.05;
     bool update = true;      // false: gradients only
     bool drop_path = true;   // stochastic depth at the config's rate
     uint64_t seed = 0;       // stochastic depth draws depend on (seed, adam.step)

@@ -117,11 +117,11 @@ int ParamTable::find(const std::string& name) const {
     return -1;
 }
 
-std::vector<AdamWSegment> ParamTable::adamw_segments(float weight_decay) const {
+std::vector<AdamWSegment> ParamTable::adamw_segments(double weight_decay) const {
     std::vector<AdamWSegment> segs;
     for (const ParamEntry& e : entries_) {
         if (!e.trainable) continue;
-        float wd = e.decayed ? weight_decay : 0.0f;
+        double wd = e.decayed ? weight_decay : 0.0;
         if (!segs.empty() && segs.back().weight_decay == wd &&
             segs.back().offset + segs.back().count == e.offset) {
             segs.back().count = e.offset + e.numel - segs.back().offset;  // merge with the previous run

@@ -44,7 +44,7 @@ public:
     int find(const std::string& name) const;  // -1 when absent
 
     // AdamW segments: runs of trainable parameters with their weight decay.
-    std::vector<AdamWSegment> adamw_segments(float weight_decay) const;
+    std::vector<AdamWSegment> adamw_segments(double weight_decay) const;
 
     int rd_pos, mask_token, cls_token, pos_embed, patch_w, patch_b;
     std::vector<BlockParams> encoder;

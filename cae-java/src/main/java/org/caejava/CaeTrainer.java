@@ -41,6 +41,7 @@ public final class CaeTrainer {
 
     private final Builder b;
     private volatile double lastWaitShare;
+    private volatile boolean stoppedEarly;
 
     private CaeTrainer(Builder b) {
         this.b = b;
@@ -94,18 +95,25 @@ public final class CaeTrainer {
         Context ctx = model.context();
         TrainingState state = model.state();
         long optimizerSteps = state.optimizerSteps();
-        StepOptions base = StepOptions.defaults().withWeightDecay((float) b.weightDecay)
-                .withMaxGradNorm((float) b.clip).withSeed(seed).withDropPath(b.dropPath);
+        StepOptions base = StepOptions.defaults().withWeightDecay(b.weightDecay)
+                .withMaxGradNorm(b.clip).withSeed(seed).withDropPath(b.dropPath);
 
         try (BatchLoader loader = new BatchLoader(ctx, data, masks, batch, seed, state.step(), total, b.loaderThreads,
                 b.prefetch)) {
             long last = System.nanoTime();
             for (long step = state.step(); step < total; step++) {
+                if (b.stop.getAsBoolean()) {
+                    stoppedEarly = true;
+                    if (b.checkpoint != null && step > state.step()) {
+                        saveCheckpoint(model, step);
+                    }
+                    break;
+                }
                 BatchLoader.Batch batchData = loader.next();
                 double stepLr = schedule.at(step);
                 long t1 = System.nanoTime();
                 StepResult r = nm.trainStep(batchData.images(), batchData.mask(),
-                        base.withLr((float) stepLr).withStep(optimizerSteps + 1));
+                        base.withLr(stepLr).withStep(optimizerSteps + 1));
                 long t2 = System.nanoTime();
                 loader.release(batchData);
                 if (!r.skipped()) {
@@ -115,22 +123,31 @@ public final class CaeTrainer {
                 model.setState(next);
                 double seconds = (t2 - last) / 1e9;
                 last = t2;
-                b.listener.onStep(new StepMetrics(step + 1, total, batchData.epoch(), stepLr, b.weightDecay, r.loss(),
+                b.listener.onStep(new StepMetrics(step + 1, total, batchData.epoch(), batch, stepLr, b.weightDecay, r.loss(),
                         r.lossMain(), r.lossAlign(), r.gradNorm(), r.skipped(), batchData.waitMs(), (t2 - t1) / 1e6,
                         r.forwardMs(), r.backwardMs(), r.optimizerMs(), batch / seconds));
                 boolean lastStep = step + 1 == total;
                 if (b.checkpoint != null
                         && ((b.checkpointEvery > 0 && (step + 1) % b.checkpointEvery == 0) || lastStep)) {
-                    try {
-                        model.save(b.checkpoint);
-                    } catch (IOException e) {
-                        throw new UncheckedIOException("writing checkpoint " + b.checkpoint + " at step " + (step + 1), e);
-                    }
-                    b.listener.onCheckpoint(b.checkpoint, next);
+                    saveCheckpoint(model, step + 1);
                 }
             }
             lastWaitShare = loader.waitShare();
         }
+    }
+
+    private void saveCheckpoint(CaeModel model, long step) {
+        try {
+            model.save(b.checkpoint);
+        } catch (IOException e) {
+            throw new UncheckedIOException("writing checkpoint " + b.checkpoint + " at step " + step, e);
+        }
+        b.listener.onCheckpoint(b.checkpoint, model.state());
+    }
+
+    /** Whether the last {@link #fit()} ended because the stop signal was raised. */
+    public boolean stoppedEarly() {
+        return stoppedEarly;
     }
 
     /** The share of the last {@link #fit()} spent waiting for data. */
@@ -160,6 +177,7 @@ public final class CaeTrainer {
         private Path checkpoint;
         private long checkpointEvery;
         private int loaderThreads = 1;
+        private java.util.function.BooleanSupplier stop = () -> false;
         private int prefetch = 4;
 
         private Builder() {}
@@ -192,6 +210,11 @@ public final class CaeTrainer {
         public Builder listener(TrainingListener v) { listener = Objects.requireNonNull(v); return this; }
         /** Write a checkpoint to {@code file} every {@code everySteps} steps (0: only at the end) and at the end. */
         public Builder checkpoint(Path file, long everySteps) { checkpoint = file; checkpointEvery = everySteps; return this; }
+        /**
+         * Checked before every step: when it returns true, training stops, writes a checkpoint (when
+         * one is configured) and {@link #fit()} returns. For Ctrl-C handling.
+         */
+        public Builder stopWhen(java.util.function.BooleanSupplier v) { stop = Objects.requireNonNull(v); return this; }
         /** Threads that load and augment batches ahead of the step (default 1). */
         public Builder loaderThreads(int v) { loaderThreads = v; return this; }
         /** Batches prepared ahead of the step (default 4). */

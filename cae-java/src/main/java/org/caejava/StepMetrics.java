@@ -2,8 +2,10 @@ package org.caejava;
 
 /**
  * What one training step measured. {@code step} counts completed steps (1 after the first);
- * {@code dataMs} is the time the step waited for its batch, {@code computeMs} the native step.
+ * {@code dataMs} is the time the step waited for its batch, {@code computeMs} the native step,
+ * {@code imagesPerSecond} the batch size over the wall time since the previous step.
  */
-public record StepMetrics(long step, long totalSteps, long epoch, double lr, double weightDecay, float loss,
+public record StepMetrics(long step, long totalSteps, long epoch, int batchSize, double lr, double weightDecay,
+        float loss,
         float lossMain, float lossAlign, float gradNorm, boolean skipped, double dataMs, double computeMs,
         double forwardMs, double backwardMs, double optimizerMs, double imagesPerSecond) {}

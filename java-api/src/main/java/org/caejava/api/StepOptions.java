@@ -3,25 +3,25 @@ package org.caejava.api;
 /**
  * Options of one training step: this step's learning rate and weight decay, AdamW's betas and
  * eps, the global-norm clip (<= 0: none), the 1-based optimizer step, the run seed and whether
- * stochastic depth is on.
+ * stochastic depth is on. Doubles, as PyTorch's optimizer takes Python floats.
  */
-public record StepOptions(float lr, float weightDecay, float beta1, float beta2, float eps, float maxGradNorm,
+public record StepOptions(double lr, double weightDecay, double beta1, double beta2, double eps, double maxGradNorm,
         long step, long seed, boolean dropPath) {
 
     /** lr 0, weight decay 0.05, betas (0.9, 0.999), eps 1e-8, clip 3.0, step 1, seed 0, drop path on. */
     public static StepOptions defaults() {
-        return new StepOptions(0f, 0.05f, 0.9f, 0.999f, 1e-8f, 3.0f, 1, 0, true);
+        return new StepOptions(0, 0.05, 0.9, 0.999, 1e-8, 3.0, 1, 0, true);
     }
 
-    public StepOptions withLr(float value) {
+    public StepOptions withLr(double value) {
         return new StepOptions(value, weightDecay, beta1, beta2, eps, maxGradNorm, step, seed, dropPath);
     }
 
-    public StepOptions withWeightDecay(float value) {
+    public StepOptions withWeightDecay(double value) {
         return new StepOptions(lr, value, beta1, beta2, eps, maxGradNorm, step, seed, dropPath);
     }
 
-    public StepOptions withMaxGradNorm(float value) {
+    public StepOptions withMaxGradNorm(double value) {
         return new StepOptions(lr, weightDecay, beta1, beta2, eps, value, step, seed, dropPath);
     }
 
@@ -37,7 +37,7 @@ public record StepOptions(float lr, float weightDecay, float beta1, float beta2,
         return new StepOptions(lr, weightDecay, beta1, beta2, eps, maxGradNorm, step, seed, value);
     }
 
-    public StepOptions withBetas(float b1, float b2) {
+    public StepOptions withBetas(double b1, double b2) {
         return new StepOptions(lr, weightDecay, b1, b2, eps, maxGradNorm, step, seed, dropPath);
     }
 }

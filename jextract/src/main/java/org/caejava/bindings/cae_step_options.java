@@ -15,12 +15,12 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
 /**
  * {@snippet lang=c :
  * struct cae_step_options {
- *     float lr;
- *     float weight_decay;
- *     float beta1;
- *     float beta2;
- *     float eps;
- *     float max_grad_norm;
+ *     double lr;
+ *     double weight_decay;
+ *     double beta1;
+ *     double beta2;
+ *     double eps;
+ *     double max_grad_norm;
  *     int64_t step;
  *     uint64_t seed;
  *     int32_t drop_path;
@@ -35,12 +35,12 @@ public class cae_step_options {
     }
 
     private static final GroupLayout $LAYOUT = MemoryLayout.structLayout(
-        CaeNative.C_FLOAT.withName("lr"),
-        CaeNative.C_FLOAT.withName("weight_decay"),
-        CaeNative.C_FLOAT.withName("beta1"),
-        CaeNative.C_FLOAT.withName("beta2"),
-        CaeNative.C_FLOAT.withName("eps"),
-        CaeNative.C_FLOAT.withName("max_grad_norm"),
+        CaeNative.C_DOUBLE.withName("lr"),
+        CaeNative.C_DOUBLE.withName("weight_decay"),
+        CaeNative.C_DOUBLE.withName("beta1"),
+        CaeNative.C_DOUBLE.withName("beta2"),
+        CaeNative.C_DOUBLE.withName("eps"),
+        CaeNative.C_DOUBLE.withName("max_grad_norm"),
         CaeNative.C_LONG.withName("step"),
         CaeNative.C_LONG.withName("seed"),
         CaeNative.C_INT.withName("drop_path"),
@@ -54,15 +54,15 @@ public class cae_step_options {
         return $LAYOUT;
     }
 
-    private static final OfFloat lr$LAYOUT = (OfFloat)$LAYOUT.select(groupElement("lr"));
+    private static final OfDouble lr$LAYOUT = (OfDouble)$LAYOUT.select(groupElement("lr"));
 
     /**
      * Layout for field:
      * {@snippet lang=c :
-     * float lr
+     * double lr
      * }
      */
-    public static final OfFloat lr$layout() {
+    public static final OfDouble lr$layout() {
         return lr$LAYOUT;
     }
 
@@ -71,7 +71,7 @@ public class cae_step_options {
     /**
      * Offset for field:
      * {@snippet lang=c :
-     * float lr
+     * double lr
      * }
      */
     public static final long lr$offset() {
@@ -81,32 +81,32 @@ public class cae_step_options {
     /**
      * Getter for field:
      * {@snippet lang=c :
-     * float lr
+     * double lr
      * }
      */
-    public static float lr(MemorySegment struct) {
+    public static double lr(MemorySegment struct) {
         return struct.get(lr$LAYOUT, lr$OFFSET);
     }
 
     /**
      * Setter for field:
      * {@snippet lang=c :
-     * float lr
+     * double lr
      * }
      */
-    public static void lr(MemorySegment struct, float fieldValue) {
+    public static void lr(MemorySegment struct, double fieldValue) {
         struct.set(lr$LAYOUT, lr$OFFSET, fieldValue);
     }
 
-    private static final OfFloat weight_decay$LAYOUT = (OfFloat)$LAYOUT.select(groupElement("weight_decay"));
+    private static final OfDouble weight_decay$LAYOUT = (OfDouble)$LAYOUT.select(groupElement("weight_decay"));
 
     /**
      * Layout for field:
      * {@snippet lang=c :
-     * float weight_decay
+     * double weight_decay
      * }
      */
-    public static final OfFloat weight_decay$layout() {
+    public static final OfDouble weight_decay$layout() {
         return weight_decay$LAYOUT;
     }
 
@@ -115,7 +115,7 @@ public class cae_step_options {
     /**
      * Offset for field:
      * {@snippet lang=c :
-     * float weight_decay
+     * double weight_decay
      * }
      */
     public static final long weight_decay$offset() {
@@ -125,32 +125,32 @@ public class cae_step_options {
     /**
      * Getter for field:
      * {@snippet lang=c :
-     * float weight_decay
+     * double weight_decay
      * }
      */
-    public static float weight_decay(MemorySegment struct) {
+    public static double weight_decay(MemorySegment struct) {
         return struct.get(weight_decay$LAYOUT, weight_decay$OFFSET);
     }
 
     /**
      * Setter for field:
      * {@snippet lang=c :
-     * float weight_decay
+     * double weight_decay
      * }
      */
-    public static void weight_decay(MemorySegment struct, float fieldValue) {
+    public static void weight_decay(MemorySegment struct, double fieldValue) {
         struct.set(weight_decay$LAYOUT, weight_decay$OFFSET, fieldValue);
     }
 
-    private static final OfFloat beta1$LAYOUT = (OfFloat)$LAYOUT.select(groupElement("beta1"));
+    private static final OfDouble beta1$LAYOUT = (OfDouble)$LAYOUT.select(groupElement("beta1"));
 
     /**
      * Layout for field:
      * {@snippet lang=c :
-     * float beta1
+     * double beta1
      * }
      */
-    public static final OfFloat beta1$layout() {
+    public static final OfDouble beta1$layout() {
         return beta1$LAYOUT;
     }
 
@@ -159,7 +159,7 @@ public class cae_step_options {
     /**
      * Offset for field:
      * {@snippet lang=c :
-     * float beta1
+     * double beta1
      * }
      */
     public static final long beta1$offset() {
@@ -169,32 +169,32 @@ public class cae_step_options {
     /**
      * Getter for field:
      * {@snippet lang=c :
-     * float beta1
+     * double beta1
      * }
      */
-    public static float beta1(MemorySegment struct) {
+    public static double beta1(MemorySegment struct) {
         return struct.get(beta1$LAYOUT, beta1$OFFSET);
     }
 
     /**
      * Setter for field:
      * {@snippet lang=c :
-     * float beta1
+     * double beta1
      * }
      */
-    public static void beta1(MemorySegment struct, float fieldValue) {
+    public static void beta1(MemorySegment struct, double fieldValue) {
         struct.set(beta1$LAYOUT, beta1$OFFSET, fieldValue);
     }
 
-    private static final OfFloat beta2$LAYOUT = (OfFloat)$LAYOUT.select(groupElement("beta2"));
+    private static final OfDouble beta2$LAYOUT = (OfDouble)$LAYOUT.select(groupElement("beta2"));
 
     /**
      * Layout for field:
      * {@snippet lang=c :
-     * float beta2
+     * double beta2
      * }
      */
-    public static final OfFloat beta2$layout() {
+    public static final OfDouble beta2$layout() {
         return beta2$LAYOUT;
     }
 
@@ -203,7 +203,7 @@ public class cae_step_options {
     /**
      * Offset for field:
      * {@snippet lang=c :
-     * float beta2
+     * double beta2
      * }
      */
     public static final long beta2$offset() {
@@ -213,32 +213,32 @@ public class cae_step_options {
     /**
      * Getter for field:
      * {@snippet lang=c :
-     * float beta2
+     * double beta2
      * }
      */
-    public static float beta2(MemorySegment struct) {
+    public static double beta2(MemorySegment struct) {
         return struct.get(beta2$LAYOUT, beta2$OFFSET);
     }
 
     /**
      * Setter for field:
      * {@snippet lang=c :
-     * float beta2
+     * double beta2
      * }
      */
-    public static void beta2(MemorySegment struct, float fieldValue) {
+    public static void beta2(MemorySegment struct, double fieldValue) {
         struct.set(beta2$LAYOUT, beta2$OFFSET, fieldValue);
     }
 
-    private static final OfFloat eps$LAYOUT = (OfFloat)$LAYOUT.select(groupElement("eps"));
+    private static final OfDouble eps$LAYOUT = (OfDouble)$LAYOUT.select(groupElement("eps"));
 
     /**
      * Layout for field:
      * {@snippet lang=c :
-     * float eps
+     * double eps
      * }
      */
-    public static final OfFloat eps$layout() {
+    public static final OfDouble eps$layout() {
         return eps$LAYOUT;
     }
 
@@ -247,7 +247,7 @@ public class cae_step_options {
     /**
      * Offset for field:
      * {@snippet lang=c :
-     * float eps
+     * double eps
      * }
      */
     public static final long eps$offset() {
@@ -257,32 +257,32 @@ public class cae_step_options {
     /**
      * Getter for field:
      * {@snippet lang=c :
-     * float eps
+     * double eps
      * }
      */
-    public static float eps(MemorySegment struct) {
+    public static double eps(MemorySegment struct) {
         return struct.get(eps$LAYOUT, eps$OFFSET);
     }
 
     /**
      * Setter for field:
      * {@snippet lang=c :
-     * float eps
+     * double eps
      * }
      */
-    public static void eps(MemorySegment struct, float fieldValue) {
+    public static void eps(MemorySegment struct, double fieldValue) {
         struct.set(eps$LAYOUT, eps$OFFSET, fieldValue);
     }
 
-    private static final OfFloat max_grad_norm$LAYOUT = (OfFloat)$LAYOUT.select(groupElement("max_grad_norm"));
+    private static final OfDouble max_grad_norm$LAYOUT = (OfDouble)$LAYOUT.select(groupElement("max_grad_norm"));
 
     /**
      * Layout for field:
      * {@snippet lang=c :
-     * float max_grad_norm
+     * double max_grad_norm
      * }
      */
-    public static final OfFloat max_grad_norm$layout() {
+    public static final OfDouble max_grad_norm$layout() {
         return max_grad_norm$LAYOUT;
     }
 
@@ -291,7 +291,7 @@ public class cae_step_options {
     /**
      * Offset for field:
      * {@snippet lang=c :
-     * float max_grad_norm
+     * double max_grad_norm
      * }
      */
     public static final long max_grad_norm$offset() {
@@ -301,20 +301,20 @@ public class cae_step_options {
     /**
      * Getter for field:
      * {@snippet lang=c :
-     * float max_grad_norm
+     * double max_grad_norm
      * }
      */
-    public static float max_grad_norm(MemorySegment struct) {
+    public static double max_grad_norm(MemorySegment struct) {
         return struct.get(max_grad_norm$LAYOUT, max_grad_norm$OFFSET);
     }
 
     /**
      * Setter for field:
      * {@snippet lang=c :
-     * float max_grad_norm
+     * double max_grad_norm
      * }
      */
-    public static void max_grad_norm(MemorySegment struct, float fieldValue) {
+    public static void max_grad_norm(MemorySegment struct, double fieldValue) {
         struct.set(max_grad_norm$LAYOUT, max_grad_norm$OFFSET, fieldValue);
     }
 
