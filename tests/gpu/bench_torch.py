@@ -1,0 +1,172 @@
+"""PyTorch side of the GPU comparison: the reference CAE (tests/reference/cae_model.py) on CUDA,
+timed per training step with CUDA events, one JSON line per variant on stdout.
+
+A step is what cae_train_step does: zero_grad, forward (with the alignment pass), backward,
+clip_grad_norm_(3.0), AdamW. Variants:
+  fp32       eager float32, TF32 off for matmul and cuDNN (the precision of our fp32 backend)
+  bf16       the same under torch.autocast(bfloat16)
+  bf16-sdpa  bf16 with the attention done by F.scaled_dot_product_attention
+Also, with --ceiling, an 8192^3 matmul in fp32 (TF32 off) and bf16: the machine's matrix ceilings.
+
+    python3 tests/gpu/bench_torch.py --batch 64 --steps 20 --warmup 5 [--variants fp32,bf16] [--ceiling]
+    /usr/bin/python3 tests/gpu/bench_torch.py --device cpu --tiny --batch 2 --steps 2 --warmup 1 --masked 32
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+import cae_model  # noqa: E402
+from cae_model import CAEConfig, build_model, param_groups, trainable_named_parameters  # noqa: E402
+
+BASE = dict(img_size=224, patch_size=16, in_chans=3, embed_dim=768, depth=12, num_heads=12, mlp_ratio=4.0,
+            regressor_depth=4, decoder_depth=4, decoder_num_heads=12, layer_scale_init_value=0.1,
+            decoder_layer_scale_init_value=0.1, drop_path_rate=0.1)
+ORIGINAL_MHA = cae_model.multi_head_attention
+
+
+def sdpa_attention(q, k, v, num_heads):
+    B, Nq, D = q.shape
+    Nk = k.shape[1]
+    hd = D // num_heads
+    q = q.reshape(B, Nq, num_heads, hd).transpose(1, 2)
+    k = k.reshape(B, Nk, num_heads, hd).transpose(1, 2)
+    v = v.reshape(B, Nk, num_heads, hd).transpose(1, 2)
+    return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, Nq, D)
+
+
+def make_batch(cfg, batch, masked, device):
+    g = torch.Generator().manual_seed(1)
+    images = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, generator=g)
+    mask = torch.zeros(batch, cfg.num_patches, dtype=torch.bool)
+    for b in range(batch):
+        mask[b, torch.randperm(cfg.num_patches, generator=g)[:masked]] = True
+    return images.to(device), mask.to(device)
+
+
+class Timer:
+    """CUDA events on the GPU; a host clock on the CPU (--device cpu checks this script without a GPU)."""
+
+    def __init__(self, device):
+        self.cuda = device.type == "cuda"
+
+    def start(self):
+        if self.cuda:
+            self.s, self.e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            self.s.record()
+        else:
+            self.t0 = time.perf_counter()
+
+    def stop_ms(self):
+        if self.cuda:
+            self.e.record()
+            self.e.synchronize()
+            return self.s.elapsed_time(self.e)
+        return (time.perf_counter() - self.t0) * 1e3
+
+
+def bench_variant(variant, batch, steps, warmup, masked, device, config):
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    cae_model.multi_head_attention = sdpa_attention if variant.endswith("sdpa") else ORIGINAL_MHA
+    cfg = CAEConfig.from_dict(config)
+    model = build_model(cfg, 0).to(device)
+    model.train()
+    images, mask = make_batch(cfg, batch, masked, device)
+    opt = torch.optim.AdamW(param_groups(model, 0.05), lr=1.5e-3 * batch / 2048, betas=(0.9, 0.999), eps=1e-8)
+    params = [p for _, p in trainable_named_parameters(model)]
+    use_bf16 = variant.startswith("bf16")
+    times, losses = [], []
+    timer = Timer(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    for i in range(warmup + steps):
+        timer.start()
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            out = model(images, mask)
+        out["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(params, 3.0)
+        opt.step()
+        ms = timer.stop_ms()
+        if i >= warmup:
+            times.append(ms)
+        losses.append(float(out["loss"].detach()))
+    med = statistics.median(times)
+    result = {
+        "impl": "pytorch", "variant": variant, "batch": batch, "masked": masked, "steps": steps, "warmup": warmup,
+        "step_ms": round(med, 3), "img_per_s": round(batch / (med / 1e3), 2),
+        "first_loss": losses[0], "last_loss": losses[-1],
+        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None,
+        "torch": torch.__version__, "tf32": False, "adamw": "foreach (default)",
+        "step_ms_all": [round(t, 3) for t in times],
+    }
+    del model, opt, images, mask, out
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return result
+
+
+def ceiling():
+    torch.backends.cuda.matmul.allow_tf32 = False
+    out = {}
+    n = 8192
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a = torch.randn(n, n, device="cuda", dtype=dtype)
+        b = torch.randn(n, n, device="cuda", dtype=dtype)
+        for _ in range(3):
+            a @ b
+        torch.cuda.synchronize()
+        ts = []
+        for _ in range(10):
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            a @ b
+            e.record()
+            e.synchronize()
+            ts.append(s.elapsed_time(e))
+        ms = statistics.median(ts)
+        out[f"matmul_{name}_tflops"] = round(2 * n**3 / (ms / 1e3) / 1e12, 1)
+        del a, b
+    return {"impl": "ceiling", "n": n, **out}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--masked", type=int, default=98)
+    ap.add_argument("--variants", default="fp32,bf16,bf16-sdpa")
+    ap.add_argument("--ceiling", action="store_true")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--tiny", action="store_true", help="a tiny configuration (to check this script quickly)")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    config = dict(BASE)
+    if args.tiny:
+        config.update(img_size=32, patch_size=4, embed_dim=64, depth=2, num_heads=4, regressor_depth=1,
+                      decoder_depth=1, decoder_num_heads=4)
+    if args.ceiling and device.type == "cuda":
+        print(json.dumps(ceiling()), flush=True)
+    for v in args.variants.split(","):
+        try:
+            print(json.dumps(bench_variant(v, args.batch, args.steps, args.warmup, args.masked, device, config)),
+                  flush=True)
+        except Exception as e:  # e.g. out of memory: report and go on with the next variant
+            print(json.dumps({"impl": "pytorch", "variant": v, "batch": args.batch, "error": repr(e)[:300]}),
+                  flush=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
