@@ -7,8 +7,9 @@ import picocli.CommandLine.Command;
 /** The {@code cae} command line. Exit codes: 0 ok, 1 failed, 2 bad usage. */
 @Command(name = "cae", mixinStandardHelpOptions = true, versionProvider = CaeCli.Version.class,
         description = "Context Autoencoder (CAE) pretraining of Vision Transformers, from Java.",
-        subcommands = {InfoCommand.class, ConfigCommand.class, PrepareCommand.class, GradCommand.class,
-            BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {PretrainCommand.class, ProbeCommand.class, ExportCommand.class, PrepareCommand.class,
+            InfoCommand.class, ConfigCommand.class, GradCommand.class, BenchCommand.class,
+            CommandLine.HelpCommand.class})
 public final class CaeCli implements Runnable {
 
     @CommandLine.Spec

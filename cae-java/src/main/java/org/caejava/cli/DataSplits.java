@@ -1,0 +1,72 @@
+package org.caejava.cli;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import org.caejava.CaeConfig;
+import org.caejava.data.Augmentation;
+import org.caejava.data.Datasets;
+import org.caejava.data.ImageDataset;
+import org.caejava.data.ImageSource;
+
+/**
+ * The training split (with the training augmentation) and the labeled test split (plain, with the
+ * training split's normalization) of {@code --data}, or of Fashion-MNIST when no path is given,
+ * at the model's image size and channel count. Closing releases the files and memory.
+ */
+record DataSplits(ImageDataset train, ImageDataset test, ImageSource trainSource, ImageSource testSource)
+        implements AutoCloseable {
+
+    /** Opens the data; {@code test} is null when the data has no test/val split. */
+    static DataSplits open(Path data, CaeConfig config) throws IOException {
+        ImageSource trainSource = data == null ? Datasets.fashionMnist("train") : openSplit(data, "train", config);
+        ImageSource testSource = null;
+        try {
+            testSource = data == null ? Datasets.fashionMnist("test") : openTestSplit(data, config);
+            ImageDataset train = ImageDataset.builder(trainSource).size(config.imgSize()).channels(config.inChans())
+                    .build();
+            ImageDataset test = testSource == null ? null : ImageDataset.builder(testSource).size(config.imgSize())
+                    .channels(config.inChans()).normalization(train.normalization()).augmentation(Augmentation.none())
+                    .build();
+            return new DataSplits(train, test, trainSource, testSource);
+        } catch (IOException | RuntimeException e) {
+            trainSource.close();
+            if (testSource != null) {
+                testSource.close();
+            }
+            throw e;
+        }
+    }
+
+    /** The channel count of the training split's source, before any conversion. */
+    static ImageSource peekTrain(Path data) throws IOException {
+        return data == null ? Datasets.fashionMnist("train") : openSplit(data, "train", 3);
+    }
+
+    private static ImageSource openSplit(Path path, String preferred, CaeConfig config) throws IOException {
+        Datasets.Layout l = Datasets.inspect(path);
+        String split = l.splits().containsKey(preferred) ? preferred : l.splitNames().get(0);
+        return openSplit(path, split, config.inChans());
+    }
+
+    private static ImageSource openSplit(Path path, String split, int channels) throws IOException {
+        return Datasets.open(path, split, channels);
+    }
+
+    private static ImageSource openTestSplit(Path path, CaeConfig config) throws IOException {
+        Datasets.Layout l = Datasets.inspect(path);
+        for (String s : new String[] {"test", "val", "validation"}) {
+            if (l.splits().containsKey(s)) {
+                return Datasets.open(path, s, config.inChans());
+            }
+        }
+        return null;
+    }
+
+    @Override
+    public void close() {
+        trainSource.close();
+        if (testSource != null) {
+            testSource.close();
+        }
+    }
+}

@@ -1,0 +1,385 @@
+package org.caejava.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.caejava.CaeConfig;
+import org.caejava.CaeModel;
+import org.caejava.CaeTrainer;
+import org.caejava.StepMetrics;
+import org.caejava.TrainingListener;
+import org.caejava.TrainingState;
+import org.caejava.api.Context;
+import org.caejava.data.Datasets;
+import org.caejava.data.ImageDataset;
+import org.caejava.data.ImageSource;
+import org.caejava.eval.ProbeOptions;
+import org.caejava.eval.ProbeReport;
+import org.caejava.eval.ProbeResult;
+import org.caejava.mask.BlockMaskGenerator;
+import org.caejava.mask.MaskGenerator;
+import org.caejava.mask.RandomMaskGenerator;
+import org.caejava.report.MetricsLog;
+import org.caejava.report.Report;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * {@code cae pretrain}: CAE pretraining with a live progress line, checkpoints, and at the end the
+ * probe (k-NN and linear, against a randomly initialized encoder and raw pixels) and a report.
+ */
+@Command(name = "pretrain", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Pretrain a ViT encoder with CAE. Without options: the fmnist-tiny preset on Fashion-MNIST "
+                + "(the embedded 10k/2k subset, or the full set of Debian's dataset-fashion-mnist when installed) "
+                + "for " + PretrainCommand.DEFAULT_STEPS + " steps, a few minutes on 2 CPU cores.",
+            "The output folder receives checkpoint.safetensors (weights, AdamW state, configuration), metrics.jsonl, "
+                + "probe.json, loss.png, reconstruction.png and report.html. Ctrl-C writes a checkpoint and stops; "
+                + "--resume continues from it."})
+final class PretrainCommand implements Callable<Integer> {
+
+    static final long DEFAULT_STEPS = 800;
+    static final String CHECKPOINT = "checkpoint.safetensors";
+    static final String RUN_JSON = "run.json";
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--data", paramLabel = "PATH", description = "Images: a folder of JPEG/PNG/BMP/GIF (labels from "
+            + "subfolders; train/ and test/ subfolders as splits), IDX files, or shards from 'cae prepare'. "
+            + "Default: Fashion-MNIST.")
+    Path data;
+
+    static final class ModelChoice {
+        @Option(names = "--preset", paramLabel = "NAME", description = "tiny, small, base, large (224x224 RGB), "
+                + "fmnist-tiny, fmnist-small (28x28 gray). Default: fmnist-tiny for 28x28 gray data, else base.")
+        String preset;
+
+        @Option(names = "--config", paramLabel = "FILE.json", description = "A model configuration (see 'cae config').")
+        Path config;
+    }
+
+    @ArgGroup(exclusive = true)
+    ModelChoice model;
+
+    static final class Length {
+        @Option(names = "--epochs", paramLabel = "N", description = "Passes over the training images.")
+        Long epochs;
+
+        @Option(names = "--steps", paramLabel = "N", description = "Training steps in total (default "
+                + DEFAULT_STEPS + " when neither is given).")
+        Long steps;
+    }
+
+    @ArgGroup(exclusive = true)
+    Length length;
+
+    @Option(names = "--batch", paramLabel = "B", description = "Images per step (default 64).")
+    Integer batch;
+
+    @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (default 1.5e-3 * B / 2048).")
+    Double lr;
+
+    @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warmup from 0 (default 1/30 of the run).")
+    Long warmupSteps;
+
+    @Option(names = "--weight-decay", paramLabel = "WD", description = "AdamW weight decay (default 0.05).")
+    Double weightDecay;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Output folder (default runs/cae-DATE-TIME).")
+    Path out;
+
+    @Option(names = "--resume", arity = "0..1", paramLabel = "CHECKPOINT", fallbackValue = "",
+            description = "Continue a run: from CHECKPOINT, or from the output folder's checkpoint. Options not given "
+                    + "again are taken from the run's run.json.")
+    String resume;
+
+    @Option(names = "--seed", paramLabel = "S", description = "Run seed: initialization, data order, augmentation, "
+            + "masks, stochastic depth (default 0).")
+    Long seed;
+
+    @Option(names = "--mask", paramLabel = "block|random", description = "Masking: BEiT blocks (default) or random.")
+    String mask;
+
+    @Option(names = "--mask-ratio", paramLabel = "R", description = "Share of masked patches (default 0.5).")
+    Double maskRatio;
+
+    @Option(names = "--checkpoint-every", paramLabel = "N", description = "Steps between checkpoints (default 100).")
+    Long checkpointEvery;
+
+    @Option(names = "--loader-threads", paramLabel = "N", description = "Threads decoding and augmenting images "
+            + "(default 1).")
+    Integer loaderThreads;
+
+    @Option(names = "--no-probe", description = "Skip the probe at the end.")
+    boolean noProbe;
+
+    @Option(names = "--probe-train", paramLabel = "N", defaultValue = "10000",
+            description = "At most N labeled training images fit the probe (default ${DEFAULT-VALUE}).")
+    long probeTrain;
+
+    @Option(names = "--probe-test", paramLabel = "N", defaultValue = "10000",
+            description = "At most N test images score it (default ${DEFAULT-VALUE}).")
+    long probeTest;
+
+    @Option(names = "--log-interval", paramLabel = "SECONDS", defaultValue = "10",
+            description = "Seconds between log lines when the output is not a terminal (default ${DEFAULT-VALUE}).")
+    double logInterval;
+
+    @Mixin
+    ContextOptions where = new ContextOptions();
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter stdout = spec.commandLine().getOut();
+        Path outDir = out != null ? out : Path.of("runs", "cae-"
+                + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        Path checkpointFile = outDir.resolve(CHECKPOINT);
+        Path resumeFrom = null;
+        if (resume != null) {
+            resumeFrom = resume.isEmpty() ? checkpointFile : Path.of(resume);
+            if (!Files.isRegularFile(resumeFrom)) {
+                throw new ParameterException(spec.commandLine(), "--resume: no checkpoint at " + resumeFrom
+                        + (resume.isEmpty() ? " (give the run's folder with --out, or the checkpoint file)" : ""));
+            }
+            restoreOptions(outDir.resolve(RUN_JSON));
+        } else if (Files.exists(checkpointFile)) {
+            throw new ParameterException(spec.commandLine(), outDir + " already holds a run (" + CHECKPOINT
+                    + "): continue it with --resume, or choose another --out");
+        }
+        Files.createDirectories(outDir);
+
+        // The data: the training split (augmented) and, where there is one, a labeled test split.
+        CaeConfig config = chooseConfig(resumeFrom);
+        try (DataSplits splits = DataSplits.open(data, config)) {
+            ImageDataset train = splits.train();
+            ImageDataset test = splits.test();
+            int b = batch != null ? batch : 64;
+            long stepsPerEpoch = train.size() / b;
+            if (stepsPerEpoch < 1) {
+                throw new ParameterException(spec.commandLine(), "--batch " + b + " is larger than the "
+                        + train.size() + " training images");
+            }
+            long total = length != null && length.steps != null ? length.steps
+                    : length != null && length.epochs != null ? length.epochs * stepsPerEpoch : DEFAULT_STEPS;
+            long runSeed = seed != null ? seed : 0;
+            int masked = (int) Math.round((maskRatio != null ? maskRatio : 0.5) * config.numPatches());
+            MaskGenerator masks = "random".equals(mask) ? new RandomMaskGenerator(config.numPatches(), masked)
+                    : new BlockMaskGenerator(config.gridSize(), masked);
+            if (mask != null && !mask.equals("random") && !mask.equals("block")) {
+                throw new ParameterException(spec.commandLine(), "--mask must be block or random, not \"" + mask + "\"");
+            }
+            Map<String, Object> run = runInfo(train, test, config, b, total, runSeed, masked);
+            Files.writeString(outDir.resolve(RUN_JSON), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(run));
+            Files.writeString(outDir.resolve("config.json"), config.toJson() + "\n");
+
+            try (Context ctx = where.open(runSeed)) {
+                CaeModel model = resumeFrom != null ? CaeModel.load(ctx, resumeFrom)
+                        : CaeModel.create(ctx, config, runSeed);
+                try (model; MetricsLog metrics = MetricsLog.open(outDir, model.state().step())) {
+                    stdout.printf("cae pretrain: %s%n  data: %s (%d training images%s)%n  model: %s%n"
+                            + "  %d steps of %d images (%.1f epochs), %s%s%n  output: %s%n", ctx.description(),
+                            data == null ? "Fashion-MNIST" + (Datasets.fullFashionMnistInstalled() ? "" : " (embedded subset)")
+                                    : data, train.size(), test == null ? ", no labeled test split" : ", " + test.size()
+                                    + " test images", describe(config), total, b, (double) total / stepsPerEpoch,
+                            masks instanceof BlockMaskGenerator ? "block" : "random", " masks of " + masked + "/"
+                                    + config.numPatches() + " patches", outDir);
+                    if (resumeFrom != null) {
+                        stdout.printf("  resuming from step %d (%s)%n", model.state().step(), resumeFrom);
+                    }
+                    stdout.flush();
+                    boolean stopped = train(ctx, model, train, masks, b, total, runSeed, checkpointFile, metrics, stdout);
+                    if (stopped) {
+                        return 130;
+                    }
+                    finish(outDir, model, train, test, run, stdout);
+                }
+            }
+        }
+        return 0;
+    }
+
+    /** Trains until done or until Ctrl-C / SIGTERM, which writes a checkpoint first. Returns true when stopped. */
+    private boolean train(Context ctx, CaeModel model, ImageDataset train, MaskGenerator masks, int b, long total,
+            long runSeed, Path checkpointFile, MetricsLog metrics, PrintWriter stdout) {
+        ProgressPrinter progress = new ProgressPrinter(stdout, ProgressPrinter.terminal(), logInterval);
+        AtomicBoolean stop = new AtomicBoolean();
+        CountDownLatch finished = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            stop.set(true);
+            try {
+                finished.await(120, TimeUnit.SECONDS);  // let the step end and the checkpoint be written
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "cae-pretrain-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
+        long t0 = System.nanoTime();
+        long startStep = model.state().step();
+        CaeTrainer trainer;
+        try {
+            CaeTrainer.Builder builder = CaeTrainer.builder().model(model).data(train).steps(total).batchSize(b)
+                    .seed(runSeed).maskGenerator(masks).checkpoint(checkpointFile,
+                            checkpointEvery != null ? checkpointEvery : 100)
+                    .loaderThreads(loaderThreads != null ? loaderThreads : 1).stopWhen(stop::get)
+                    .listener(both(progress, metrics));
+            if (lr != null) {
+                builder.learningRate(lr);
+            }
+            if (warmupSteps != null) {
+                builder.warmupSteps(warmupSteps);
+            }
+            if (weightDecay != null) {
+                builder.weightDecay(weightDecay);
+            }
+            trainer = builder.build();
+            trainer.fit();
+        } finally {
+            progress.finishLine();
+            finished.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the JVM is already stopping: the hook is running
+            }
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        TrainingState s = model.state();
+        if (trainer.stoppedEarly()) {
+            stdout.printf("stopped at step %d of %d; checkpoint %s. Continue with: cae pretrain --resume --out %s%n",
+                    s.step(), total, checkpointFile, checkpointFile.getParent());
+            stdout.flush();
+            return true;
+        }
+        stdout.printf("trained to step %d in %s (%.0f images/s); the step waited for data %.1f%% of the time%n",
+                s.step(), ProgressPrinter.duration(seconds), b * (s.step() - startStep) / Math.max(seconds, 1e-9),
+                100 * trainer.dataWaitShare());
+        stdout.flush();
+        return false;
+    }
+
+    /** The probe and the report. */
+    private void finish(Path outDir, CaeModel model, ImageDataset train, ImageDataset test, Map<String, Object> run,
+            PrintWriter stdout) throws IOException {
+        ProbeResult probe = null;
+        if (noProbe) {
+            stdout.println("probe skipped (--no-probe)");
+        } else if (test == null || train.label(0) < 0) {
+            stdout.println("probe skipped: the data has no labeled test split (a folder with train/ and test/ "
+                    + "subfolders of class folders has one)");
+        } else {
+            stdout.println("probing the encoder (k-NN and linear, against a random encoder and raw pixels)...");
+            stdout.flush();
+            probe = ProbeReport.run(model, train, test, ProbeOptions.defaults().withLimits(probeTrain, probeTest));
+            stdout.print(probe.toTable());
+        }
+        Path page = Report.write(outDir, model, test != null ? test : train, run, probe);
+        stdout.printf("report: %s%n", page.toAbsolutePath());
+        stdout.flush();
+    }
+
+    private CaeConfig chooseConfig(Path resumeFrom) throws IOException {
+        if (model != null && model.config != null) {
+            return CaeConfig.fromJson(Files.readString(model.config)).validate();
+        }
+        if (model != null && model.preset != null) {
+            return CaeConfig.preset(model.preset);
+        }
+        if (resumeFrom != null) {
+            try (var f = org.caejava.io.SafetensorsFile.open(resumeFrom)) {
+                String json = f.metadata().get("config");
+                if (json != null) {
+                    return CaeConfig.fromJson(json).validate();
+                }
+            }
+        }
+        try (ImageSource train = DataSplits.peekTrain(data)) {
+            boolean gray28 = train.channels() == 1 && train.size() > 0 && train.width(0) == 28 && train.height(0) == 28;
+            return CaeConfig.preset(gray28 ? "fmnist-tiny" : "base");
+        }
+    }
+
+    /** Options a resumed run did not repeat come from its run.json. */
+    private void restoreOptions(Path runJson) throws IOException {
+        if (!Files.isRegularFile(runJson)) {
+            return;
+        }
+        JsonNode r = JSON.readTree(runJson.toFile());
+        if (data == null && r.hasNonNull("data") && !r.get("data").asText().equals("fashion-mnist")) {
+            data = Path.of(r.get("data").asText());
+        }
+        if (length == null && r.hasNonNull("steps")) {
+            length = new Length();
+            length.steps = r.get("steps").asLong();
+        }
+        batch = batch != null ? batch : r.hasNonNull("batch") ? r.get("batch").asInt() : null;
+        lr = lr != null ? lr : r.hasNonNull("lr") ? r.get("lr").asDouble() : null;
+        warmupSteps = warmupSteps != null ? warmupSteps : r.hasNonNull("warmup_steps") ? r.get("warmup_steps").asLong() : null;
+        weightDecay = weightDecay != null ? weightDecay : r.hasNonNull("weight_decay") ? r.get("weight_decay").asDouble() : null;
+        seed = seed != null ? seed : r.hasNonNull("seed") ? r.get("seed").asLong() : null;
+        mask = mask != null ? mask : r.hasNonNull("mask") ? r.get("mask").asText() : null;
+        maskRatio = maskRatio != null ? maskRatio : r.hasNonNull("mask_ratio") ? r.get("mask_ratio").asDouble() : null;
+    }
+
+    private Map<String, Object> runInfo(ImageDataset train, ImageDataset test, CaeConfig config, int b, long total,
+            long runSeed, int masked) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("data", data == null ? "fashion-mnist" : data.toString());
+        m.put("train_images", train.size());
+        m.put("test_images", test == null ? 0 : test.size());
+        m.put("steps", total);
+        m.put("batch", b);
+        m.put("lr", lr);
+        m.put("warmup_steps", warmupSteps);
+        m.put("weight_decay", weightDecay);
+        m.put("seed", runSeed);
+        m.put("mask", mask == null ? "block" : mask);
+        m.put("mask_ratio", maskRatio == null ? 0.5 : maskRatio);
+        m.put("masked_patches", masked);
+        m.put("augmentation", train.augmentation().toString());
+        m.put("normalization", train.normalization().toString());
+        m.put("backend", where.backend);
+        m.put("threads", where.threads);
+        m.put("config", config.toNative());
+        return m;
+    }
+
+    private static String describe(CaeConfig c) {
+        return String.format("%dx%dx%d images, patch %d (%d patches), width %d, depth %d, %d heads, regressor %d, "
+                + "decoder %d", c.imgSize(), c.imgSize(), c.inChans(), c.patchSize(), c.numPatches(), c.embedDim(),
+                c.depth(), c.numHeads(), c.regressorDepth(), c.decoderDepth());
+    }
+
+    private static TrainingListener both(TrainingListener a, TrainingListener b) {
+        return new TrainingListener() {
+            @Override
+            public void onStep(StepMetrics m) {
+                a.onStep(m);
+                b.onStep(m);
+            }
+
+            @Override
+            public void onCheckpoint(Path file, TrainingState state) {
+                a.onCheckpoint(file, state);
+                b.onCheckpoint(file, state);
+            }
+        };
+    }
+}

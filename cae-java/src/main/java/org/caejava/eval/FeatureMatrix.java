@@ -1,0 +1,76 @@
+package org.caejava.eval;
+
+import java.util.Arrays;
+
+/**
+ * A dense feature matrix [rows, cols] in one row-major float array: one row per image. Held on the
+ * Java heap because the evaluation (standardization, k-NN, logistic regression) runs in Java;
+ * 10k x 768 features are 30 MB.
+ */
+public record FeatureMatrix(int rows, int cols, float[] data) {
+
+    public FeatureMatrix {
+        if (rows < 0 || cols < 1) {
+            throw new IllegalArgumentException("a feature matrix of " + rows + " x " + cols);
+        }
+        if ((long) rows * cols != data.length) {
+            throw new IllegalArgumentException(rows + " x " + cols + " features need " + (long) rows * cols
+                    + " values, got " + data.length);
+        }
+    }
+
+    /** A zero matrix. */
+    public static FeatureMatrix zeros(int rows, int cols) {
+        long n = (long) rows * cols;
+        if (n > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(rows + " x " + cols + " features do not fit one Java array; "
+                    + "evaluate on fewer images (a limit on the train or test split)");
+        }
+        return new FeatureMatrix(rows, cols, new float[(int) n]);
+    }
+
+    /** A matrix from rows of equal length (copied). */
+    public static FeatureMatrix of(float[][] rows) {
+        if (rows.length == 0) {
+            throw new IllegalArgumentException("no rows");
+        }
+        int cols = rows[0].length;
+        FeatureMatrix m = zeros(rows.length, cols);
+        for (int i = 0; i < rows.length; i++) {
+            if (rows[i].length != cols) {
+                throw new IllegalArgumentException("row " + i + " has " + rows[i].length + " values, row 0 has " + cols);
+            }
+            System.arraycopy(rows[i], 0, m.data, i * cols, cols);
+        }
+        return m;
+    }
+
+    public float get(int row, int col) {
+        return data[row * cols + col];
+    }
+
+    /** A copy of one row. */
+    public float[] row(int row) {
+        return Arrays.copyOfRange(data, row * cols, (row + 1) * cols);
+    }
+
+    /** A copy of the matrix. */
+    public FeatureMatrix copy() {
+        return new FeatureMatrix(rows, cols, data.clone());
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof FeatureMatrix m && m.rows == rows && m.cols == cols && Arrays.equals(m.data, data);
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * (31 * rows + cols) + Arrays.hashCode(data);
+    }
+
+    @Override
+    public String toString() {
+        return "FeatureMatrix[" + rows + " x " + cols + "]";
+    }
+}

@@ -1,0 +1,24 @@
+package org.caejava.eval;
+
+/**
+ * The scores of one feature set: test accuracy of the k-NN vote and of the linear probe (both in
+ * [0, 1]), the probe's training accuracy, and how its L-BFGS run ended: iterations, whether it
+ * converged, the final gradient norm relative to {@code max(1, initial gradient norm)} (the
+ * quantity the tolerance bounds) and the final penalized training loss.
+ */
+public record ProbeScores(int dim, double knn, double linear, double linearTrain, int iterations, boolean converged,
+        double relativeGradNorm, double loss) {
+
+    /** Scores of standardized train/test features (the standardization is fitted here on train). */
+    public static ProbeScores evaluate(FeatureMatrix train, int[] trainLabels, FeatureMatrix test, int[] testLabels,
+            int classes, int k, double l2, Lbfgs optimizer) {
+        Standardizer s = Standardizer.fit(train);
+        FeatureMatrix tr = s.apply(train);
+        FeatureMatrix te = s.apply(test);
+        double knn = new KnnClassifier(k).accuracy(tr, trainLabels, classes, te, testLabels);
+        LogisticRegression.Model m = LogisticRegression.fit(tr, trainLabels, classes, l2, optimizer);
+        return new ProbeScores(train.cols(), knn, m.accuracy(te, testLabels), m.accuracy(tr, trainLabels),
+                m.fit().iterations(), m.fit().converged(), m.fit().gradNorm() / Math.max(1, m.fit().initialGradNorm()),
+                m.fit().value());
+    }
+}
