@@ -90,9 +90,13 @@ public final class ProbeCommand implements Callable<Integer> {
     double l2;
 
     @Option(names = "--max-iterations", paramLabel = "N", defaultValue = "3000",
-            description = "L-BFGS iterations at most; it stops earlier when the gradient norm falls below 1e-5 x "
-                    + "max(1, initial) (default: ${DEFAULT-VALUE}).")
+            description = "L-BFGS iterations at most; it stops earlier at --tolerance (default: ${DEFAULT-VALUE}).")
     int maxIterations;
+
+    @Option(names = "--tolerance", paramLabel = "T", defaultValue = "1e-4",
+            description = "L-BFGS stops when the gradient norm falls below T x max(1, initial) (default: "
+                    + "${DEFAULT-VALUE}).")
+    double tolerance;
 
     @Option(names = "--seed", paramLabel = "S", description = "Seed of the randomly initialized encoder "
             + "(default: the checkpoint's run seed, i.e. the pretraining's own starting point).")
@@ -136,7 +140,7 @@ public final class ProbeCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         Lbfgs lbfgs = Lbfgs.defaults();
         ProbeOptions options = ProbeOptions.defaults().withK(k).withL2(l2).withBatchSize(batch)
-                .withOptimizer(new Lbfgs(lbfgs.memory(), lbfgs.tolerance(), maxIterations))
+                .withOptimizer(new Lbfgs(lbfgs.memory(), tolerance, maxIterations))
                 .withLimits(trainLimit, testLimit)
                 .withRandomInitSeed(randomSeed).withLog(quiet ? null : line -> {
                     err.println(line);

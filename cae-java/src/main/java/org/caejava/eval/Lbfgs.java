@@ -45,13 +45,15 @@ public final class Lbfgs {
     }
 
     /**
-     * Memory 30, relative gradient tolerance 1e-5, at most 3,000 iterations. Probes with an L2
+     * Memory 30, relative gradient tolerance 1e-4, at most 3,000 iterations. Probes with an L2
      * penalty of 1e-4 are ill-conditioned: on 5,000 Fashion-MNIST images the mean-patch features
      * (D = 128) needed 1,200 iterations with memory 10 and 820 with memory 30, raw pixels (D = 784)
-     * 1,675 and 1,370; the two-loop recursion costs little next to one pass over the data.
+     * 1,675 and 1,370; the two-loop recursion costs little next to one pass over the data. On
+     * 10,000 images, tolerance 1e-4 took 519 / 959 iterations (mean features / raw pixels) against
+     * 770 / 2,219 at 1e-5, with test accuracies within 0.1 point.
      */
     public static Lbfgs defaults() {
-        return new Lbfgs(30, 1e-5, 3000);
+        return new Lbfgs(30, 1e-4, 3000);
     }
 
     public double tolerance() {

@@ -9,7 +9,7 @@ import java.util.function.Consumer;
  * @param k              neighbours of the k-NN vote (default 20)
  * @param l2             L2 penalty of the linear probe on its weights (default 1e-4)
  * @param optimizer      the linear probe's L-BFGS (default {@link Lbfgs#defaults()}: memory 30, gradient
- *                       norm below 1e-5 x max(1, initial), at most 3,000 iterations)
+ *                       norm below 1e-4 x max(1, initial), at most 3,000 iterations)
  * @param batchSize      images per encoder call (default 256)
  * @param trainLimit     use a seeded random subset of this many training images (0: all)
  * @param testLimit      the same for the test images (0: all)

@@ -42,7 +42,7 @@ class LbfgsTest {
             }
             return f;
         };
-        Lbfgs.Result r = Lbfgs.defaults().minimize(q, new double[n]);
+        Lbfgs.Result r = new Lbfgs(30, 1e-5, 3000).minimize(q, new double[n]);
         assertTrue(r.converged(), r.stopReason());
         assertTrue(r.gradNorm() <= 1e-5 * r.initialGradNorm());
         for (int i = 0; i < n; i++) {
