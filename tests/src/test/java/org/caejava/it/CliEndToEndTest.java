@@ -1,0 +1,141 @@
+package org.caejava.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.caejava.CaeConfig;
+import org.caejava.CaeModel;
+import org.caejava.api.Backend;
+import org.caejava.api.Context;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The command line as a user runs it: the shaded CLI jar in its own JVM. An interrupted
+ * pretraining resumes to the end with nothing lost; a folder of real photos trains with the
+ * official ViT-B preset at 224 and, prepared into shards, at a small size.
+ */
+class CliEndToEndTest {
+
+    static final Path ROOT = Path.of(System.getProperty("cae.root", "..")).toAbsolutePath().normalize();
+    static final Path JAR = ROOT.resolve("cae-java/target/cae-cli.jar");
+    static final Path PHOTOS = ROOT.resolve("cae-java/src/test/resources/org/caejava/data/images/photos");
+
+    @TempDir
+    Path dir;
+
+    record Run(int exit, String output) {}
+
+    static Process start(Path log, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-jar", JAR.toString()));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().put("XDG_CACHE_HOME", log.getParent().resolve("cache").toString());
+        return pb.start();
+    }
+
+    static Run run(Path log, String... args) throws Exception {
+        Process p = start(log, args);
+        assertTrue(p.waitFor(5, TimeUnit.MINUTES), "cae " + String.join(" ", args) + " did not finish");
+        return new Run(p.exitValue(), Files.readString(log));
+    }
+
+    Path tinyConfig(int img, int patch, int chans) throws IOException {
+        CaeConfig c = CaeConfig.preset("fmnist-tiny").toBuilder().imgSize(img).patchSize(patch).inChans(chans)
+                .embedDim(32).depth(2).numHeads(2).regressorDepth(1).decoderDepth(1).decoderNumHeads(2).build();
+        Path f = dir.resolve("tiny-" + img + "-" + chans + ".json");
+        Files.writeString(f, c.toJson());
+        return f;
+    }
+
+    @Test
+    void anInterruptedRunResumesToTheEndWithNothingLost() throws Exception {
+        Path out = dir.resolve("run");
+        Path config = tinyConfig(28, 7, 1);
+        String[] args = {"pretrain", "--config", config.toString(), "--steps", "400", "--batch", "16",
+            "--checkpoint-every", "5", "--out", out.toString(), "--no-probe", "--threads", "2"};
+        Path log1 = dir.resolve("first.log");
+        Process p = start(log1, args);
+        Path checkpoint = out.resolve("checkpoint.safetensors");
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
+        while (!(Files.exists(checkpoint) && Files.readString(log1).contains("step 3")) && p.isAlive()
+                && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertTrue(p.isAlive(), "the run ended before it could be stopped: " + Files.readString(log1));
+        p.destroy();  // SIGTERM, as a kill or a Ctrl-C would: the shutdown hook stops at a step boundary
+        assertTrue(p.waitFor(2, TimeUnit.MINUTES));
+        String first = Files.readString(log1);
+        assertNotEquals(0, p.exitValue(), first);
+        assertTrue(first.contains("stopped at step"), first);
+        long stoppedAt;
+        try (Context ctx = Context.builder().backend(Backend.CPU).threads(1).build();
+                CaeModel m = CaeModel.load(ctx, checkpoint)) {
+            stoppedAt = m.state().step();
+        }
+        assertTrue(stoppedAt >= 3 && stoppedAt < 400, "checkpoint at step " + stoppedAt);
+
+        Run second = run(dir.resolve("second.log"), "pretrain", "--resume", "--out", out.toString(), "--threads", "2");
+        assertEquals(0, second.exit(), second.output());
+        assertTrue(second.output().contains("resuming from step " + stoppedAt), second.output());
+        try (Context ctx = Context.builder().backend(Backend.CPU).threads(1).build();
+                CaeModel m = CaeModel.load(ctx, checkpoint)) {
+            assertEquals(400, m.state().step());
+        }
+        // One metrics record per step, 1..400 in order, across both processes.
+        List<String> lines = Files.readAllLines(out.resolve("metrics.jsonl"));
+        ObjectMapper json = new ObjectMapper();
+        assertEquals(400, lines.size());
+        for (int i = 0; i < lines.size(); i++) {
+            assertEquals(i + 1, json.readTree(lines.get(i)).get("step").asLong(), "line " + (i + 1));
+        }
+        for (String f : List.of("report.html", "loss.png", "reconstruction.png", "config.json", "run.json")) {
+            assertTrue(Files.size(out.resolve(f)) > 0, f);
+        }
+    }
+
+    @Test
+    void photosTrainWithViTBaseAt224AndFromShardsAtASmallSize() throws Exception {
+        Path base = dir.resolve("base");
+        Run vitb = run(dir.resolve("vitb.log"), "pretrain", "--data", PHOTOS.toString(), "--preset", "base",
+                "--steps", "2", "--batch", "2", "--out", base.toString(), "--no-probe", "--threads", "2");
+        assertEquals(0, vitb.exit(), vitb.output());
+        assertTrue(vitb.output().contains("224x224x3 images, patch 16 (196 patches), width 768, depth 12"),
+                vitb.output());
+        assertTrue(vitb.output().contains("trained to step 2"), vitb.output());
+
+        Path shards = dir.resolve("shards");
+        Run prep = run(dir.resolve("prepare.log"), "prepare", "--images", PHOTOS.toString(), "--out",
+                shards.toString(), "--size", "32");
+        assertEquals(0, prep.exit(), prep.output());
+        Path small = dir.resolve("small");
+        Run run = run(dir.resolve("small.log"), "pretrain", "--data", shards.toString(), "--config",
+                tinyConfig(32, 8, 3).toString(), "--steps", "20", "--batch", "2", "--out", small.toString(),
+                "--no-probe", "--threads", "2");
+        assertEquals(0, run.exit(), run.output());
+        JsonNode runJson = new ObjectMapper().readTree(small.resolve("run.json").toFile());
+        assertEquals(shards.toString(), runJson.get("data").asText());
+        assertTrue(Files.size(small.resolve("reconstruction.png")) > 0);
+    }
+
+    @Test
+    void badUsageExitsWith2AndOneClearLine() throws Exception {
+        Run r = run(dir.resolve("bad.log"), "pretrain", "--batch", "-3x");
+        assertEquals(2, r.exit(), r.output());
+        assertTrue(r.output().contains("--batch"), r.output());
+        Run missing = run(dir.resolve("missing.log"), "pretrain", "--data", dir.resolve("nope").toString(),
+                "--out", dir.resolve("o").toString());
+        assertEquals(1, missing.exit(), missing.output());
+        assertTrue(missing.output().contains(dir.resolve("nope").toString()), missing.output());
+    }
+}
