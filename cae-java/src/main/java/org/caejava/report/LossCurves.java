@@ -156,7 +156,10 @@ public final class LossCurves {
         c.getStyler().setPlotGridLinesColor(new Color(0xE6, 0xE6, 0xE6));
         c.getStyler().setAxisTitleFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
         c.getStyler().setAxisTickLabelsFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
+        // XChart 3.8 puts x ticks at data values and underestimates horizontal labels' width
+        // (step labels overlapped); slanted labels are spaced correctly.
         c.getStyler().setXAxisDecimalPattern("#,##0");
+        c.getStyler().setXAxisLabelRotation(45);
         c.getStyler().setChartPadding(12);
     }
 
