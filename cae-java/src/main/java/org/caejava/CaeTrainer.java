@@ -42,6 +42,7 @@ public final class CaeTrainer {
     private final Builder b;
     private volatile double lastWaitShare;
     private volatile boolean stoppedEarly;
+    private volatile long skippedSteps;
 
     private CaeTrainer(Builder b) {
         this.b = b;
@@ -98,6 +99,8 @@ public final class CaeTrainer {
         StepOptions base = StepOptions.defaults().withWeightDecay(b.weightDecay)
                 .withMaxGradNorm(b.clip).withSeed(seed).withDropPath(b.dropPath);
 
+        int consecutiveBad = 0;
+        skippedSteps = 0;
         try (BatchLoader loader = new BatchLoader(ctx, data, masks, batch, seed, state.step(), total, b.loaderThreads,
                 b.prefetch)) {
             long last = System.nanoTime();
@@ -118,6 +121,10 @@ public final class CaeTrainer {
                 loader.release(batchData);
                 if (!r.skipped()) {
                     optimizerSteps++;
+                    consecutiveBad = 0;
+                } else {
+                    skippedSteps++;
+                    consecutiveBad++;
                 }
                 TrainingState next = new TrainingState(step + 1, (step + 1) / stepsPerEpoch, optimizerSteps, seed);
                 model.setState(next);
@@ -126,8 +133,14 @@ public final class CaeTrainer {
                 b.listener.onStep(new StepMetrics(step + 1, total, batchData.epoch(), batch, stepLr, b.weightDecay, r.loss(),
                         r.lossMain(), r.lossAlign(), r.gradNorm(), r.skipped(), batchData.waitMs(), (t2 - t1) / 1e6,
                         r.forwardMs(), r.backwardMs(), r.optimizerMs(), batch / seconds));
+                if (b.maxBadSteps > 0 && consecutiveBad >= b.maxBadSteps) {
+                    // The weights are those of the last good step: skipped steps change nothing.
+                    throw new NonFiniteLossException(step + 1, consecutiveBad, r.loss(), r.gradNorm(),
+                            b.checkpoint == null ? null : b.checkpoint);
+                }
                 boolean lastStep = step + 1 == total;
-                if (b.checkpoint != null
+                // No checkpoint during a run of skipped steps: the last good one stays on disk.
+                if (b.checkpoint != null && consecutiveBad == 0
                         && ((b.checkpointEvery > 0 && (step + 1) % b.checkpointEvery == 0) || lastStep)) {
                     saveCheckpoint(model, step + 1);
                 }
@@ -143,6 +156,11 @@ public final class CaeTrainer {
             throw new UncheckedIOException("writing checkpoint " + b.checkpoint + " at step " + step, e);
         }
         b.listener.onCheckpoint(b.checkpoint, model.state());
+    }
+
+    /** Steps of the last {@link #fit()} whose update was skipped for a non-finite loss or gradient. */
+    public long skippedSteps() {
+        return skippedSteps;
     }
 
     /** Whether the last {@link #fit()} ended because the stop signal was raised. */
@@ -177,6 +195,7 @@ public final class CaeTrainer {
         private Path checkpoint;
         private long checkpointEvery;
         private int loaderThreads = 1;
+        private int maxBadSteps = 10;
         private java.util.function.BooleanSupplier stop = () -> false;
         private int prefetch = 4;
 
@@ -215,6 +234,11 @@ public final class CaeTrainer {
          * one is configured) and {@link #fit()} returns. For Ctrl-C handling.
          */
         public Builder stopWhen(java.util.function.BooleanSupplier v) { stop = Objects.requireNonNull(v); return this; }
+        /**
+         * A step whose loss or gradient norm is not finite changes nothing and is counted; after this
+         * many in a row (default 10; 0: never) training stops with a {@link NonFiniteLossException}.
+         */
+        public Builder maxBadSteps(int v) { maxBadSteps = v; return this; }
         /** Threads that load and augment batches ahead of the step (default 1). */
         public Builder loaderThreads(int v) { loaderThreads = v; return this; }
         /** Batches prepared ahead of the step (default 4). */

@@ -196,7 +196,7 @@ final class PretrainCommand implements Callable<Integer> {
                 try (model; MetricsLog metrics = MetricsLog.open(outDir, model.state().step())) {
                     stdout.printf("cae pretrain: %s%n  data: %s (%d training images%s)%n  model: %s%n"
                             + "  %d steps of %d images (%.1f epochs), %s%s%n  output: %s%n", ctx.description(),
-                            data == null ? "Fashion-MNIST" + (Datasets.fullFashionMnistInstalled() ? "" : " (embedded subset)")
+                            data == null ? "Fashion-MNIST" + (Datasets.fullFashionMnistInstalled() ? "" : ", embedded subset")
                                     : data, train.size(), test == null ? ", no labeled test split" : ", " + test.size()
                                     + " test images", describe(config), total, b, (double) total / stepsPerEpoch,
                             masks instanceof BlockMaskGenerator ? "block" : "random", " masks of " + masked + "/"
@@ -268,9 +268,10 @@ final class PretrainCommand implements Callable<Integer> {
             stdout.flush();
             return true;
         }
-        stdout.printf("trained to step %d in %s (%.0f images/s); the step waited for data %.1f%% of the time%n",
+        stdout.printf("trained to step %d in %s (%.0f images/s); the step waited for data %.1f%% of the time%s%n",
                 s.step(), ProgressPrinter.duration(seconds), b * (s.step() - startStep) / Math.max(seconds, 1e-9),
-                100 * trainer.dataWaitShare());
+                100 * trainer.dataWaitShare(), trainer.skippedSteps() == 0 ? ""
+                        : "; " + trainer.skippedSteps() + " steps skipped for non-finite values");
         stdout.flush();
         return false;
     }
