@@ -43,6 +43,8 @@ public final class CaeTrainer {
     private volatile double lastWaitShare;
     private volatile boolean stoppedEarly;
     private volatile long skippedSteps;
+    private volatile long unreadableImages;
+    private volatile java.util.List<String> unreadableExamples = java.util.List.of();
 
     private CaeTrainer(Builder b) {
         this.b = b;
@@ -102,7 +104,7 @@ public final class CaeTrainer {
         int consecutiveBad = 0;
         skippedSteps = 0;
         try (BatchLoader loader = new BatchLoader(ctx, data, masks, batch, seed, state.step(), total, b.loaderThreads,
-                b.prefetch)) {
+                b.prefetch, b.strictData)) {
             long last = System.nanoTime();
             for (long step = state.step(); step < total; step++) {
                 if (b.stop.getAsBoolean()) {
@@ -146,6 +148,8 @@ public final class CaeTrainer {
                 }
             }
             lastWaitShare = loader.waitShare();
+            unreadableImages = loader.unreadableImages();
+            unreadableExamples = loader.unreadableExamples();
         }
     }
 
@@ -161,6 +165,16 @@ public final class CaeTrainer {
     /** Steps of the last {@link #fit()} whose update was skipped for a non-finite loss or gradient. */
     public long skippedSteps() {
         return skippedSteps;
+    }
+
+    /** Images of the last {@link #fit()} that could not be read and were replaced by the next ones. */
+    public long unreadableImages() {
+        return unreadableImages;
+    }
+
+    /** The messages of the first few unreadable images of the last {@link #fit()}. */
+    public java.util.List<String> unreadableExamples() {
+        return unreadableExamples;
     }
 
     /** Whether the last {@link #fit()} ended because the stop signal was raised. */
@@ -196,6 +210,7 @@ public final class CaeTrainer {
         private long checkpointEvery;
         private int loaderThreads = 1;
         private int maxBadSteps = 10;
+        private boolean strictData;
         private java.util.function.BooleanSupplier stop = () -> false;
         private int prefetch = 4;
 
@@ -239,6 +254,11 @@ public final class CaeTrainer {
          * many in a row (default 10; 0: never) training stops with a {@link NonFiniteLossException}.
          */
         public Builder maxBadSteps(int v) { maxBadSteps = v; return this; }
+        /**
+         * With true, an image that cannot be read fails the run; by default it is replaced by the next
+         * image in the epoch's order and counted ({@link #unreadableImages()}).
+         */
+        public Builder strictData(boolean v) { strictData = v; return this; }
         /** Threads that load and augment batches ahead of the step (default 1). */
         public Builder loaderThreads(int v) { loaderThreads = v; return this; }
         /** Batches prepared ahead of the step (default 4). */

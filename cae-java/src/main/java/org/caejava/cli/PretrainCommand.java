@@ -126,6 +126,10 @@ final class PretrainCommand implements Callable<Integer> {
             + "(default 1).")
     Integer loaderThreads;
 
+    @Option(names = "--strict", description = "Fail on an image that cannot be read (by default it is skipped, "
+            + "replaced by the next one, and counted).")
+    boolean strict;
+
     @Option(names = "--no-probe", description = "Skip the probe at the end.")
     boolean noProbe;
 
@@ -238,7 +242,7 @@ final class PretrainCommand implements Callable<Integer> {
             CaeTrainer.Builder builder = CaeTrainer.builder().model(model).data(train).steps(total).batchSize(b)
                     .seed(runSeed).maskGenerator(masks).checkpoint(checkpointFile,
                             checkpointEvery != null ? checkpointEvery : 100)
-                    .loaderThreads(loaderThreads != null ? loaderThreads : 1).stopWhen(stop::get)
+                    .loaderThreads(loaderThreads != null ? loaderThreads : 1).stopWhen(stop::get).strictData(strict)
                     .listener(both(progress, metrics));
             if (lr != null) {
                 builder.learningRate(lr);
@@ -262,6 +266,11 @@ final class PretrainCommand implements Callable<Integer> {
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         TrainingState s = model.state();
+        if (trainer.unreadableImages() > 0) {
+            stdout.printf("%d unreadable images were skipped (replaced by the next ones; --strict fails instead), "
+                    + "for example:%n", trainer.unreadableImages());
+            trainer.unreadableExamples().forEach(m -> stdout.println("  " + m));
+        }
         if (trainer.stoppedEarly()) {
             stdout.printf("stopped at step %d of %d; checkpoint %s. Continue with: cae pretrain --resume --out %s%n",
                     s.step(), total, checkpointFile, checkpointFile.getParent());

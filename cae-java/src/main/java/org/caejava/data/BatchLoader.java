@@ -49,7 +49,13 @@ public final class BatchLoader implements AutoCloseable {
     private final long stepsPerEpoch;
     private final long endStep;
     private final Arena arena;
+    /** Consecutive images tried in place of an unreadable one before giving up. */
+    static final int MAX_REPLACEMENTS = 100;
+
     private final ExecutorService workers;
+    private final boolean strict;
+    private long unreadable;
+    private final java.util.List<String> unreadableExamples = new java.util.ArrayList<>();
     private final java.util.concurrent.Executor executor;
     private final ArrayDeque<CompletableFuture<Batch>> pending = new ArrayDeque<>();
     private final ArrayDeque<Slot> free = new ArrayDeque<>();
@@ -69,6 +75,16 @@ public final class BatchLoader implements AutoCloseable {
      */
     public BatchLoader(Context ctx, Dataset data, MaskGenerator masks, int batch, long seed, long startStep,
             long endStep, int threads, int prefetch) {
+        this(ctx, data, masks, batch, seed, startStep, endStep, threads, prefetch, false);
+    }
+
+    /**
+     * As above; with {@code strict}, an image that cannot be read ({@link ImageDataException}) fails
+     * the run instead of being replaced by the next one in the epoch's order and counted.
+     */
+    public BatchLoader(Context ctx, Dataset data, MaskGenerator masks, int batch, long seed, long startStep,
+            long endStep, int threads, int prefetch, boolean strict) {
+        this.strict = strict;
         this.data = Objects.requireNonNull(data, "data");
         this.masks = Objects.requireNonNull(masks, "masks");
         if (batch < 1 || threads < 1 || prefetch < 1) {
@@ -163,16 +179,48 @@ public final class BatchLoader implements AutoCloseable {
         long sampleBytes = data.floatsPerSample() * Float.BYTES;
         int n = masks.numPatches();
         for (int i = 0; i < batch; i++) {
-            long index = o[(int) (position * batch + i)];
-            try {
-                data.load(index, epoch, seed, images.asSlice(i * sampleBytes, sampleBytes));
-            } catch (RuntimeException e) {
-                throw new IllegalStateException("loading image " + index + " (epoch " + epoch + ", step " + step + "): "
-                        + e.getMessage(), e);
+            int at = (int) (position * batch + i);
+            long index = o[at];
+            MemorySegment dst = images.asSlice(i * sampleBytes, sampleBytes);
+            // An unreadable image is replaced by the next ones in the epoch's order (deterministic,
+            // so a run still replays), and counted; strict mode fails instead.
+            for (int attempt = 0; ; attempt++) {
+                try {
+                    data.load(index, epoch, seed, dst);
+                    break;
+                } catch (ImageDataException e) {
+                    if (strict || attempt + 1 >= MAX_REPLACEMENTS) {
+                        throw new ImageDataException("loading image " + index + " (epoch " + epoch + ", step " + step
+                                + "): " + e.getMessage() + (strict ? "" : "; and " + attempt + " replacements failed too"),
+                                e);
+                    }
+                    recordUnreadable(index, e);
+                    index = o[(at + attempt + 1) % o.length];
+                } catch (RuntimeException e) {
+                    throw new IllegalStateException("loading image " + index + " (epoch " + epoch + ", step " + step
+                            + "): " + e.getMessage(), e);
+                }
             }
             masks.generate(seed, epoch, index, maskBytes.asSlice((long) i * n, n));
         }
         return new Batch(step, epoch, slot.images, slot.mask, 0, slot);
+    }
+
+    private synchronized void recordUnreadable(long index, ImageDataException e) {
+        unreadable++;
+        if (unreadableExamples.size() < 5) {
+            unreadableExamples.add(e.getMessage());
+        }
+    }
+
+    /** Images that could not be read and were replaced (each time one was met). */
+    public synchronized long unreadableImages() {
+        return unreadable;
+    }
+
+    /** The messages of the first few unreadable images. */
+    public synchronized java.util.List<String> unreadableExamples() {
+        return java.util.List.copyOf(unreadableExamples);
     }
 
     private int[] orderOf(long epoch) {

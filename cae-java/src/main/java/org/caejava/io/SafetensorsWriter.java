@@ -74,6 +74,7 @@ public final class SafetensorsWriter {
     public void write(Path target) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
         Files.createDirectories(dir);
+        removeStaleTemporaries(dir, target.getFileName().toString());
         byte[] header = header();
         Path tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
         boolean done = false;
@@ -133,6 +134,15 @@ public final class SafetensorsWriter {
         System.arraycopy(json, 0, out, 0, json.length);
         java.util.Arrays.fill(out, json.length, padded, (byte) ' ');
         return out;
+    }
+
+    /** Temporary files a killed writer of the same target left behind ({@code .NAME.*.tmp}). */
+    private static void removeStaleTemporaries(Path dir, String name) throws IOException {
+        try (var files = Files.newDirectoryStream(dir, "." + name + ".*.tmp")) {
+            for (Path p : files) {
+                Files.deleteIfExists(p);
+            }
+        }
     }
 
     private static void writeFully(FileChannel ch, ByteBuffer buf) throws IOException {

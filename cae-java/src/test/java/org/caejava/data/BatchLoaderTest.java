@@ -108,4 +108,39 @@ class BatchLoaderTest {
                     e.getMessage());
         }
     }
+
+    @Test
+    void anUnreadableImageIsReplacedAndCountedUnlessStrict() {
+        Dataset flaky = new Dataset() {
+            public long size() { return 8; }
+            public int channels() { return 1; }
+            public int height() { return 2; }
+            public int width() { return 2; }
+            public void load(long index, long epoch, long seed, MemorySegment dst) {
+                if (index == 3) {
+                    throw new ImageDataException("photos/cat.jpg: truncated JPEG");
+                }
+                dst.set(ValueLayout.JAVA_FLOAT, 0, index);
+            }
+        };
+        try (BatchLoader loader = new BatchLoader(null, flaky, new RandomMaskGenerator(4, 1), 8, 1, 0, 2, 1, 1)) {
+            for (int s = 0; s < 2; s++) {
+                BatchLoader.Batch b = loader.next();
+                Set<Float> seen = new HashSet<>();
+                for (int i = 0; i < 8; i++) {
+                    seen.add(b.images().getFloat(i, 0, 0, 0));
+                }
+                assertTrue(!seen.contains(3f), "image 3 never reaches a batch");
+                assertEquals(7, seen.size(), "one image appears twice, in place of image 3");
+                loader.release(b);
+            }
+            assertEquals(2, loader.unreadableImages());
+            assertTrue(loader.unreadableExamples().get(0).contains("photos/cat.jpg"));
+        }
+        try (BatchLoader strict = new BatchLoader(null, flaky, new RandomMaskGenerator(4, 1), 8, 1, 0, 1, 1, 1, true)) {
+            ImageDataException e = assertThrows(ImageDataException.class, strict::next);
+            assertTrue(e.getMessage().contains("loading image 3") && e.getMessage().contains("photos/cat.jpg"),
+                    e.getMessage());
+        }
+    }
 }
