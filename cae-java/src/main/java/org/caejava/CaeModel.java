@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import org.caejava.api.CaeException;
 import org.caejava.api.Context;
 import org.caejava.api.DType;
 import org.caejava.api.NativeModel;
@@ -63,7 +64,8 @@ public final class CaeModel implements AutoCloseable {
      * Loads a checkpoint; {@code fallback} is the configuration to use when the file's metadata has
      * none (a file with just the official parameters). Every trainable parameter must be present
      * with its shape; the fixed position embeddings and the optimizer state may be absent; any
-     * other tensor is refused.
+     * other tensor is refused. A configuration whose model the file cannot hold is refused before the
+     * model is created (see {@code checkFits}).
      */
     public static CaeModel load(Context context, Path file, CaeConfig fallback) throws IOException {
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
@@ -80,9 +82,17 @@ public final class CaeModel implements AutoCloseable {
             } else {
                 throw new SafetensorsException(file, "has no model configuration in its metadata; pass one");
             }
+            checkFits(f, config);
             TrainingState state = new TrainingState(metaLong(f, "step"), metaLong(f, "epoch"),
                     metaLong(f, "optimizer_steps"), metaLong(f, "seed"));
-            CaeModel m = new CaeModel(config, NativeModel.create(context, config.toNative(), 0), state);
+            NativeModel created;
+            try {
+                created = NativeModel.create(context, config.toNative(), 0);
+            } catch (CaeException e) {
+                // libcae checks what the Java validation cannot see (a double that overflows float).
+                throw new CaeException(e.status(), e.nativeMessage(), file + ": creating the model to load it into");
+            }
+            CaeModel m = new CaeModel(config, created, state);
             try {
                 m.readTensors(f);
             } catch (IOException | RuntimeException e) {
@@ -90,6 +100,38 @@ public final class CaeModel implements AutoCloseable {
                 throw e;
             }
             return m;
+        }
+    }
+
+    /**
+     * Refuses, before the model is created, a configuration whose model the file cannot fill: every
+     * trainable parameter must be in the file, so its largest weights (per block of the encoder,
+     * regressor and decoder 4 D^2 + 2 D * mlp, plus the patch embedding and the head) must fit in
+     * the file's tensors. The fixed position embeddings, 2 (1 + N) D floats that need not be stored,
+     * may not exceed the file's tensors or 64 MiB either. This bounds what loading allocates by the
+     * file's size: a 30 KB file claiming ViT-L would otherwise allocate gigabytes before refusal.
+     */
+    private static void checkFits(SafetensorsFile f, CaeConfig c) throws SafetensorsException {
+        long stored = 0;
+        for (SafetensorsFile.Entry e : f.entries()) {
+            stored += e.end() - e.begin();
+        }
+        double d = c.embedDim();
+        double mlp = Math.floor(d * (float) c.mlpRatio());
+        double patchDim = (double) c.inChans() * c.patchSize() * c.patchSize();
+        double weights = ((double) c.depth() + c.regressorDepth() + c.decoderDepth()) * (4 * d * d + 2 * d * mlp)
+                + 2 * d * patchDim;
+        if (4 * weights > stored) {
+            throw new SafetensorsException(f.path(), String.format("metadata \"config\" describes a model with at "
+                    + "least %.0f weights (%.0f bytes as F32), but the file's tensors hold only %d bytes", weights,
+                    4 * weights, stored));
+        }
+        double grid = (double) c.imgSize() / c.patchSize();
+        double positions = 2 * (grid * grid + 1) * d;
+        if (4 * positions > Math.max(stored, 64L << 20)) {
+            throw new SafetensorsException(f.path(), String.format("metadata \"config\" describes %.0f patches of "
+                    + "width %d, whose position embeddings (%.0f bytes) exceed both the file's tensors (%d bytes) "
+                    + "and 64 MiB", grid * grid, c.embedDim(), 4 * positions, stored));
         }
     }
 

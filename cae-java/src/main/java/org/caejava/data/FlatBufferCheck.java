@@ -71,11 +71,14 @@ final class FlatBufferCheck {
         }
         int vsize = u16(vtable);
         int tsize = u16(vtable + 2);
-        if (vsize < 4 || vsize % 2 != 0 || vtable + vsize > size) {
-            throw bad("the vtable of " + what + " has size " + vsize);
+        // flatbuffers-java reads the vtable's 16-bit entries as signed: sizes (and so field offsets)
+        // of 2^15 and more would make its accessors see every field as absent, or read before the table.
+        if (vsize < 4 || vsize % 2 != 0 || vsize > Short.MAX_VALUE || vtable + vsize > size) {
+            throw bad("the vtable of " + what + " has size " + vsize + ", expected an even size from 4 to 32767 "
+                    + "inside the buffer");
         }
-        if (tsize < 4 || pos + tsize > size) {
-            throw bad(what + " has inline size " + tsize + " past the end of the buffer");
+        if (tsize < 4 || tsize > Short.MAX_VALUE || pos + tsize > size) {
+            throw bad(what + " has inline size " + tsize + ", expected 4 to 32767 inside the buffer");
         }
         return pos;
     }
@@ -164,8 +167,16 @@ final class FlatBufferCheck {
         Vector v = vector(table, slot, 4, what);
         List<String> out = new ArrayList<>();
         if (v != null) {
+            // Offsets may all point at one long string: bound what is decoded by the buffer's size.
+            long decoded = 0;
             for (long i = 0; i < v.length(); i++) {
-                out.add(stringAt(v.start() + 4 * i, what + "[" + i + "]"));
+                long p = v.start() + 4 * i;
+                decoded += vectorAt(p, 1, what + "[" + i + "]").length();
+                if (decoded > size) {
+                    throw bad("the " + v.length() + " strings of " + what + " overlap: the first " + (i + 1)
+                            + " hold more than the buffer's " + size + " bytes");
+                }
+                out.add(stringAt(p, what + "[" + i + "]"));
             }
         }
         return out;

@@ -8,6 +8,7 @@ import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.math.BigInteger;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -155,22 +156,24 @@ public final class IdxSource implements ImageSource {
             } catch (EOFException e) {
                 throw new ImageDataException(name + ": ends inside its " + headerBytes + "-byte IDX header", e);
             }
-            long payload = 1;
+            // Three dimensions below 2^31 can overflow a long: the product is exact, then bounded.
+            BigInteger announced = BigInteger.ONE;
             for (int d = 0; d < rank; d++) {
                 if (dims[d] <= 0) {
                     throw new ImageDataException(name + ": dimension " + d + " is " + Integer.toUnsignedString(dims[d])
                             + " in the header " + describeDims(dims)
                             + "; every dimension must be positive and below 2^31");
                 }
-                payload = Math.multiplyExact(payload, dims[d]);
+                announced = announced.multiply(BigInteger.valueOf(dims[d]));
             }
             long bound = streamBytes < 0 ? MAX_PAYLOAD
                     : gzip ? Math.min(MAX_PAYLOAD, streamBytes * MAX_DEFLATE_RATIO) : streamBytes - headerBytes;
-            if (payload > bound) {
-                throw new ImageDataException(name + ": the header " + describeDims(dims) + " announces " + payload
+            if (announced.compareTo(BigInteger.valueOf(bound)) > 0) {
+                throw new ImageDataException(name + ": the header " + describeDims(dims) + " announces " + announced
                         + " bytes of data, but the file " + (gzip ? "cannot hold more than " + bound + " (gzipped)"
                                 : "has " + bound));
             }
+            long payload = announced.longValueExact();
             MemorySegment seg = arena.allocate(payload, 64);
             byte[] chunk = new byte[1 << 16];
             long filled = 0;

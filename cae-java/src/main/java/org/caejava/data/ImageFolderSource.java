@@ -1,8 +1,12 @@
 package org.caejava.data;
 
 import java.awt.image.BufferedImage;
+import java.awt.image.DataBuffer;
+import java.awt.image.MultiPixelPackedSampleModel;
+import java.awt.image.SampleModel;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.math.BigInteger;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -13,8 +17,10 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.stream.Stream;
+import javax.imageio.IIOException;
 import javax.imageio.ImageIO;
 import javax.imageio.ImageReader;
+import javax.imageio.ImageTypeSpecifier;
 import javax.imageio.stream.ImageInputStream;
 
 /**
@@ -26,7 +32,8 @@ import javax.imageio.stream.ImageInputStream;
  * RasterReader}); a GIF gives its first frame.
  *
  * <p>An image's size is read from its header before it is decoded, and images over {@link
- * #maxPixels()} are refused without decoding them. A file that does not decode, or that ends early
+ * #maxPixels()} are refused without decoding them, as are images whose decoded size is more than
+ * {@link #MAX_EXPANSION} times their file's. A file that does not decode, or that ends early
  * (a truncated JPEG decodes with a warning that is treated as an error), is refused with an {@link
  * ImageDataException} naming it.
  */
@@ -36,6 +43,10 @@ public final class ImageFolderSource implements ImageSource {
     public static final long DEFAULT_MAX_PIXELS = 100_000_000L;
 
     private static final Set<String> EXTENSIONS = Set.of("jpg", "jpeg", "png", "bmp", "gif");
+    /** Decoded bytes per file byte beyond which an image's header cannot be telling the truth. */
+    static final long MAX_EXPANSION = 4096;
+    /** Decoded bytes allowed beyond the expansion bound, for tiny files. */
+    private static final long EXPANSION_SLACK = 1 << 20;
 
     /** What to do with an alpha channel. */
     public enum Alpha {
@@ -290,7 +301,39 @@ public final class ImageFolderSource implements ImageSource {
             throw new ImageDataException(f + ": " + w + "x" + h + " is " + (long) w * h + " pixels, more than the "
                     + maxPixels + " allowed; downscale it first");
         }
+        checkDecodedBytes(f, reader, w, h);
         return (long) w << 32 | h;
+    }
+
+    /**
+     * Refuses an image whose decoded raster would be larger than its file can encode, so that a small
+     * file with a lying header cannot make the decoder (which allocates the raster before it reads the
+     * pixel data) or a caller (which sizes buffers by {@link #width} and {@link #height}) allocate up
+     * to {@link #maxPixels()} times 8 bytes. Deflate (PNG) expands at most about 1032:1, baseline and
+     * progressive JPEG about 1366:1 (one bit per 8x8 block per component), LZW (GIF) about 2731:1;
+     * {@link #MAX_EXPANSION} leaves room above all three. Only run-length BMPs that skip most of their
+     * pixels could exceed it.
+     */
+    private static void checkDecodedBytes(Path f, ImageReader reader, long w, long h) throws IOException {
+        Iterator<ImageTypeSpecifier> types;
+        try {
+            types = reader.getImageTypes(0);
+        } catch (IIOException e) {
+            return;  // a type ImageIO cannot decode: refused by read(), before it allocates
+        }
+        if (!types.hasNext()) {
+            return;
+        }
+        SampleModel sm = types.next().getSampleModel(1, 1);
+        long bits = sm instanceof MultiPixelPackedSampleModel packed ? packed.getPixelBitStride()
+                : (long) DataBuffer.getDataTypeSize(sm.getDataType()) * sm.getNumDataElements();
+        long rowBytes = (w * bits + 7) / 8;
+        long fileBytes = Files.size(f);
+        if (rowBytes > (MAX_EXPANSION * fileBytes + EXPANSION_SLACK) / h) {
+            throw new ImageDataException(f + ": " + w + "x" + h + " pixels of " + bits + " bits decode to "
+                    + BigInteger.valueOf(rowBytes).multiply(BigInteger.valueOf(h)) + " bytes, more than its "
+                    + fileBytes + " bytes can encode (at most " + MAX_EXPANSION + ":1)");
+        }
     }
 
     @Override

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.math.BigInteger;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
@@ -127,12 +128,14 @@ public final class ShardSource implements ImageSource {
             throw new ImageDataException(name + ": class names " + names + " differ from the index's "
                     + index.classNames());
         }
-        long expected = count * width * height * channels;
-        if (images == null || images.length() != expected) {
+        // count * width * height * channels can exceed 2^64: compared exactly, a wrapped product cannot match.
+        BigInteger needed = BigInteger.valueOf(count).multiply(BigInteger.valueOf(width * height * channels));
+        if (images == null || !needed.equals(BigInteger.valueOf(images.length()))) {
             throw new ImageDataException(name + ": the images vector holds " + (images == null ? 0 : images.length())
                     + " bytes, " + count + " images of " + width + "x" + height + "x" + channels + " need "
-                    + expected);
+                    + needed);
         }
+        long expected = images.length();
         long labelCount = labels == null ? 0 : labels.length();
         if (names.isEmpty() ? labelCount != 0 : labelCount != count) {
             throw new ImageDataException(name + ": " + labelCount + " labels for " + count + " images and "
