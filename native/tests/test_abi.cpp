@@ -112,6 +112,13 @@ TEST_CASE("context query, threads and seed") {
                        info.seed == 0xFEEDFACECAFEBEEFull,
                    "query returns the options");
     harness::check(cae_context_synchronize(ctx) == CAE_OK, "synchronize");
+    double gflops = 0;
+    harness::check(cae_context_measure_gemm(ctx, 64, 48, 32, 2, &gflops) == CAE_OK && gflops > 0, "GEMM rate");
+    std::printf("    fp32 GEMM 64x48x32: %.2f GFLOP/s\n", gflops);
+    expect_error("GEMM rate, k = 0", cae_context_measure_gemm(ctx, 8, 8, 0, 2, &gflops), CAE_ERR_INVALID_ARGUMENT,
+                 "expected 1 to 16384");
+    expect_error("GEMM rate, NULL out", cae_context_measure_gemm(ctx, 8, 8, 8, 2, nullptr), CAE_ERR_INVALID_ARGUMENT,
+                 "gflops is NULL");
     harness::check(cae_context_destroy(ctx) == CAE_OK, "destroy");
     expect_error("query a destroyed context", cae_context_query(ctx, &info), CAE_ERR_INVALID_HANDLE,
                  "not a live cae_context");

@@ -1,10 +1,14 @@
 // C ABI: contexts.
+#include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <vector>
 
 #include "cae/cae.h"
 #include "core/context.h"
 #include "core/error.h"
 #include "core/handles.h"
+#include "core/workspace.h"
 
 extern "C" {
 
@@ -54,6 +58,43 @@ CAE_API cae_status cae_context_synchronize(cae_context* context) {
     return cae::abi_guard("cae_context_synchronize", [&] {
         cae::check_handle(context, cae::HandleKind::Context, "context");
         context->impl->backend().synchronize();
+    });
+}
+
+CAE_API cae_status cae_context_measure_gemm(cae_context* context, int32_t m, int32_t n, int32_t k,
+                                            int32_t repeats, double* gflops) {
+    return cae::abi_guard("cae_context_measure_gemm", [&] {
+        cae::check_handle(context, cae::HandleKind::Context, "context");
+        CAE_REQUIRE(gflops != nullptr, "gflops is NULL");
+        CAE_REQUIRE(m >= 1 && n >= 1 && k >= 1 && m <= 16384 && n <= 16384 && k <= 16384, "m, n, k are ", m, ", ", n,
+                    ", ", k, ": expected 1 to 16384");
+        CAE_REQUIRE(repeats >= 1 && repeats <= 1000, "repeats is ", repeats, ": expected 1 to 1000");
+        cae::Backend& be = context->impl->backend();
+        cae::Workspace ws(be);
+        cae::GemmArgs g;
+        g.m = m;
+        g.n = n;
+        g.k = k;
+        g.a = ws.floats(int64_t(m) * k);
+        g.lda = k;
+        g.b = ws.floats(int64_t(k) * n);
+        g.ldb = n;
+        g.c = ws.floats(int64_t(m) * n);
+        g.ldc = n;
+        be.fill(const_cast<float*>(g.a), 0.5f, int64_t(m) * k);
+        be.fill(const_cast<float*>(g.b), 0.25f, int64_t(k) * n);
+        be.gemm(g);  // warm-up: thread pools, libraries, caches
+        be.synchronize();
+        std::vector<double> ms;
+        for (int32_t r = 0; r < repeats; ++r) {
+            auto t0 = std::chrono::steady_clock::now();
+            be.gemm(g);
+            be.synchronize();
+            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+        std::sort(ms.begin(), ms.end());
+        const double median = ms[ms.size() / 2];
+        *gflops = 2.0 * m * n * k / (median * 1e6);
     });
 }
 

@@ -30,7 +30,9 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = {"Time full training steps (forward with the alignment pass, backward, clipping, AdamW, "
                 + "stochastic depth on) on random images with block masks of half the patches, and print one JSON "
-                + "line: img_per_s, step_ms (median), the median of each phase, backend and threads."})
+                + "line: img_per_s, step_ms (median), the median of each phase, backend and threads, and the model "
+                + "FLOP utilization: FLOPs counted from the model's shapes against an fp32 GEMM measured in the "
+                + "same run."})
 final class BenchCommand implements Callable<Integer> {
 
     @Spec
@@ -106,6 +108,10 @@ final class BenchCommand implements Callable<Integer> {
                     opt[i] = r.optimizerMs();
                 }
             }
+            // The peak, measured in the same run: fp32 GEMM on this backend.
+            int g = ctx.backend() == Backend.CUDA ? 8192 : 1024;
+            double peakGflops = ctx.measureGemmGflops(g, g, g, 5);
+            double flops = org.caejava.FlopCount.trainingStepPerImage(cfg, masked);
             ObjectMapper json = new ObjectMapper();
             ObjectNode out = json.createObjectNode();
             double median = median(total);
@@ -121,6 +127,12 @@ final class BenchCommand implements Callable<Integer> {
             out.put("forward_ms", round(median(fwd)));
             out.put("backward_ms", round(median(bwd)));
             out.put("optimizer_ms", round(median(opt)));
+            double achieved = flops * batch / (median / 1000) / 1e9;
+            out.put("gflop_per_image", round(flops / 1e9));
+            out.put("achieved_gflops", round(achieved));
+            out.put("peak_gemm_gflops", round(peakGflops));
+            out.put("peak_gemm", "fp32 " + g + "^3, measured in this run");
+            out.put("mfu", Math.round(achieved / peakGflops * 1000) / 1000.0);
             out.put("steps", steps);
             var all = out.putArray("step_ms_all");
             Arrays.stream(total).forEach(v -> all.add(round(v)));

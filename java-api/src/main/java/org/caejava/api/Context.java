@@ -99,6 +99,20 @@ public final class Context implements AutoCloseable {
         Native.check(CaeNative.cae_context_synchronize(handle()), "synchronizing " + this);
     }
 
+    /**
+     * The fp32 matrix-multiply rate of this context in GFLOP/s: the median of {@code repeats} timed
+     * products of m x k by k x n on the backend. The peak that model FLOP utilization is measured
+     * against, taken in the same run.
+     */
+    public double measureGemmGflops(int m, int n, int k, int repeats) {
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment out = call.allocate(ValueLayout.JAVA_DOUBLE);
+            Native.check(CaeNative.cae_context_measure_gemm(handle(), m, n, k, repeats, out),
+                    "measuring the GEMM rate of " + this);
+            return out.get(ValueLayout.JAVA_DOUBLE, 0);
+        }
+    }
+
     public boolean isOpen() {
         return arena.scope().isAlive();
     }

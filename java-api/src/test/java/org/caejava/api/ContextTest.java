@@ -22,6 +22,16 @@ class ContextTest {
     }
 
     @Test
+    void measuresItsGemmRate() {
+        try (Context ctx = Context.builder().backend(Backend.CPU).threads(1).build()) {
+            double gflops = ctx.measureGemmGflops(128, 96, 64, 3);
+            assertTrue(gflops > 0.01 && gflops < 1e5, gflops + " GFLOP/s");
+            CaeException e = assertThrows(CaeException.class, () -> ctx.measureGemmGflops(0, 8, 8, 3));
+            assertTrue(e.getMessage().contains("expected 1 to 16384"), e.getMessage());
+        }
+    }
+
+    @Test
     void autoPicksTheCpuWhenCudaIsNotUsable() {
         if (NativeLibrary.backendInfo(Backend.CUDA).usable()) {
             return;

@@ -879,6 +879,71 @@ public class CaeNative extends CaeNative$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class cae_context_measure_gemm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER,
+            CaeNative.C_INT,
+            CaeNative.C_INT,
+            CaeNative.C_INT,
+            CaeNative.C_INT,
+            CaeNative.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_context_measure_gemm");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_context_measure_gemm(cae_context *context, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
+     * }
+     */
+    public static FunctionDescriptor cae_context_measure_gemm$descriptor() {
+        return cae_context_measure_gemm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_context_measure_gemm(cae_context *context, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
+     * }
+     */
+    public static MethodHandle cae_context_measure_gemm$handle() {
+        return cae_context_measure_gemm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_context_measure_gemm(cae_context *context, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
+     * }
+     */
+    public static MemorySegment cae_context_measure_gemm$address() {
+        return cae_context_measure_gemm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_context_measure_gemm(cae_context *context, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
+     * }
+     */
+    public static int cae_context_measure_gemm(MemorySegment context, int m, int n, int k, int repeats, MemorySegment gflops) {
+        var mh$ = cae_context_measure_gemm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_context_measure_gemm", context, m, n, k, repeats, gflops);
+            }
+            return (int)mh$.invokeExact(context, m, n, k, repeats, gflops);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
     /**
      * {@snippet lang=c :
      * typedef int32_t cae_memory_kind
