@@ -142,6 +142,21 @@ bench_ours 128
 bench_torch 128
 grep '^{' "$WORK/bench_raw.txt" > "$OUT/bench.json" || true
 
+# ---------------------------------------------------------------- 4b. Java end to end on CUDA
+# With the runtime and CLI jar from tests/gpu/prepare-carry.sh (the machine has no Java): the
+# library built above, through the Java API and the CLI, training on the embedded Fashion-MNIST.
+CARRY="$ROOT/.gpu-carry"
+if [[ -f $CARRY/jre.tgz && -f $CARRY/cae-cli.jar ]]; then
+    stage "java runtime" 30 info "tar xzf '$CARRY/jre.tgz' -C '$WORK' && '$WORK/jre/bin/java' -version"
+    CAE="'$WORK/jre/bin/java' --enable-native-access=ALL-UNNAMED -Dcae.library.path='$BUILD/lib/libcae.so' -jar '$CARRY/cae-cli.jar'"
+    stage "java cae info" 60 test "$CAE info"
+    stage "java cae pretrain cuda" 180 test "$CAE pretrain --backend cuda --steps 400 --batch 256 --probe-train 5000 --probe-test 1000 --no-report --out '$WORK/pretrain'"
+    stage "java cae bench base b128 cuda" 120 test "$CAE bench --preset base --batch 128 --steps 10 --warmup 3 --backend cuda"
+else
+    echo "=== SKIP java end to end: no .gpu-carry (run tests/gpu/prepare-carry.sh here and carry .gpu-carry)" | tee -a "$OUT/tests.txt"
+    printf 'java end to end\tskipped\t0\n' >> "$WORK/stages.tsv"
+fi
+
 # ---------------------------------------------------------------- 5. sanitizers on a tiny step
 if command -v compute-sanitizer > /dev/null; then
     SAN="compute-sanitizer --error-exitcode 1 --print-limit 20"

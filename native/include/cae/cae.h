@@ -137,7 +137,7 @@ CAE_API cae_status cae_context_query(const cae_context* context, cae_context_inf
 CAE_API cae_status cae_context_synchronize(cae_context* context);
 
 /* The context's fp32 matrix-multiply rate: times `repeats` GEMMs of m x k by k x n on the
- * backend (after one untimed warm-up) and writes the median in GFLOP/s (2 m n k per GEMM). The
+ * backend (after one untimed warm-up) and writes the best in GFLOP/s (2 m n k per GEMM). The
  * peak that model FLOP utilization is reported against. */
 CAE_API cae_status cae_context_measure_gemm(cae_context* context, int32_t m, int32_t n, int32_t k,
                                             int32_t repeats, double* gflops);

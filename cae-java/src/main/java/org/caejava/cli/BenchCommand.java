@@ -110,7 +110,7 @@ final class BenchCommand implements Callable<Integer> {
             }
             // The peak, measured in the same run: fp32 GEMM on this backend.
             int g = ctx.backend() == Backend.CUDA ? 8192 : 1024;
-            double peakGflops = ctx.measureGemmGflops(g, g, g, 5);
+            double peakGflops = ctx.measureGemmGflops(g, g, g, 10);
             double flops = org.caejava.FlopCount.trainingStepPerImage(cfg, masked);
             ObjectMapper json = new ObjectMapper();
             ObjectNode out = json.createObjectNode();

@@ -133,6 +133,10 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--no-probe", description = "Skip the probe at the end.")
     boolean noProbe;
 
+    @Option(names = "--no-report", description = "Skip the pictures and report.html at the end (for headless "
+            + "runtimes without java.desktop).")
+    boolean noReport;
+
     @Option(names = "--probe-train", paramLabel = "N", defaultValue = "10000",
             description = "At most N labeled training images fit the probe (default ${DEFAULT-VALUE}).")
     long probeTrain;
@@ -300,8 +304,15 @@ final class PretrainCommand implements Callable<Integer> {
             probe = ProbeReport.run(model, train, test, ProbeOptions.defaults().withLimits(probeTrain, probeTest));
             stdout.print(probe.toTable());
         }
-        Path page = Report.write(outDir, model, test != null ? test : train, run, probe);
-        stdout.printf("report: %s%n", page.toAbsolutePath());
+        if (noReport) {
+            if (probe != null) {
+                probe.write(outDir.resolve(Report.PROBE_JSON));
+            }
+            stdout.println("report skipped (--no-report)");
+        } else {
+            Path page = Report.write(outDir, model, test != null ? test : train, run, probe);
+            stdout.printf("report: %s%n", page.toAbsolutePath());
+        }
         stdout.flush();
     }
 

@@ -100,7 +100,7 @@ public final class Context implements AutoCloseable {
     }
 
     /**
-     * The fp32 matrix-multiply rate of this context in GFLOP/s: the median of {@code repeats} timed
+     * The fp32 matrix-multiply rate of this context in GFLOP/s: the best of {@code repeats} timed
      * products of m x k by k x n on the backend. The peak that model FLOP utilization is measured
      * against, taken in the same run.
      */
