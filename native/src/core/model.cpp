@@ -439,9 +439,12 @@ StepOutput Model::step(const float* images, const uint8_t* mask, int64_t B, cons
     out.skipped = !std::isfinite(loss) || !std::isfinite(out.grad_norm);
     if (o.update && !out.skipped) {
         auto t2 = Clock::now();
-        std::vector<AdamWSegment> segs = table_.adamw_segments(o.weight_decay);
-        be.adamw(params_, grads_, exp_avg_, exp_avg_sq_, segs.data(), static_cast<int64_t>(segs.size()), o.adam,
-                 sb.scalars + 2);
+        if (segments_decay_ != o.weight_decay) {
+            segments_ = table_.adamw_segments(o.weight_decay);
+            segments_decay_ = o.weight_decay;
+        }
+        be.adamw(params_, grads_, exp_avg_, exp_avg_sq_, segments_.data(), static_cast<int64_t>(segments_.size()),
+                 o.adam, sb.scalars + 2);
         be.synchronize();
         out.optimizer_ms = ms_since(t2);
     }

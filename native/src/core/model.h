@@ -80,6 +80,8 @@ private:
     float* exp_avg_ = nullptr;
     float* exp_avg_sq_ = nullptr;
     std::unique_ptr<StepBuffers> step_;
+    std::vector<AdamWSegment> segments_;   // AdamW runs for segments_decay_
+    double segments_decay_ = -1.0;
     std::unique_ptr<EncodeBuffers> encode_;
 };
 

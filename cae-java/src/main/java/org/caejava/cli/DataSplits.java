@@ -18,7 +18,7 @@ record DataSplits(ImageDataset train, ImageDataset test, ImageSource trainSource
 
     /** Opens the data; {@code test} is null when the data has no test/val split. */
     static DataSplits open(Path data, CaeConfig config) throws IOException {
-        ImageSource trainSource = data == null ? Datasets.fashionMnist("train") : openSplit(data, "train", config);
+        ImageSource trainSource = data == null ? Datasets.fashionMnist("train") : openTrain(data, config.inChans());
         ImageSource testSource = null;
         try {
             testSource = data == null ? Datasets.fashionMnist("test") : openTestSplit(data, config);
@@ -39,17 +39,13 @@ record DataSplits(ImageDataset train, ImageDataset test, ImageSource trainSource
 
     /** The channel count of the training split's source, before any conversion. */
     static ImageSource peekTrain(Path data) throws IOException {
-        return data == null ? Datasets.fashionMnist("train") : openSplit(data, "train", 3);
+        return data == null ? Datasets.fashionMnist("train") : openTrain(data, 3);
     }
 
-    private static ImageSource openSplit(Path path, String preferred, CaeConfig config) throws IOException {
+    /** The "train" split, or the first one when there is none of that name. */
+    private static ImageSource openTrain(Path path, int channels) throws IOException {
         Datasets.Layout l = Datasets.inspect(path);
-        String split = l.splits().containsKey(preferred) ? preferred : l.splitNames().get(0);
-        return openSplit(path, split, config.inChans());
-    }
-
-    private static ImageSource openSplit(Path path, String split, int channels) throws IOException {
-        return Datasets.open(path, split, channels);
+        return Datasets.open(path, l.splits().containsKey("train") ? "train" : l.splitNames().get(0), channels);
     }
 
     private static ImageSource openTestSplit(Path path, CaeConfig config) throws IOException {
