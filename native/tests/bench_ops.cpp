@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
                         p.lr = 1e-4f;
                         p.max_grad_norm = 3.0f;
                         const float norm = 5.0f;
-                        be.adamw(params.p(), grads.p(), m1.p(), m2.p(), seg, 2, p, &norm);
+                        be.adamw(params.p(), grads.p(), m1.p(), m2.p(), seg, 2, p, &norm, nullptr);
                     }});
 
     const int ta = argc > 3 ? std::atoi(argv[2]) : 1, tb = argc > 3 ? std::atoi(argv[3]) : 2;

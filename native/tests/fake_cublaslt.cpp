@@ -5,6 +5,7 @@
 // ld >= rows for every layout, attribute value sizes, op(A) m x k / op(B) k x n / C m x n
 // consistency, equal batch counts, and pointer / row-stride / batch-stride alignment at least
 // the MIN_ALIGNMENT preferences the algorithm was chosen for. It offers no algorithm when k is 13.
+// Types: CUDA_R_32F everywhere, or CUDA_R_16BF A and B with CUDA_R_32F C and D (compute 32F).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -45,17 +46,32 @@ constexpr uint64_t kMagic = 0xcae0cae0cae0cae0ull;
 
 int g_handles = 0;
 
-bool aligned(const void* p, int64_t ld, int64_t stride, uint32_t align, bool batched) {
+constexpr int kR32F = 0, kR16BF = 14;
+
+size_t element_bytes(const Layout& l) { return l.type == kR16BF ? 2 : 4; }
+
+bool aligned(const void* p, const Layout& l, uint32_t align, bool batched) {
     const uint64_t a = align;
     if (reinterpret_cast<uint64_t>(p) % a) return false;
-    if ((static_cast<uint64_t>(ld) * 4) % a) return false;
-    if (batched && (static_cast<uint64_t>(stride) * 4) % a) return false;
+    if ((static_cast<uint64_t>(l.ld) * element_bytes(l)) % a) return false;
+    if (batched && (static_cast<uint64_t>(l.stride) * element_bytes(l)) % a) return false;
     return true;
 }
 
+// Element e of a matrix of the layout's type.
+inline double value(const void* x, const Layout& l, int64_t e) {
+    if (l.type == kR16BF) {
+        const uint32_t u = static_cast<uint32_t>(static_cast<const uint16_t*>(x)[e]) << 16;
+        float f;
+        std::memcpy(&f, &u, sizeof(f));
+        return f;
+    }
+    return static_cast<const float*>(x)[e];
+}
+
 // op(X) element (i, j) of a column-major matrix.
-inline float at(const float* x, const Layout& l, int32_t op, int64_t i, int64_t j) {
-    return op ? x[i * l.ld + j] : x[j * l.ld + i];
+inline double at(const void* x, const Layout& l, int32_t op, int64_t i, int64_t j) {
+    return value(x, l, op ? i * l.ld + j : j * l.ld + i);
 }
 
 int check_shapes(const Desc* d, const Layout* a, const Layout* b, const Layout* c, const Layout* dd, int64_t* m,
@@ -65,6 +81,9 @@ int check_shapes(const Desc* d, const Layout* a, const Layout* b, const Layout* 
     if (ak != bk || static_cast<int64_t>(c->rows) != am || static_cast<int64_t>(c->cols) != bn) return kInvalidValue;
     if (dd->rows != c->rows || dd->cols != c->cols || dd->ld != c->ld) return kInvalidValue;
     if (a->batch != c->batch || b->batch != c->batch) return kInvalidValue;
+    // Supported types: all 32F, or 16BF A and B with 32F C and D, with compute 32F (68).
+    if (c->type != kR32F || dd->type != kR32F || a->type != b->type) return kNotSupported;
+    if (a->type == kR16BF && d->compute != 68) return kNotSupported;
     *m = am;
     *n = bn;
     *k = ak;
@@ -111,7 +130,7 @@ int cublasLtMatmulDescSetAttribute(void* desc, int attr, const void* buf, size_t
 }
 
 int cublasLtMatrixLayoutCreate(void** layout, int type, uint64_t rows, uint64_t cols, int64_t ld) {
-    if (type != 0) return kNotSupported;
+    if (type != kR32F && type != kR16BF) return kNotSupported;
     if (ld < static_cast<int64_t>(rows) || rows == 0 || cols == 0) return kInvalidValue;  // COL order: ld >= rows
     *layout = new Layout{type, rows, cols, ld};
     return kSuccess;
@@ -150,7 +169,7 @@ int cublasLtMatmulPreferenceSetAttribute(void* pref, int attr, const void* buf, 
     if (attr >= 5 && attr <= 8 && size == sizeof(uint32_t)) {
         uint32_t v;
         std::memcpy(&v, buf, size);
-        if (v == 0 || (v & (v - 1)) != 0 || v < 4) return kInvalidValue;  // a power of two, at least one float
+        if (v == 0 || (v & (v - 1)) != 0 || v < 2) return kInvalidValue;  // a power of two, at least one bf16
         p->align[attr - 5] = v;
         return kSuccess;
     }
@@ -195,20 +214,20 @@ int cublasLtMatmul(void* handle, void* desc, const void* alpha, const void* A, v
     const Algo* al = static_cast<const Algo*>(algo);
     if (al == nullptr || al->magic != kMagic) return kInvalidValue;
     const bool batched = lc->batch > 1;
-    if (!aligned(A, la->ld, la->stride, al->align[0], batched) || !aligned(B, lb->ld, lb->stride, al->align[1], batched) ||
-        !aligned(C, lc->ld, lc->stride, al->align[2], batched) || !aligned(D, ld->ld, ld->stride, al->align[3], batched))
+    if (!aligned(A, *la, al->align[0], batched) || !aligned(B, *lb, al->align[1], batched) ||
+        !aligned(C, *lc, al->align[2], batched) || !aligned(D, *ld, al->align[3], batched))
         return kInvalidValue;  // the algorithm was chosen for stricter alignment than these buffers have
     const float al_v = *static_cast<const float*>(alpha), be_v = *static_cast<const float*>(beta);
     for (int32_t z = 0; z < lc->batch; ++z) {
-        const float* a = static_cast<const float*>(A) + z * la->stride;
-        const float* b = static_cast<const float*>(B) + z * lb->stride;
+        const char* a = static_cast<const char*>(A) + z * la->stride * element_bytes(*la);
+        const char* b = static_cast<const char*>(B) + z * lb->stride * element_bytes(*lb);
         const float* c = static_cast<const float*>(C) + z * lc->stride;
         float* d = static_cast<float*>(D) + z * ld->stride;
         for (int64_t j = 0; j < n; ++j)
             for (int64_t i = 0; i < m; ++i) {
                 double s = 0.0;
                 for (int64_t p = 0; p < k; ++p)
-                    s += static_cast<double>(at(a, *la, dsc->transa, i, p)) * at(b, *lb, dsc->transb, p, j);
+                    s += at(a, *la, dsc->transa, i, p) * at(b, *lb, dsc->transb, p, j);
                 double v = al_v * s;
                 if (be_v != 0.0f) v += static_cast<double>(be_v) * c[j * lc->ld + i];  // beta == 0: C not read
                 d[j * ld->ld + i] = static_cast<float>(v);

@@ -3,7 +3,8 @@
 // layouts, attribute sizes and alignment), and the backend's CublasLtGemm must compute every
 // row-major GemmArgs product correctly through it: all transposes, alpha/beta, padded row
 // strides, strided batches, a shared A (batch stride 0), single rows and columns, beta = 0 over
-// NaN, misaligned pointers. Plans are cached per shape.
+// NaN, misaligned pointers; and BF16 products (bf16 A and B, fp32 C) over the same cases. Plans
+// are cached per shape.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -56,15 +57,18 @@ Floats randn(int64_t n) {
     return v;
 }
 
-// Row-major reference in double of GemmArgs' definition, over C's valid elements only.
+// Row-major reference in double of GemmArgs' definition, over C's valid elements only (BF16:
+// of the operands rounded to bf16).
 void reference(const GemmArgs& g, const float* a, const float* b, std::vector<double>& c) {
+    const bool bf16 = g.precision == GemmPrecision::BF16;
+    auto op = [bf16](float x) -> double { return bf16 ? bf16_to_float(float_to_bf16(x)) : x; };
     for (int64_t z = 0; z < g.batch; ++z)
         for (int64_t i = 0; i < g.m; ++i)
             for (int64_t j = 0; j < g.n; ++j) {
                 double s = 0.0;
                 for (int64_t p = 0; p < g.k; ++p) {
-                    const double av = g.trans_a ? a[z * g.stride_a + p * g.lda + i] : a[z * g.stride_a + i * g.lda + p];
-                    const double bv = g.trans_b ? b[z * g.stride_b + j * g.ldb + p] : b[z * g.stride_b + p * g.ldb + j];
+                    const double av = op(g.trans_a ? a[z * g.stride_a + p * g.lda + i] : a[z * g.stride_a + i * g.lda + p]);
+                    const double bv = op(g.trans_b ? b[z * g.stride_b + j * g.ldb + p] : b[z * g.stride_b + p * g.ldb + j]);
                     s += av * bv;
                 }
                 double& out = c[static_cast<size_t>(z * g.stride_c + i * g.ldc + j)];
@@ -80,8 +84,9 @@ struct Case {
     bool shared_a;
 };
 
-void run_case(cuda::CublasLtGemm& lt, const Case& cs) {
+void run_case(cuda::CublasLtGemm& lt, const Case& cs, bool bf16 = false) {
     GemmArgs g;
+    if (bf16) g.precision = GemmPrecision::BF16;
     g.trans_a = cs.ta;
     g.trans_b = cs.tb;
     g.m = cs.m;
@@ -115,9 +120,17 @@ void run_case(cuda::CublasLtGemm& lt, const Case& cs) {
     g.a = a.data() + cs.offset_a;
     g.b = b.data() + cs.offset_b;
     g.c = c.data() + cs.offset_c;
+    // BF16: the operands' bf16 copies, element for element (offsets in elements as for a and b).
+    std::vector<uint16_t, AlignedAllocator<uint16_t>> a16(a.size()), b16(b.size());
+    if (bf16) {
+        for (size_t i = 0; i < a.size(); ++i) a16[i] = float_to_bf16(a[i]);
+        for (size_t i = 0; i < b.size(); ++i) b16[i] = float_to_bf16(b[i]);
+        g.a_bf16 = a16.data() + cs.offset_a;
+        g.b_bf16 = b16.data() + cs.offset_b;
+    }
     char label[200];
-    std::snprintf(label, sizeof label, "%s%s m %lld n %lld k %lld batch %lld pad %lld alpha %.1f beta %.1f off %lld/%lld/%lld%s",
-                  cs.ta ? "T" : "N", cs.tb ? "T" : "N", (long long)cs.m, (long long)cs.n, (long long)cs.k,
+    std::snprintf(label, sizeof label, "%s%s%s m %lld n %lld k %lld batch %lld pad %lld alpha %.1f beta %.1f off %lld/%lld/%lld%s",
+                  bf16 ? "bf16 " : "", cs.ta ? "T" : "N", cs.tb ? "T" : "N", (long long)cs.m, (long long)cs.n, (long long)cs.k,
                   (long long)cs.batch, (long long)cs.pad, cs.alpha, cs.beta, (long long)cs.offset_a,
                   (long long)cs.offset_b, (long long)cs.offset_c, cs.shared_a ? " shared A" : "");
     bool ran = false;
@@ -171,8 +184,10 @@ TEST_CASE("row-major GEMMs through the column-major library: every case") {
     cases.push_back({false, true, 64, 48, 32, 1, 0, 1.0f, 0.0f, 64, 64, 64, false});  // 256-byte aligned
     cases.push_back({false, false, 5, 4, 13, 1, 0, 1.0f, 0.0f, 0, 0, 0, false});     // no algorithm: fallback
     for (const Case& c : cases) run_case(lt, c);
+    for (const Case& c : cases) run_case(lt, c, true);
     const size_t plans = lt.plans();
     for (const Case& c : cases) run_case(lt, c);
+    for (const Case& c : cases) run_case(lt, c, true);
     harness::check(lt.plans() == plans, "a second round of the same shapes makes no new plans");
     std::printf("    %zu plans for %zu cases\n", plans, cases.size());
 }

@@ -354,6 +354,46 @@ TEST_CASE("gemm: ViT-B shapes (qkv, fc1, weight gradient)") {
     check_gemm("gemm TN 3072x768x396 beta 1 (fc1 weight gradient)", g, as, bs, cs, false);
 }
 
+TEST_CASE("gemm BF16: against the CPU's bf16 emulation; given bf16 operands; round_to_bf16") {
+    // Both backends multiply the same bf16 values exactly and sum in fp32: only the order of
+    // the sums differs, so the fp32 tolerance holds.
+    struct Shape {
+        int64_t m, n, k;
+    };
+    for (const Shape& s : {Shape{17, 33, 65}, Shape{100, 50, 257}, Shape{4 * 99, 768, 3072}})
+        for (int t = 0; t < 4; ++t) {
+            const bool ta = t & 1, tb = t & 2;
+            const float beta = t == 3 ? 1.0f : 0.0f;
+            const int64_t batch = s.m * s.n < 10000 ? 3 : 1;
+            int64_t as, bs, cs;
+            GemmArgs g = gemm_args(ta, tb, s.m, s.n, s.k, 1.0f, beta, batch, 2, &as, &bs, &cs);
+            g.precision = GemmPrecision::BF16;
+            const std::string label = std::string("gemm bf16 ") + (ta ? "T" : "N") + (tb ? "T" : "N") + " " +
+                                      dims({s.m, s.n, s.k}) + " batch " + std::to_string(batch);
+            check_gemm(label, g, as, bs, cs, false);
+        }
+    // The weights' path: B given as a bf16 copy made by round_to_bf16 (compared bitwise between
+    // the backends as the float words that hold pairs of bf16 values).
+    int64_t as, bs, cs;
+    GemmArgs g = gemm_args(false, true, 4 * 197, 3 * 768, 768, 1.0f, 0.0f, 1, 0, &as, &bs, &cs);
+    g.precision = GemmPrecision::BF16;
+    Arrays in;
+    in.f["a"] = randn(as);
+    in.f["b"] = randn(bs, 0.02f);
+    in.f["b16"] = nans((bs + 1) / 2);
+    in.f["c"] = c_prefill(g, cs, true);
+    check_op("gemm bf16 NT 788x2304x768 (qkv) with the weight's bf16 copy", in, {"b16", "c"},
+             [g, bs](Backend& be, const Ptrs& p) mutable {
+                 be.round_to_bf16(reinterpret_cast<uint16_t*>(p["b16"]), p["b"], bs);
+                 g.a = p["a"];
+                 g.b = p["b"];
+                 g.b_bf16 = reinterpret_cast<const uint16_t*>(p["b16"]);
+                 g.c = p["c"];
+                 be.gemm(g);
+             },
+             gemm_tol(), false);
+}
+
 // ---------------------------------------------------------------- element-wise
 
 TEST_CASE("fill, axpy, copy_rows, add_rows") {
@@ -695,8 +735,11 @@ TEST_CASE("adamw: segments with gaps, no clipping / clipping / clip above the no
             Arrays in = st;
             in.f["g"] = g;
             in.f["norm"] = Vec{norm};
+            // With clipping active, the bf16 copy too (zeros before: the gaps must stay zero).
+            if (clip_mode == 1) in.f["p16"] = Vec(static_cast<size_t>((n + 1) / 2), 0.0f);
             auto op = [&](Backend& be, const Ptrs& p) {
-                be.adamw(p["p"], p["g"], p["m"], p["v"], segs, 4, hp, p["norm"]);
+                uint16_t* p16 = p.f.count("p16") ? reinterpret_cast<uint16_t*>(p["p16"]) : nullptr;
+                be.adamw(p["p"], p["g"], p["m"], p["v"], segs, 4, hp, p["norm"], p16);
             };
             Arrays again;
             const Arrays want = run_on(cpu(), in, op);
@@ -715,9 +758,20 @@ TEST_CASE("adamw: segments with gaps, no clipping / clipping / clip above the no
                 for (int64_t i : {int64_t{1000}, int64_t{1049}, int64_t{201087}, int64_t{249999}})
                     gaps_kept = gaps_kept && got.f.at(name)[i] == in.f[name][i];
             }
+            if (clip_mode == 1) {
+                const uint16_t* c16 = reinterpret_cast<const uint16_t*>(got.f.at("p16").data());
+                bool copy_ok = true;
+                for (int64_t i = 0; i < n; ++i) {
+                    bool inside = false;
+                    for (const AdamWSegment& sg : segs) inside = inside || (i >= sg.offset && i < sg.offset + sg.count);
+                    copy_ok = copy_ok && c16[i] == (inside ? float_to_bf16(got.f.at("p")[i]) : uint16_t{0});
+                }
+                harness::check(copy_ok, std::string("adamw ") + mode + ": the bf16 copy is the rounding of the new parameters");
+            }
             st = want;  // the next step starts from the CPU's state on both
             st.f.erase("g");
             st.f.erase("norm");
+            st.f.erase("p16");
         }
         harness::check_error(std::string("adamw ") + mode + ": parameter updates (5 steps, worst)", worst_update, kTol);
         harness::check_error(std::string("adamw ") + mode + ": m (worst)", worst_m, kTol);

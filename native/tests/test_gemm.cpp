@@ -32,8 +32,9 @@ struct Problem {
     std::vector<double> want;
     int64_t c_rows, c_size;
 
+    // bf16: a BF16 GEMM, against the reference on operands rounded to bf16.
     Problem(const Shape& s, bool ta, bool tb, float alpha, float beta, int64_t batch, uint64_t seed,
-            bool nan_c = false) {
+            bool nan_c = false, bool bf16 = false) {
         std::mt19937_64 rng(seed);
         std::normal_distribution<float> dist(0.0f, 1.0f);
         const int64_t pad = 3;
@@ -64,6 +65,8 @@ struct Problem {
         g.a = a.data();
         g.b = b.data();
         g.c = c.data();
+        if (bf16) g.precision = GemmPrecision::BF16;
+        auto op = [bf16](float x) -> double { return bf16 ? bf16_to_float(float_to_bf16(x)) : x; };
 
         want.assign(c.begin(), c.end());
         for (int64_t bi = 0; bi < batch; ++bi) {
@@ -74,8 +77,8 @@ struct Problem {
                 for (int64_t j = 0; j < s.n; ++j) {
                     double acc = 0.0;
                     for (int64_t p = 0; p < s.k; ++p) {
-                        const double av = ta ? A[p * g.lda + i] : A[i * g.lda + p];
-                        const double bv = tb ? B[j * g.ldb + p] : B[p * g.ldb + j];
+                        const double av = op(ta ? A[p * g.lda + i] : A[i * g.lda + p]);
+                        const double bv = op(tb ? B[j * g.ldb + p] : B[p * g.ldb + j]);
                         acc += av * bv;
                     }
                     double& cv = C[i * g.ldc + j];
@@ -200,6 +203,52 @@ TEST_CASE("gemm: backend dispatch and ViT-sized products") {
         be.gemm(pr.g);
         harness::check_error("gemm backend " + shape_name(c.s) + " batch " + std::to_string(c.batch), pr.error(), kTol);
     }
+}
+
+TEST_CASE("bf16 rounding: nearest, ties to even, specials") {
+    auto bits = [](float f) { return float_to_bf16(f); };
+    harness::check(bits(1.0f) == 0x3f80 && bits(-2.0f) == 0xc000, "exact values");
+    harness::check(bits(1.0f + 1.0f / 256) == 0x3f80, "1 + 2^-8 (a tie) rounds to even: 1");
+    harness::check(bits(1.0f + 3.0f / 256) == 0x3f82, "1 + 3*2^-8 (a tie) rounds to even: 1 + 2^-6");
+    harness::check(bits(1.0f + 1.0f / 256 + 1.0f / 4096) == 0x3f81, "above the tie rounds up");
+    harness::check(bits(INFINITY) == 0x7f80 && bits(-INFINITY) == 0xff80, "infinities");
+    harness::check(bits(3.4e38f) == 0x7f80, "the largest floats round to infinity, as on the GPU");
+    harness::check(std::isnan(bf16_to_float(bits(NAN))), "NaN stays NaN");
+    harness::check(bf16_to_float(bits(1e-40f)) != 0.0f, "subnormals are kept");
+    for (float x : {0.1f, -3.7f, 12345.678f, 1e-20f}) {
+        const float r = bf16_to_float(bits(x));
+        harness::check(std::abs(r - x) <= std::abs(x) * (1.0f / 256), "relative error <= 2^-8 for " + std::to_string(x));
+    }
+}
+
+TEST_CASE("gemm: BF16 = the exact product of bf16-rounded operands, summed in fp32") {
+    cpu::CpuBackend be(2);
+    for (bool ta : {false, true})
+        for (bool tb : {false, true})
+            for (const Shape& s : {Shape{17, 33, 65}, Shape{100, 50, 257}, Shape{3, 129, 513}}) {
+                const std::string name = "bf16 " + shape_name(s) + (ta ? " tA" : "") + (tb ? " tB" : "");
+                Problem pr(s, ta, tb, 0.5f, 1.0f, 2, 5, false, true);
+                be.gemm(pr.g);
+                harness::check_error(name + " vs bf16 reference", pr.error(), kTol);
+                // The same numbers against the fp32 reference: the rounding is visible.
+                Problem fp(s, ta, tb, 0.5f, 1.0f, 2, 5);
+                std::vector<float> got = pr.c;
+                fp.c = got;
+                const double off = fp.error();
+                harness::check(off > 1e-4 && off < 2e-2, name + ": differs from fp32 by " + std::to_string(off));
+            }
+    // Operands given already rounded: bitwise the same result.
+    Problem p1(Shape{40, 30, 70}, false, true, 1.0f, 0.0f, 1, 9, false, true);
+    Problem p2(Shape{40, 30, 70}, false, true, 1.0f, 0.0f, 1, 9, false, true);
+    std::vector<uint16_t> a16(p2.a.size()), b16(p2.b.size());
+    be.round_to_bf16(a16.data(), p2.a.data(), static_cast<int64_t>(a16.size()));
+    be.round_to_bf16(b16.data(), p2.b.data(), static_cast<int64_t>(b16.size()));
+    p2.g.a_bf16 = a16.data();
+    p2.g.b_bf16 = b16.data();
+    be.gemm(p1.g);
+    be.gemm(p2.g);
+    harness::check(std::memcmp(p1.c.data(), p2.c.data(), p1.c.size() * sizeof(float)) == 0,
+                   "given bf16 operands give the same bits as rounding inside");
 }
 
 TEST_CASE("gemm: bitwise repeatable per thread count; built-in equal across counts") {

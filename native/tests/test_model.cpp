@@ -293,6 +293,145 @@ TEST_CASE("encode and predict") {
     harness::check(st == CAE_ERR_INVALID_ARGUMENT, std::string("predict checks the output shape: ") + cae_last_error());
 }
 
+// BF16 against FP32 on the same model and batch. The tolerances are measured values (printed
+// here: loss_main 6.2e-4, loss_align 1.6e-4, all gradients 3.0e-3 rel L2 on this configuration)
+// with a margin of about 3x. Why that size: a bf16 operand carries a relative rounding error of
+// up to 2^-9 (0.2%); a GEMM output sums many such errors of random sign, and the losses average
+// again. The bf16 result must also differ from fp32 (the rounding happens at all).
+cae_model_config small_config() {
+    cae_model_config c;
+    cae_model_config_init(&c);
+    c.img_size = 32;
+    c.patch_size = 4;
+    c.in_chans = 3;
+    c.embed_dim = 64;
+    c.depth = 3;
+    c.num_heads = 4;
+    c.regressor_depth = 2;
+    c.decoder_depth = 2;
+    c.decoder_num_heads = 4;
+    c.decoder_embed_dim = 64;
+    c.drop_path_rate = 0.1f;
+    return c;
+}
+
+cae_step_result gradients_at(cae_model* m, Batch& b, cae_precision precision) {
+    cae_step_options o;
+    cae_step_options_init(&o);
+    o.drop_path = 0;
+    o.precision = precision;
+    cae_step_result r{};
+    if (cae_compute_gradients_with_options(m, &b.img_t, &b.mask_t, &o, &r) != CAE_OK)
+        harness::fail(std::string("compute_gradients_with_options: ") + cae_last_error());
+    return r;
+}
+
+std::vector<float> read_all(cae_model* m, cae_slot slot) {
+    std::vector<float> all;
+    for (auto [index, numel] : trainable(m)) {
+        std::vector<float> v(static_cast<size_t>(numel));
+        cae_model_read(m, index, slot, v.data(), numel);
+        all.insert(all.end(), v.begin(), v.end());
+    }
+    return all;
+}
+
+void copy_params(cae_model* from, cae_model* to) {
+    int32_t n = 0;
+    cae_model_param_count(from, &n);
+    for (int32_t i = 0; i < n; ++i) {
+        cae_param_info info;
+        cae_model_param_info(from, i, &info);
+        std::vector<float> v(static_cast<size_t>(info.numel));
+        cae_model_read(from, i, CAE_SLOT_VALUE, v.data(), info.numel);
+        cae_model_write(to, i, CAE_SLOT_VALUE, v.data(), info.numel);
+    }
+}
+
+TEST_CASE("BF16: losses and gradients near FP32, and not equal to them") {
+    cae_model_config c = small_config();
+    Batch b = make_batch(c, 4, 32, 17);
+    Fixture f(c, 11, 2);
+    const cae_step_result r32 = gradients_at(f.model, b, CAE_PRECISION_FP32);
+    const std::vector<float> g32 = read_all(f.model, CAE_SLOT_GRAD);
+    const cae_step_result r16 = gradients_at(f.model, b, CAE_PRECISION_BF16);
+    const std::vector<float> g16 = read_all(f.model, CAE_SLOT_GRAD);
+    auto rel = [](double a, double b) { return std::abs(a - b) / std::abs(b); };
+    const double e_main = rel(r16.loss_main, r32.loss_main), e_align = rel(r16.loss_align, r32.loss_align);
+    const double e_grad = harness::rel_error(g16.data(), g32.data(), g32.size());
+    std::printf("    bf16 vs fp32: loss_main %.3e, loss_align %.3e, grad_norm %.3e, all gradients rel L2 %.3e\n",
+                e_main, e_align, rel(r16.grad_norm, r32.grad_norm), e_grad);
+    harness::check_error("bf16 loss_main", e_main, 2e-3);
+    harness::check_error("bf16 loss_align", e_align, 2e-3);
+    harness::check_error("bf16 gradients (rel L2, all parameters)", e_grad, 1e-2);
+    harness::check(e_grad > 1e-5, "bf16 gradients differ from fp32 (the operands are rounded)");
+    // Deterministic.
+    const cae_step_result again = gradients_at(f.model, b, CAE_PRECISION_BF16);
+    harness::check(again.loss == r16.loss && again.grad_norm == r16.grad_norm, "bf16 gradients repeat bitwise");
+}
+
+TEST_CASE("BF16: the bf16 weight copy follows updates, writes and fp32 steps") {
+    cae_model_config c = small_config();
+    Batch b = make_batch(c, 2, 32, 5);
+    Fixture x(c, 3, 2), y(c, 99, 2);
+    cae_step_options o;
+    cae_step_options_init(&o);
+    o.lr = 1e-3;
+    o.precision = CAE_PRECISION_BF16;
+    cae_step_result r{};
+    // (1) bf16 steps keep the copy current through AdamW.
+    for (int step = 1; step <= 2; ++step) {
+        o.step = step;
+        harness::check(cae_train_step(x.model, &b.img_t, &b.mask_t, &o, &r) == CAE_OK, "bf16 step");
+    }
+    // (2) an fp32 step changes the parameters without it.
+    o.step = 3;
+    o.precision = CAE_PRECISION_FP32;
+    harness::check(cae_train_step(x.model, &b.img_t, &b.mask_t, &o, &r) == CAE_OK, "fp32 step");
+    const cae_step_result rx = gradients_at(x.model, b, CAE_PRECISION_BF16);
+    // y gets x's parameters by writes: its copy is made from them.
+    gradients_at(y.model, b, CAE_PRECISION_BF16);  // y's copy of its own (other) parameters exists
+    copy_params(x.model, y.model);
+    const cae_step_result ry = gradients_at(y.model, b, CAE_PRECISION_BF16);
+    harness::check(rx.loss == ry.loss && rx.grad_norm == ry.grad_norm,
+                   "bf16 gradients after fp32 and bf16 steps equal those of a model written with the same parameters");
+    const std::vector<float> gx = read_all(x.model, CAE_SLOT_GRAD), gy = read_all(y.model, CAE_SLOT_GRAD);
+    harness::check(std::memcmp(gx.data(), gy.data(), gx.size() * sizeof(float)) == 0, "bitwise equal gradients");
+    // (3) a bf16 step after the bf16 gradients (copy current) matches a model without history.
+    o.precision = CAE_PRECISION_BF16;
+    o.step = 4;
+    cae_step_result sx{}, sy{};
+    cae_train_step(x.model, &b.img_t, &b.mask_t, &o, &sx);
+    cae_train_step(y.model, &b.img_t, &b.mask_t, &o, &sy);
+    std::vector<float> px = read_all(x.model, CAE_SLOT_VALUE), py = read_all(y.model, CAE_SLOT_VALUE);
+    // x and y differ in their AdamW moments (y has none), so only the losses of this step agree.
+    harness::check(sx.loss == sy.loss, "the same bf16 loss from the same parameters");
+    o.step = 5;
+    cae_train_step(x.model, &b.img_t, &b.mask_t, &o, &sx);
+    copy_params(x.model, y.model);
+    const cae_step_result fx = gradients_at(x.model, b, CAE_PRECISION_BF16), fy = gradients_at(y.model, b, CAE_PRECISION_BF16);
+    harness::check(fx.loss == fy.loss && fx.grad_norm == fy.grad_norm,
+                   "after a bf16 AdamW step the copy equals a fresh rounding of the parameters");
+    (void)px;
+    (void)py;
+}
+
+TEST_CASE("step options: precision is checked") {
+    cae_model_config c = tiny_config();
+    Batch b = make_batch(c, 2, 5, 1);
+    Fixture f(c, 1, 1);
+    cae_step_options o;
+    cae_step_options_init(&o);
+    harness::check(o.precision == CAE_PRECISION_FP32, "fp32 by default");
+    o.precision = 7;
+    cae_step_result r{};
+    harness::check(cae_train_step(f.model, &b.img_t, &b.mask_t, &o, &r) == CAE_ERR_INVALID_ARGUMENT &&
+                       std::strstr(cae_last_error(), "precision") != nullptr,
+                   std::string("precision 7 refused: ") + cae_last_error());
+    harness::check(cae_compute_gradients_with_options(f.model, &b.img_t, &b.mask_t, &o, &r) == CAE_ERR_INVALID_ARGUMENT,
+                   "refused by compute_gradients_with_options too");
+}
+
 TEST_CASE("bad batches are refused with the reason") {
     cae_model_config c = tiny_config();
     Fixture f(c, 4, 1);

@@ -577,7 +577,18 @@ TEST_CASE("adamw vs double reference of torch.optim.AdamW, segments with a gap, 
             hp.step = step;
             hp.max_grad_norm = clip_mode == 0 ? 0.0f : clip_mode == 1 ? 0.5f * norm : 10.0f * norm;
             const Vec before = p;
-            be.adamw(p.data(), g.data(), m.data(), v.data(), segs, 4, hp, &norm);
+            // With clipping active, the bf16 copy is written too: every updated parameter's
+            // rounding, nothing outside the segments (poisoned with 0xffff).
+            std::vector<uint16_t> p16(static_cast<size_t>(n), 0xffff);
+            be.adamw(p.data(), g.data(), m.data(), v.data(), segs, 4, hp, &norm, clip_mode == 1 ? p16.data() : nullptr);
+            if (clip_mode == 1) {
+                bool copy_ok = true;
+                for (int64_t i = 0; i < n; ++i) {
+                    const uint16_t want = in_segment(i) ? float_to_bf16(p[i]) : uint16_t{0xffff};
+                    copy_ok = copy_ok && p16[static_cast<size_t>(i)] == want;
+                }
+                harness::check(copy_ok, "adamw writes the bf16 copy of exactly the updated parameters");
+            }
 
             // The reference, in double from the same float hyperparameters.
             const double lr = hp.lr, b1 = hp.beta1, b2 = hp.beta2, eps = hp.eps;
@@ -697,7 +708,7 @@ TEST_CASE("every op: bitwise repeatable per thread count, equal across 1, 2, 3 t
              hp.lr = 1e-3f;
              hp.max_grad_norm = 1.0f;
              const float norm = 3.0f;
-             be.adamw(p.data(), grads.data(), m.data(), v.data(), seg, 2, hp, &norm);
+             be.adamw(p.data(), grads.data(), m.data(), v.data(), seg, 2, hp, &norm, nullptr);
              p.insert(p.end(), v.begin(), v.end());
              return p;
          }},

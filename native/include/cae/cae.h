@@ -136,11 +136,27 @@ CAE_API cae_status cae_context_query(const cae_context* context, cae_context_inf
 /* Waits until all work queued on the context has finished. */
 CAE_API cae_status cae_context_synchronize(cae_context* context);
 
+/* The arithmetic of the linear layers' matrix products in a training step. */
+typedef int32_t cae_precision;
+
+enum cae_precision_kind {
+    CAE_PRECISION_FP32 = 0,  /* fp32 throughout (the reference) */
+    CAE_PRECISION_BF16 = 1   /* the linear layers' GEMM operands rounded to bfloat16, products summed in
+                              * fp32 (tensor cores on CUDA; emulated on the CPU); weights, optimizer
+                              * state, activations, attention, norms and losses stay fp32 */
+};
+
 /* The context's fp32 matrix-multiply rate: times `repeats` GEMMs of m x k by k x n on the
  * backend (after one untimed warm-up) and writes the best in GFLOP/s (2 m n k per GEMM). The
  * peak that model FLOP utilization is reported against. */
 CAE_API cae_status cae_context_measure_gemm(cae_context* context, int32_t m, int32_t n, int32_t k,
                                             int32_t repeats, double* gflops);
+
+/* As cae_context_measure_gemm at a precision. CAE_PRECISION_BF16 times the GEMM of a training
+ * step's linear layers at bf16 with both operands already rounded (the tensor cores' rate on
+ * CUDA; an emulation on the CPU): the peak a bf16 step's utilization is reported against. */
+CAE_API cae_status cae_context_measure_gemm_at(cae_context* context, cae_precision precision, int32_t m, int32_t n,
+                                               int32_t k, int32_t repeats, double* gflops);
 
 /* ---------------------------------------------------------------- buffers */
 
@@ -301,10 +317,11 @@ typedef struct cae_step_options {
     int64_t step;          /* 1-based optimizer step: AdamW bias correction, drop-path stream */
     uint64_t seed;         /* run seed: stochastic depth draws depend on (seed, step) only */
     int32_t drop_path;     /* 1: stochastic depth at the config's rate; 0: off */
-    int32_t reserved;      /* must be 0 */
+    cae_precision precision; /* CAE_PRECISION_FP32 (0) or CAE_PRECISION_BF16 */
 } cae_step_options;
 
-/* lr 0, weight decay 0.05, betas (0.9, 0.999), eps 1e-8, clip 3.0, step 1, seed 0, drop path on. */
+/* lr 0, weight decay 0.05, betas (0.9, 0.999), eps 1e-8, clip 3.0, step 1, seed 0, drop path on,
+ * fp32. */
 CAE_API cae_status cae_step_options_init(cae_step_options* options);
 
 typedef struct cae_step_result {
@@ -313,7 +330,8 @@ typedef struct cae_step_result {
     float loss_align;      /* alignment MSE */
     float grad_norm;       /* global L2 norm of the gradients before clipping */
     int32_t skipped;       /* 1 when the loss or gradients were not finite: nothing updated */
-    int32_t reserved;
+    int32_t replayed;      /* 1 when forward and backward ran as one recorded CUDA graph: forward_ms
+                            * then holds both and backward_ms is 0 */
     double forward_ms;
     double backward_ms;
     double optimizer_ms;
@@ -332,6 +350,12 @@ CAE_API cae_status cae_train_step(cae_model* model, const cae_tensor* images, co
  * depth. grad_norm is filled; the timings too. */
 CAE_API cae_status cae_compute_gradients(cae_model* model, const cae_tensor* images,
                                          const cae_tensor* mask, cae_step_result* result);
+
+/* As cae_compute_gradients, with the precision, stochastic depth (drop_path, seed, step) of
+ * `options`; its optimizer settings are not used. */
+CAE_API cae_status cae_compute_gradients_with_options(cae_model* model, const cae_tensor* images,
+                                                      const cae_tensor* mask, const cae_step_options* options,
+                                                      cae_step_result* result);
 
 /* Encoder features of whole images (no mask, no stochastic depth): cls_out F32 [B, D] gets the
  * cls token after the encoder's final LayerNorm, mean_out F32 [B, D] the mean of the patch

@@ -61,40 +61,68 @@ CAE_API cae_status cae_context_synchronize(cae_context* context) {
     });
 }
 
+namespace {
+
+double measure_gemm(cae_context* context, cae_precision precision, int32_t m, int32_t n, int32_t k, int32_t repeats) {
+    cae::check_handle(context, cae::HandleKind::Context, "context");
+    CAE_REQUIRE(precision == CAE_PRECISION_FP32 || precision == CAE_PRECISION_BF16, "precision is ", precision,
+                ", expected CAE_PRECISION_FP32 (0) or CAE_PRECISION_BF16 (1)");
+    CAE_REQUIRE(m >= 1 && n >= 1 && k >= 1 && m <= 16384 && n <= 16384 && k <= 16384, "m, n, k are ", m, ", ", n,
+                ", ", k, ": expected 1 to 16384");
+    CAE_REQUIRE(repeats >= 1 && repeats <= 1000, "repeats is ", repeats, ": expected 1 to 1000");
+    cae::Backend& be = context->impl->backend();
+    cae::Workspace ws(be);
+    cae::GemmArgs g;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.a = ws.floats(int64_t(m) * k);
+    g.lda = k;
+    g.b = ws.floats(int64_t(k) * n);
+    g.ldb = n;
+    g.c = ws.floats(int64_t(m) * n);
+    g.ldc = n;
+    be.fill(const_cast<float*>(g.a), 0.5f, int64_t(m) * k);
+    be.fill(const_cast<float*>(g.b), 0.25f, int64_t(k) * n);
+    if (precision == CAE_PRECISION_BF16) {
+        // Operands rounded once, before the timing: the rate of the products alone.
+        g.precision = cae::GemmPrecision::BF16;
+        auto* a16 = reinterpret_cast<uint16_t*>(ws.floats((int64_t(m) * k + 1) / 2));
+        auto* b16 = reinterpret_cast<uint16_t*>(ws.floats((int64_t(k) * n + 1) / 2));
+        be.round_to_bf16(a16, g.a, int64_t(m) * k);
+        be.round_to_bf16(b16, g.b, int64_t(k) * n);
+        g.a_bf16 = a16;
+        g.b_bf16 = b16;
+    }
+    be.gemm(g);  // warm-up: thread pools, libraries, caches
+    be.synchronize();
+    std::vector<double> ms;
+    for (int32_t r = 0; r < repeats; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        be.gemm(g);
+        be.synchronize();
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    // The best of the repeats: a peak, which other work on the machine can only lower.
+    const double best = *std::min_element(ms.begin(), ms.end());
+    return 2.0 * m * n * k / (best * 1e6);
+}
+
+}  // namespace
+
 CAE_API cae_status cae_context_measure_gemm(cae_context* context, int32_t m, int32_t n, int32_t k,
                                             int32_t repeats, double* gflops) {
     return cae::abi_guard("cae_context_measure_gemm", [&] {
-        cae::check_handle(context, cae::HandleKind::Context, "context");
         CAE_REQUIRE(gflops != nullptr, "gflops is NULL");
-        CAE_REQUIRE(m >= 1 && n >= 1 && k >= 1 && m <= 16384 && n <= 16384 && k <= 16384, "m, n, k are ", m, ", ", n,
-                    ", ", k, ": expected 1 to 16384");
-        CAE_REQUIRE(repeats >= 1 && repeats <= 1000, "repeats is ", repeats, ": expected 1 to 1000");
-        cae::Backend& be = context->impl->backend();
-        cae::Workspace ws(be);
-        cae::GemmArgs g;
-        g.m = m;
-        g.n = n;
-        g.k = k;
-        g.a = ws.floats(int64_t(m) * k);
-        g.lda = k;
-        g.b = ws.floats(int64_t(k) * n);
-        g.ldb = n;
-        g.c = ws.floats(int64_t(m) * n);
-        g.ldc = n;
-        be.fill(const_cast<float*>(g.a), 0.5f, int64_t(m) * k);
-        be.fill(const_cast<float*>(g.b), 0.25f, int64_t(k) * n);
-        be.gemm(g);  // warm-up: thread pools, libraries, caches
-        be.synchronize();
-        std::vector<double> ms;
-        for (int32_t r = 0; r < repeats; ++r) {
-            auto t0 = std::chrono::steady_clock::now();
-            be.gemm(g);
-            be.synchronize();
-            ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-        }
-        // The best of the repeats: a peak, which other work on the machine can only lower.
-        const double best = *std::min_element(ms.begin(), ms.end());
-        *gflops = 2.0 * m * n * k / (best * 1e6);
+        *gflops = measure_gemm(context, CAE_PRECISION_FP32, m, n, k, repeats);
+    });
+}
+
+CAE_API cae_status cae_context_measure_gemm_at(cae_context* context, cae_precision precision, int32_t m, int32_t n,
+                                               int32_t k, int32_t repeats, double* gflops) {
+    return cae::abi_guard("cae_context_measure_gemm_at", [&] {
+        CAE_REQUIRE(gflops != nullptr, "gflops is NULL");
+        *gflops = measure_gemm(context, precision, m, n, k, repeats);
     });
 }
 

@@ -230,6 +230,7 @@ void fill_result(cae_step_result* r, const cae::StepOutput& o, float align_weigh
     r->loss = o.loss_main + align_weight * o.loss_align;
     r->grad_norm = o.grad_norm;
     r->skipped = o.skipped ? 1 : 0;
+    r->replayed = o.replayed ? 1 : 0;
     r->forward_ms = o.forward_ms;
     r->backward_ms = o.backward_ms;
     r->optimizer_ms = o.optimizer_ms;
@@ -361,6 +362,38 @@ CAE_API cae_status cae_step_options_init(cae_step_options* options) {
     });
 }
 
+namespace {
+
+// The step options as the model takes them, validated.
+cae::StepOptions step_options(const cae_step_options& o) {
+    CAE_REQUIRE(std::isfinite(o.lr) && o.lr >= 0, "options->lr is ", o.lr, ", expected a finite value >= 0");
+    CAE_REQUIRE(std::isfinite(o.weight_decay) && o.weight_decay >= 0, "options->weight_decay is ", o.weight_decay,
+                ", expected >= 0");
+    CAE_REQUIRE(o.beta1 >= 0 && o.beta1 < 1, "options->beta1 is ", o.beta1, ", expected [0, 1)");
+    CAE_REQUIRE(o.beta2 >= 0 && o.beta2 < 1, "options->beta2 is ", o.beta2, ", expected [0, 1)");
+    CAE_REQUIRE(o.eps > 0 && std::isfinite(o.eps), "options->eps is ", o.eps, ", expected > 0");
+    CAE_REQUIRE(std::isfinite(o.max_grad_norm), "options->max_grad_norm is ", o.max_grad_norm);
+    CAE_REQUIRE(o.step >= 1, "options->step is ", o.step, ", expected >= 1 (1-based)");
+    CAE_REQUIRE(o.drop_path == 0 || o.drop_path == 1, "options->drop_path is ", o.drop_path, ", expected 0 or 1");
+    CAE_REQUIRE(o.precision == CAE_PRECISION_FP32 || o.precision == CAE_PRECISION_BF16, "options->precision is ",
+                o.precision, ", expected CAE_PRECISION_FP32 (0) or CAE_PRECISION_BF16 (1)");
+    cae::StepOptions so;
+    so.adam.lr = o.lr;
+    so.adam.beta1 = o.beta1;
+    so.adam.beta2 = o.beta2;
+    so.adam.eps = o.eps;
+    so.adam.step = o.step;
+    so.adam.max_grad_norm = o.max_grad_norm;
+    so.weight_decay = o.weight_decay;
+    so.update = true;
+    so.drop_path = o.drop_path != 0;
+    so.seed = o.seed;
+    so.precision = o.precision == CAE_PRECISION_BF16 ? cae::GemmPrecision::BF16 : cae::GemmPrecision::FP32;
+    return so;
+}
+
+}  // namespace
+
 CAE_API cae_status cae_train_step(cae_model* model, const cae_tensor* images, const cae_tensor* mask,
                                   const cae_step_options* options, cae_step_result* result) {
     return cae::abi_guard("cae_train_step", [&] {
@@ -368,31 +401,9 @@ CAE_API cae_status cae_train_step(cae_model* model, const cae_tensor* images, co
         check_model(model);
         CAE_REQUIRE(options != nullptr, "options is NULL");
         CAE_REQUIRE(result != nullptr, "result is NULL");
-        const cae_step_options& o = *options;
-        CAE_REQUIRE(std::isfinite(o.lr) && o.lr >= 0, "options->lr is ", o.lr, ", expected a finite value >= 0");
-        CAE_REQUIRE(std::isfinite(o.weight_decay) && o.weight_decay >= 0, "options->weight_decay is ",
-                    o.weight_decay, ", expected >= 0");
-        CAE_REQUIRE(o.beta1 >= 0 && o.beta1 < 1, "options->beta1 is ", o.beta1, ", expected [0, 1)");
-        CAE_REQUIRE(o.beta2 >= 0 && o.beta2 < 1, "options->beta2 is ", o.beta2, ", expected [0, 1)");
-        CAE_REQUIRE(o.eps > 0 && std::isfinite(o.eps), "options->eps is ", o.eps, ", expected > 0");
-        CAE_REQUIRE(std::isfinite(o.max_grad_norm), "options->max_grad_norm is ", o.max_grad_norm);
-        CAE_REQUIRE(o.step >= 1, "options->step is ", o.step, ", expected >= 1 (1-based)");
-        CAE_REQUIRE(o.drop_path == 0 || o.drop_path == 1, "options->drop_path is ", o.drop_path, ", expected 0 or 1");
-        CAE_REQUIRE(o.reserved == 0, "options->reserved is ", o.reserved,
-                    ", expected 0 (initialize options with cae_step_options_init)");
+        const cae::StepOptions so = step_options(*options);
         ModelHandle& h = handle_of(model);
         BatchArgs batch = check_batch(h, images, mask);
-        cae::StepOptions so;
-        so.adam.lr = o.lr;
-        so.adam.beta1 = o.beta1;
-        so.adam.beta2 = o.beta2;
-        so.adam.eps = o.eps;
-        so.adam.step = o.step;
-        so.adam.max_grad_norm = o.max_grad_norm;
-        so.weight_decay = o.weight_decay;
-        so.update = true;
-        so.drop_path = o.drop_path != 0;
-        so.seed = o.seed;
         cae::StepOutput out = h.impl->step(batch.images, batch.mask.data(), batch.B, so);
         fill_result(result, out, h.impl->dims().align_weight, ms_since(t0));
     });
@@ -409,6 +420,23 @@ CAE_API cae_status cae_compute_gradients(cae_model* model, const cae_tensor* ima
         cae::StepOptions so;
         so.update = false;
         so.drop_path = false;
+        cae::StepOutput out = h.impl->step(batch.images, batch.mask.data(), batch.B, so);
+        fill_result(result, out, h.impl->dims().align_weight, ms_since(t0));
+    });
+}
+
+CAE_API cae_status cae_compute_gradients_with_options(cae_model* model, const cae_tensor* images,
+                                                      const cae_tensor* mask, const cae_step_options* options,
+                                                      cae_step_result* result) {
+    return cae::abi_guard("cae_compute_gradients_with_options", [&] {
+        auto t0 = std::chrono::steady_clock::now();
+        check_model(model);
+        CAE_REQUIRE(options != nullptr, "options is NULL");
+        CAE_REQUIRE(result != nullptr, "result is NULL");
+        cae::StepOptions so = step_options(*options);
+        so.update = false;
+        ModelHandle& h = handle_of(model);
+        BatchArgs batch = check_batch(h, images, mask);
         cae::StepOutput out = h.impl->step(batch.images, batch.mask.data(), batch.B, so);
         fill_result(result, out, h.impl->dims().align_weight, ms_since(t0));
     });

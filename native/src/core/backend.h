@@ -21,8 +21,30 @@ namespace cae {
 
 enum class BackendKind : int32_t { CPU = 0, CUDA = 1 };
 
+// The arithmetic of a GEMM. BF16: both operands are rounded to bfloat16 (round to nearest even)
+// and their products summed in fp32, as tensor cores do; the exact products of two bf16 values
+// fit in fp32, so two backends differ only in the order of the fp32 sums. C stays fp32.
+enum class GemmPrecision : int32_t { FP32 = 0, BF16 = 1 };
+
+// Round-to-nearest-even float -> bfloat16 (bits), NaN kept a quiet NaN; and back (exact).
+inline uint16_t float_to_bf16(float f) {
+    uint32_t u;
+    __builtin_memcpy(&u, &f, sizeof(u));
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return static_cast<uint16_t>(u >> 16);
+}
+inline float bf16_to_float(uint16_t h) {
+    const uint32_t u = static_cast<uint32_t>(h) << 16;
+    float f;
+    __builtin_memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
 // C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b] for b in [0, batch), where op(A) is M x K
 // and op(B) is K x N; op(X) = X^T when trans_x. Batch b reads A + b*stride_a, and so on.
+// With precision BF16, a_bf16 / b_bf16 may hold the operand already rounded (the same layout as
+// a / b, element for element): the backend then reads it instead of rounding a / b itself.
 struct GemmArgs {
     bool trans_a = false;
     bool trans_b = false;
@@ -39,7 +61,26 @@ struct GemmArgs {
     int64_t ldc = 0;
     int64_t stride_c = 0;
     int64_t batch = 1;
+    GemmPrecision precision = GemmPrecision::FP32;
+    const uint16_t* a_bf16 = nullptr;
+    const uint16_t* b_bf16 = nullptr;
 };
+
+// Elements from the first to the last one a stored operand of rows x cols (row stride ld)
+// covers over `batch` items `stride` apart (stride 0: one matrix shared by every item).
+inline int64_t gemm_operand_span(int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch) {
+    if (rows <= 0 || cols <= 0 || batch <= 0) return 0;
+    return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+// The spans of A and B of g (A is stored M x K, or K x M when transposed; likewise B).
+inline int64_t gemm_span_a(const GemmArgs& g) {
+    return g.trans_a ? gemm_operand_span(g.k, g.m, g.lda, g.stride_a, g.batch)
+                     : gemm_operand_span(g.m, g.k, g.lda, g.stride_a, g.batch);
+}
+inline int64_t gemm_span_b(const GemmArgs& g) {
+    return g.trans_b ? gemm_operand_span(g.n, g.k, g.ldb, g.stride_b, g.batch)
+                     : gemm_operand_span(g.k, g.n, g.ldb, g.stride_b, g.batch);
+}
 
 // Multi-head attention with separate query and key/value lengths.
 // q: [B, Nq, *] with row stride ldq; head h reads columns [h*head_dim, (h+1)*head_dim).
@@ -179,14 +220,33 @@ public:
     // *out = sqrt(sum x^2), accumulated in double: the global gradient norm.
     virtual void l2_norm(float* out, const float* x, int64_t n) = 0;
 
+    // ---- mixed precision
+    // dst[i] = bf16(src[i]) (round to nearest even; see float_to_bf16).
+    virtual void round_to_bf16(uint16_t* dst, const float* src, int64_t n) = 0;
+
     // ---- optimizer
     // AdamW (decoupled weight decay, PyTorch's order of operations) over the parameter
     // segments (host array). When p.max_grad_norm > 0, gradients are first multiplied by
     // min(1, max_grad_norm / (*grad_norm + 1e-6)) as torch.nn.utils.clip_grad_norm_ does;
     // grad_norm points into this backend's memory. Parameters outside every segment are left.
+    // params_bf16 (may be null): the bf16 copy of params, rewritten for every updated parameter
+    // in the same pass.
     virtual void adamw(float* params, const float* grads, float* m, float* v,
                        const AdamWSegment* segments, int64_t num_segments, const AdamWParams& p,
-                       const float* grad_norm) = 0;
+                       const float* grad_norm, uint16_t* params_bf16) = 0;
+
+    // ---- recording (CUDA graphs): the ops issued between begin_recording() and
+    // end_recording() are recorded, not run, and replay() runs them again with the same
+    // pointers and arguments. Backends that cannot record return false from can_record().
+    class Recording {
+    public:
+        virtual ~Recording() = default;
+        virtual void replay() = 0;
+    };
+    virtual bool can_record() const { return false; }
+    virtual void begin_recording() {}
+    // nullptr when the recording failed (the ops were not run; the caller runs them directly).
+    virtual std::unique_ptr<Recording> end_recording() { return nullptr; }
 };
 
 // Factories. make_cuda_backend throws CAE_ERR_UNSUPPORTED when CUDA is not compiled in.

@@ -34,16 +34,18 @@ AttentionShape cross_attention(const RegressorShape& s) {
 
 }  // namespace
 
-void linear_forward(Backend& be, float* y, const float* x, const float* W, const float* b, int64_t rows,
+void linear_forward(Backend& be, float* y, const float* x, const WeightRef& W, const float* b, int64_t rows,
                     int64_t in, int64_t out) {
     GemmArgs g;
+    g.precision = W.precision;
     g.trans_b = true;
     g.m = rows;
     g.n = out;
     g.k = in;
     g.a = x;
     g.lda = in;
-    g.b = W;
+    g.b = W.f32;
+    g.b_bf16 = W.bf16;
     g.ldb = in;
     g.c = y;
     g.ldc = out;
@@ -52,9 +54,10 @@ void linear_forward(Backend& be, float* y, const float* x, const float* W, const
 }
 
 void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* dy, const float* x,
-                     const float* W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx) {
+                     const WeightRef& W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx) {
     if (dW != nullptr) {  // dW [out, in] += dy^T [out, rows] x [rows, in]
         GemmArgs g;
+        g.precision = W.precision;
         g.trans_a = true;
         g.m = out;
         g.n = in;
@@ -71,12 +74,14 @@ void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* 
     if (db != nullptr) be.bias_backward(db, dy, out, rows, out);
     if (dx != nullptr) {  // dx [rows, in] (+)= dy [rows, out] W [out, in]
         GemmArgs g;
+        g.precision = W.precision;
         g.m = rows;
         g.n = in;
         g.k = out;
         g.a = dy;
         g.lda = out;
-        g.b = W;
+        g.b = W.f32;
+        g.b_bf16 = W.bf16;
         g.ldb = in;
         g.beta = accumulate_dx ? 1.0f : 0.0f;
         g.c = dx;
@@ -121,16 +126,16 @@ void block_forward(Backend& be, const Weights& w, const BlockParams& bp, const B
     const int64_t rows = s.B * s.T, D = s.D;
     be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x_in, w.p(bp.ln1_w), w.p(bp.ln1_b), rows, D, s.ln_eps);
     // qkv = LN1(x) Wqkv^T + [q_bias | 0 | v_bias]
-    linear_forward(be, a.qkv, a.ln1, w.p(bp.qkv_w), nullptr, rows, D, 3 * D);
+    linear_forward(be, a.qkv, a.ln1, w.wt(bp.qkv_w), nullptr, rows, D, 3 * D);
     be.add_bias(a.qkv, 3 * D, w.p(bp.q_bias), rows, D);
     be.add_bias(a.qkv + 2 * D, 3 * D, w.p(bp.v_bias), rows, D);
     be.attention_forward(a.att, a.probs, a.qkv, a.qkv + D, a.qkv + 2 * D, self_attention(s));
-    linear_forward(be, a.proj, a.att, w.p(bp.proj_w), w.p(bp.proj_b), rows, D, D);
+    linear_forward(be, a.proj, a.att, w.wt(bp.proj_w), w.p(bp.proj_b), rows, D, D);
     be.residual_forward(a.mid, x_in, a.proj, w.p(bp.gamma1), drop1, s.B, s.T, D);
     be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.mid, w.p(bp.ln2_w), w.p(bp.ln2_b), rows, D, s.ln_eps);
-    linear_forward(be, a.fc1, a.ln2, w.p(bp.fc1_w), w.p(bp.fc1_b), rows, D, s.mlp);
+    linear_forward(be, a.fc1, a.ln2, w.wt(bp.fc1_w), w.p(bp.fc1_b), rows, D, s.mlp);
     be.gelu_forward(sc.gelu, a.fc1, rows * s.mlp);
-    linear_forward(be, a.fc2, sc.gelu, w.p(bp.fc2_w), w.p(bp.fc2_b), rows, s.mlp, D);
+    linear_forward(be, a.fc2, sc.gelu, w.wt(bp.fc2_w), w.p(bp.fc2_b), rows, s.mlp, D);
     be.residual_forward(x_out, a.mid, a.fc2, w.p(bp.gamma2), drop2, s.B, s.T, D);
 }
 
@@ -143,24 +148,24 @@ void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const 
     be.residual_backward(nullptr, dfc2, w.g(bp.gamma2), dx, a.fc2, w.p(bp.gamma2), drop2, s.B, s.T, D);
     // fc2 = GELU(fc1) W2^T + b2 (GELU recomputed rather than stored)
     be.gelu_forward(sc.gelu, a.fc1, rows * M);
-    linear_backward(be, sc.d_mlp, w.g(bp.fc2_w), w.g(bp.fc2_b), dfc2, sc.gelu, w.p(bp.fc2_w), rows, M, D, false);
+    linear_backward(be, sc.d_mlp, w.g(bp.fc2_w), w.g(bp.fc2_b), dfc2, sc.gelu, w.wt(bp.fc2_w), rows, M, D, false);
     float* dfc1 = sc.gelu;
     zero(be, dfc1, rows * M);
     be.gelu_backward(dfc1, sc.d_mlp, a.fc1, rows * M);
-    linear_backward(be, sc.d_ln, w.g(bp.fc1_w), w.g(bp.fc1_b), dfc1, a.ln2, w.p(bp.fc1_w), rows, D, M, false);
+    linear_backward(be, sc.d_ln, w.g(bp.fc1_w), w.g(bp.fc1_b), dfc1, a.ln2, w.wt(bp.fc1_w), rows, D, M, false);
     be.layernorm_backward(dx, w.g(bp.ln2_w), w.g(bp.ln2_b), sc.d_ln, a.mid, w.p(bp.ln2_w), a.ln2_mean, a.ln2_rstd,
                           rows, D);
     // mid = x_in + s1 g1 proj
     zero(be, sc.d_proj, rows * D);
     be.residual_backward(nullptr, sc.d_proj, w.g(bp.gamma1), dx, a.proj, w.p(bp.gamma1), drop1, s.B, s.T, D);
-    linear_backward(be, sc.d_att, w.g(bp.proj_w), w.g(bp.proj_b), sc.d_proj, a.att, w.p(bp.proj_w), rows, D, D,
+    linear_backward(be, sc.d_att, w.g(bp.proj_w), w.g(bp.proj_b), sc.d_proj, a.att, w.wt(bp.proj_w), rows, D, D,
                     false);
     zero(be, sc.d_qkv, rows * 3 * D);
     be.attention_backward(sc.d_qkv, sc.d_qkv + D, sc.d_qkv + 2 * D, sc.d_att, a.probs, a.qkv, a.qkv + D,
                           a.qkv + 2 * D, self_attention(s));
     if (float* g = w.g(bp.q_bias)) be.bias_backward(g, sc.d_qkv, 3 * D, rows, D);
     if (float* g = w.g(bp.v_bias)) be.bias_backward(g, sc.d_qkv + 2 * D, 3 * D, rows, D);
-    linear_backward(be, sc.d_ln, w.g(bp.qkv_w), nullptr, sc.d_qkv, a.ln1, w.p(bp.qkv_w), rows, D, 3 * D, false);
+    linear_backward(be, sc.d_ln, w.g(bp.qkv_w), nullptr, sc.d_qkv, a.ln1, w.wt(bp.qkv_w), rows, D, 3 * D, false);
     be.layernorm_backward(dx, w.g(bp.ln1_w), w.g(bp.ln1_b), sc.d_ln, x_in, w.p(bp.ln1_w), a.ln1_mean, a.ln1_rstd,
                           rows, D);
 }
@@ -233,17 +238,17 @@ void regressor_forward(Backend& be, const Weights& w, const RegressorParams& rp,
     be.layernorm_forward(a.lnk, a.lnk_mean, a.lnk_rstd, a.k_in, w.p(rp.lnk_w), w.p(rp.lnk_b), RL, D, s.ln_eps);
     be.layernorm_forward(a.lnv, a.lnv_mean, a.lnv_rstd, a.kv, w.p(rp.lnv_w), w.p(rp.lnv_b), RL, D, s.ln_eps);
     // q/k/v projections without bias, plus q_bias and v_bias (k has none)
-    linear_forward(be, a.qp, a.lnq, w.p(rp.q_w), w.p(rp.q_bias), R, D, D);
-    linear_forward(be, a.kp, a.lnk, w.p(rp.k_w), nullptr, RL, D, D);
-    linear_forward(be, a.vp, a.lnv, w.p(rp.v_w), w.p(rp.v_bias), RL, D, D);
+    linear_forward(be, a.qp, a.lnq, w.wt(rp.q_w), w.p(rp.q_bias), R, D, D);
+    linear_forward(be, a.kp, a.lnk, w.wt(rp.k_w), nullptr, RL, D, D);
+    linear_forward(be, a.vp, a.lnv, w.wt(rp.v_w), w.p(rp.v_bias), RL, D, D);
     be.attention_forward(a.att, a.probs, a.qp, a.kp, a.vp, cross_attention(s));
-    linear_forward(be, a.proj, a.att, w.p(rp.proj_w), w.p(rp.proj_b), R, D, D);
+    linear_forward(be, a.proj, a.att, w.wt(rp.proj_w), w.p(rp.proj_b), R, D, D);
     // h = LN2(q + s1 g1 a): the norm is applied to the residual stream itself
     be.residual_forward(a.h, q, a.proj, w.p(rp.gamma1), drop1, s.B, s.Nm, D);
     be.layernorm_forward(a.hn, a.ln2_mean, a.ln2_rstd, a.h, w.p(rp.ln2_w), w.p(rp.ln2_b), R, D, s.ln_eps);
-    linear_forward(be, a.fc1, a.hn, w.p(rp.fc1_w), w.p(rp.fc1_b), R, D, s.mlp);
+    linear_forward(be, a.fc1, a.hn, w.wt(rp.fc1_w), w.p(rp.fc1_b), R, D, s.mlp);
     be.gelu_forward(sc.gelu, a.fc1, R * s.mlp);
-    linear_forward(be, a.fc2, sc.gelu, w.p(rp.fc2_w), w.p(rp.fc2_b), R, s.mlp, D);
+    linear_forward(be, a.fc2, sc.gelu, w.wt(rp.fc2_w), w.p(rp.fc2_b), R, s.mlp, D);
     be.residual_forward(q_out, a.hn, a.fc2, w.p(rp.gamma2), drop2, s.B, s.Nm, D);
 }
 
@@ -256,25 +261,25 @@ void regressor_backward(Backend& be, const Weights& w, const RegressorParams& rp
     zero(be, dfc2, R * D);
     be.residual_backward(nullptr, dfc2, w.g(rp.gamma2), dq, a.fc2, w.p(rp.gamma2), drop2, s.B, s.Nm, D);
     be.gelu_forward(sc.gelu, a.fc1, R * M);
-    linear_backward(be, sc.d_mlp, w.g(rp.fc2_w), w.g(rp.fc2_b), dfc2, sc.gelu, w.p(rp.fc2_w), R, M, D, false);
+    linear_backward(be, sc.d_mlp, w.g(rp.fc2_w), w.g(rp.fc2_b), dfc2, sc.gelu, w.wt(rp.fc2_w), R, M, D, false);
     float* dfc1 = sc.gelu;
     zero(be, dfc1, R * M);
     be.gelu_backward(dfc1, sc.d_mlp, a.fc1, R * M);
-    linear_backward(be, dq, w.g(rp.fc1_w), w.g(rp.fc1_b), dfc1, a.hn, w.p(rp.fc1_w), R, D, M, true);
+    linear_backward(be, dq, w.g(rp.fc1_w), w.g(rp.fc1_b), dfc1, a.hn, w.wt(rp.fc1_w), R, D, M, true);
     // dq = d(hn) now; hn = LN2(h)
     zero(be, sc.d_h, R * D);
     be.layernorm_backward(sc.d_h, w.g(rp.ln2_w), w.g(rp.ln2_b), dq, a.h, w.p(rp.ln2_w), a.ln2_mean, a.ln2_rstd, R, D);
     // h = q + s1 g1 proj: d(q) = d_h, d(proj) = s1 g1 d_h
     zero(be, sc.d_proj, R * D);
     be.residual_backward(nullptr, sc.d_proj, w.g(rp.gamma1), sc.d_h, a.proj, w.p(rp.gamma1), drop1, s.B, s.Nm, D);
-    linear_backward(be, sc.d_att, w.g(rp.proj_w), w.g(rp.proj_b), sc.d_proj, a.att, w.p(rp.proj_w), R, D, D, false);
+    linear_backward(be, sc.d_att, w.g(rp.proj_w), w.g(rp.proj_b), sc.d_proj, a.att, w.wt(rp.proj_w), R, D, D, false);
     zero(be, sc.d_q, R * D);
     zero(be, sc.d_k, RL * D);
     zero(be, sc.d_v, RL * D);
     be.attention_backward(sc.d_q, sc.d_k, sc.d_v, sc.d_att, a.probs, a.qp, a.kp, a.vp, cross_attention(s));
-    linear_backward(be, sc.d_lnq, w.g(rp.q_w), w.g(rp.q_bias), sc.d_q, a.lnq, w.p(rp.q_w), R, D, D, false);
-    linear_backward(be, sc.d_lnk, w.g(rp.k_w), nullptr, sc.d_k, a.lnk, w.p(rp.k_w), RL, D, D, false);
-    linear_backward(be, sc.d_lnv, w.g(rp.v_w), w.g(rp.v_bias), sc.d_v, a.lnv, w.p(rp.v_w), RL, D, D, false);
+    linear_backward(be, sc.d_lnq, w.g(rp.q_w), w.g(rp.q_bias), sc.d_q, a.lnq, w.wt(rp.q_w), R, D, D, false);
+    linear_backward(be, sc.d_lnk, w.g(rp.k_w), nullptr, sc.d_k, a.lnk, w.wt(rp.k_w), RL, D, D, false);
+    linear_backward(be, sc.d_lnv, w.g(rp.v_w), w.g(rp.v_bias), sc.d_v, a.lnv, w.wt(rp.v_w), RL, D, D, false);
     // q_in = q + pos_m
     be.layernorm_backward(sc.d_h, w.g(rp.lnq_w), w.g(rp.lnq_b), sc.d_lnq, a.q_in, w.p(rp.lnq_w), a.lnq_mean,
                           a.lnq_rstd, R, D);

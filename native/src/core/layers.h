@@ -10,25 +10,45 @@
 
 namespace cae {
 
-// Parameter and gradient arrays with the table that names their views.
+// A linear layer's weight matrix as its GEMMs read it: fp32, the arithmetic of the layer's GEMMs,
+// and (for BF16, optional) the weight already rounded to bf16.
+struct WeightRef {
+    const float* f32 = nullptr;
+    const uint16_t* bf16 = nullptr;
+    GemmPrecision precision = GemmPrecision::FP32;
+};
+
+// Parameter and gradient arrays with the table that names their views. With precision BF16 the
+// linear layers' GEMMs round their operands to bf16 (fp32 accumulation); params_bf16, when
+// given, is the bf16 copy of params (the same offsets) that the weights are read from.
 struct Weights {
     const ParamTable& table;
     float* params;
     float* grads;  // nullptr in passes without gradients
+    GemmPrecision precision = GemmPrecision::FP32;
+    const uint16_t* params_bf16 = nullptr;
 
     float* p(int i) const { return i < 0 ? nullptr : params + table[i].offset; }
     float* g(int i) const {
         return (i < 0 || grads == nullptr || !table[i].trainable) ? nullptr : grads + table[i].offset;
     }
+    WeightRef wt(int i) const {
+        WeightRef r;
+        r.f32 = p(i);
+        r.precision = precision;
+        if (precision == GemmPrecision::BF16 && params_bf16 != nullptr && i >= 0) r.bf16 = params_bf16 + table[i].offset;
+        return r;
+    }
 };
 
 // y [rows, out] = x [rows, in] W^T + b (b may be null)
-void linear_forward(Backend& be, float* y, const float* x, const float* W, const float* b, int64_t rows,
+void linear_forward(Backend& be, float* y, const float* x, const WeightRef& W, const float* b, int64_t rows,
                     int64_t in, int64_t out);
 
 // dW += dy^T x; db += colsum(dy); dx = dy W (or += when accumulate). Null outputs are skipped.
+// The GEMMs use W's precision.
 void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* dy, const float* x,
-                     const float* W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx);
+                     const WeightRef& W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx);
 
 // Saved activations of one pre-norm block over [B, T, D] (see block_forward).
 struct BlockActs {

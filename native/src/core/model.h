@@ -21,11 +21,13 @@ struct StepOptions {
     bool update = true;      // false: gradients only
     bool drop_path = true;   // stochastic depth at the config's rate
     uint64_t seed = 0;       // stochastic depth draws depend on (seed, adam.step)
+    GemmPrecision precision = GemmPrecision::FP32;  // of the linear layers' GEMMs
 };
 
 struct StepOutput {
     float loss_main = 0, loss_align = 0, grad_norm = 0;
     bool skipped = false;
+    bool replayed = false;   // forward and backward ran as one recorded graph: forward_ms holds both
     double forward_ms = 0, backward_ms = 0, optimizer_ms = 0;
 };
 
@@ -61,9 +63,16 @@ private:
     float* slot_base(cae_slot slot) const;
     StepBuffers& step_buffers(int64_t B, int64_t Nm);
     void upload_indices(StepBuffers& sb, const uint8_t* mask);
-    void forward(StepBuffers& sb, const float* images, bool with_alignment, bool drop_path, uint64_t seed,
-                 int64_t step);
-    void backward(StepBuffers& sb);
+    void upload_drop_scales(StepBuffers& sb, uint64_t seed, int64_t step);
+    // The weights as the passes read them, at `precision` (BF16: from the bf16 copy).
+    Weights weights(GemmPrecision precision, bool with_grads) const;
+    // Makes params_bf16_ a current bf16 copy of the parameters.
+    void refresh_bf16_params();
+    void forward(StepBuffers& sb, const float* images, bool with_alignment, bool drop_path, GemmPrecision precision);
+    void backward(StepBuffers& sb, GemmPrecision precision);
+    // forward + backward of a step, recorded once per (shape, options) where the backend records
+    // and replayed after that. Returns false when it ran the passes directly.
+    bool forward_backward_recorded(StepBuffers& sb, const float* images, GemmPrecision precision);
     // The encoder (no gradients) over the patches idx [B, n_sel] + cls, ending with its norm:
     // out [B, 1 + n_sel, D]. Stream and activations come from `bufs`.
     void encode_tokens(const float* emb, const int32_t* idx, int64_t B, int64_t n_sel, const float* drops,
@@ -79,6 +88,8 @@ private:
     float* grads_ = nullptr;
     float* exp_avg_ = nullptr;
     float* exp_avg_sq_ = nullptr;
+    uint16_t* params_bf16_ = nullptr;   // allocated on the first BF16 step
+    bool params_bf16_current_ = false;  // false after any change of params_ not mirrored in it
     std::unique_ptr<StepBuffers> step_;
     std::vector<AdamWSegment> segments_;   // AdamW runs for segments_decay_
     double segments_decay_ = -1.0;

@@ -52,7 +52,7 @@ CAE_MULTIVERSION void adamw_range(float* p, const float* g, float* m, float* v, 
 
 void CpuBackend::adamw(float* params, const float* grads, float* m, float* v,
                        const AdamWSegment* segments, int64_t num_segments, const AdamWParams& p,
-                       const float* grad_norm) {
+                       const float* grad_norm, uint16_t* params_bf16) {
     AdamWScalars s;
     // clip_coef = max_norm / (total_norm + 1e-6), clamped to 1, all in float32 like torch.
     s.grad_scale = p.max_grad_norm > 0.0
@@ -89,6 +89,9 @@ void CpuBackend::adamw(float* params, const float* grads, float* m, float* v,
         const Piece& pc = pieces[k];
         adamw_range(params + pc.offset, grads + pc.offset, m + pc.offset, v + pc.offset, pc.count,
                     pc.decay, s);
+        if (params_bf16 != nullptr) {
+            for (int64_t i = pc.offset; i < pc.offset + pc.count; ++i) params_bf16[i] = float_to_bf16(params[i]);
+        }
     }
 }
 

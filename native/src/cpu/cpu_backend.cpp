@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "core/context.h"
 #include "core/error.h"
@@ -59,12 +60,45 @@ void CpuBackend::copy_to_host(void* dst, const void* src, size_t bytes) { std::m
 void CpuBackend::copy_on_device(void* dst, const void* src, size_t bytes) { std::memmove(dst, src, bytes); }
 void CpuBackend::fill_bytes(void* dst, uint8_t value, size_t bytes) { std::memset(dst, value, bytes); }
 
+namespace {
+
+// The operand of a BF16 GEMM as fp32 values rounded to bf16: the span [x, x + span) rounded (or
+// widened from the given bf16 copy) into `buf`; returns where x's first element went.
+const float* bf16_operand(const float* x, const uint16_t* x_bf16, int64_t span, std::vector<float>& buf) {
+    buf.resize(static_cast<size_t>(span));
+    float* out = buf.data();
+    if (x_bf16 != nullptr) {
+        for (int64_t i = 0; i < span; ++i) out[i] = bf16_to_float(x_bf16[i]);
+    } else {
+        for (int64_t i = 0; i < span; ++i) out[i] = bf16_to_float(float_to_bf16(x[i]));
+    }
+    return out;
+}
+
+}  // namespace
+
 void CpuBackend::gemm(const GemmArgs& g) {
+    if (g.precision == GemmPrecision::BF16 && g.m > 0 && g.n > 0 && g.k > 0 && g.batch > 0) {
+        // The same GEMM on operands rounded to bf16: products of bf16 values are exact in fp32,
+        // so this is what a tensor core computes, up to the order of the fp32 sums.
+        std::vector<float> a_buf, b_buf;
+        GemmArgs r = g;
+        r.precision = GemmPrecision::FP32;
+        r.a = bf16_operand(g.a, g.a_bf16, gemm_span_a(g), a_buf);
+        r.b = bf16_operand(g.b, g.b_bf16, gemm_span_b(g), b_buf);
+        r.a_bf16 = r.b_bf16 = nullptr;
+        gemm(r);
+        return;
+    }
     if (have_blas()) {
         gemm_blas(g, threads_);
     } else {
         gemm_builtin(g, threads_);
     }
+}
+
+void CpuBackend::round_to_bf16(uint16_t* dst, const float* src, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = float_to_bf16(src[i]);
 }
 
 }  // namespace cae::cpu

@@ -74,7 +74,8 @@ public:
     void l2_norm(float* out, const float* x, int64_t n) override;
     void adamw(float* params, const float* grads, float* m, float* v,
                const AdamWSegment* segments, int64_t num_segments, const AdamWParams& p,
-               const float* grad_norm) override;
+               const float* grad_norm, uint16_t* params_bf16) override;
+    void round_to_bf16(uint16_t* dst, const float* src, int64_t n) override;
 
 private:
     int threads_;

@@ -16,6 +16,8 @@
 #include <cstring>
 #include <vector>
 
+#include <cuda_bf16.h>
+
 #include "cuda/cuda_backend.h"
 #include "cuda/kernels.cuh"
 
@@ -46,7 +48,7 @@ struct Scalars {
 __global__ void __launch_bounds__(kThreads)
     adamw_kernel(float* __restrict__ params, const float* __restrict__ grads, float* __restrict__ m,
                  float* __restrict__ v, const DeviceSegment* __restrict__ segs, int num_segs, int64_t total,
-                 Scalars s, const float* __restrict__ grad_norm) {
+                 Scalars s, const float* __restrict__ grad_norm, __nv_bfloat16* __restrict__ params_bf16) {
     const float grad_scale = s.clip ? fminf(1.0f, __fdiv_rn(s.max_grad_norm, __fadd_rn(*grad_norm, 1e-6f))) : 1.0f;
     for (int64_t i = global_thread(); i < total; i += grid_threads()) {
         int lo = 0, hi = num_segs - 1;
@@ -69,7 +71,9 @@ __global__ void __launch_bounds__(kThreads)
         const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), s.bias_correction2_sqrt), s.eps);
         m[k] = mi;
         v[k] = vi;
-        params[k] = __fadd_rn(pi, __fdiv_rn(__fmul_rn(s.neg_step_size, mi), denom));
+        const float pn = __fadd_rn(pi, __fdiv_rn(__fmul_rn(s.neg_step_size, mi), denom));
+        params[k] = pn;
+        if (params_bf16 != nullptr) params_bf16[k] = __float2bfloat16_rn(pn);
     }
 }
 
@@ -86,7 +90,8 @@ bool same_segments(const std::vector<AdamWSegment>& a, const AdamWSegment* b, in
 }  // namespace
 
 void CudaBackend::adamw(float* params, const float* grads, float* m, float* v, const AdamWSegment* segments,
-                        int64_t num_segments, const AdamWParams& p, const float* grad_norm) {
+                        int64_t num_segments, const AdamWParams& p, const float* grad_norm,
+                        uint16_t* params_bf16) {
     if (num_segments <= 0) return;
     CAE_REQUIRE(num_segments < (int64_t{1} << 30), "adamw: ", num_segments, " segments");
     use_device();
@@ -142,7 +147,7 @@ void CudaBackend::adamw(float* params, const float* grads, float* m, float* v, c
 
     adamw_kernel<<<grid_for(total, kThreads, 8192), kThreads, 0, stream_>>>(
         params, grads, m, v, static_cast<const DeviceSegment*>(adamw_device_), static_cast<int>(table.size()), total,
-        s, grad_norm);
+        s, grad_norm, reinterpret_cast<__nv_bfloat16*>(params_bf16));
     CAE_CUDA_CHECK_LAUNCH("adamw_kernel");
 }
 

@@ -14,7 +14,8 @@
 //    (COMPUTE_32F = 68, COMPUTE_32F_FAST_TF32 = 77).
 //  - cublasOperation_t (CUBLAS_OP_N = 0, CUBLAS_OP_T = 1), cublasStatus_t (SUCCESS = 0):
 //    cuBLAS docs sections 2.2.2, 2.2.3.
-//  - cudaDataType CUDA_R_32F = 0: library_types.h of the CUDA toolkit (present here).
+//  - cudaDataType CUDA_R_32F = 0, CUDA_R_16BF = 14: library_types.h of the CUDA toolkit (present
+//    here; gemm_cublaslt.cu checks them against it).
 //  - cublasLtMatmulAlgo_t (uint64_t data[8]) and cublasLtMatmulHeuristicResult_t (algo,
 //    size_t workspaceSize, cublasStatus_t state, float wavesCount, int reserved[4]): cublasLt.h.
 //    The heuristic result is only ever written by the library into a larger zeroed buffer
@@ -40,7 +41,8 @@ constexpr int kCompute32F = 68;          // CUBLAS_COMPUTE_32F
 constexpr int kCompute32FFastTF32 = 77;  // CUBLAS_COMPUTE_32F_FAST_TF32
 
 // cudaDataType
-constexpr int kDataR32F = 0;  // CUDA_R_32F
+constexpr int kDataR32F = 0;    // CUDA_R_32F
+constexpr int kDataR16BF = 14;  // CUDA_R_16BF
 
 // cublasOperation_t
 constexpr int32_t kOpN = 0;  // CUBLAS_OP_N

@@ -59,6 +59,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
         std::shared_ptr<const CublasLtLibrary> lib = process_cublaslt();
         gemm_kind_ = gemm_kind_from_environment(lib->loaded());
         tf32_ = tf32_from_environment();
+        graphs_ = graphs_from_environment();
         if (gemm_kind_ == GemmKind::CublasLt) {
             const size_t workspace_bytes = size_t{32} << 20;
             cublaslt_workspace_ = raw_alloc(workspace_bytes);
@@ -69,6 +70,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
                                                             : std::string("fallback fp32 SIMT kernel");
         if (gemm_kind_ == GemmKind::Mma && !tf32_) gemm += " (3xTF32)";
         if (tf32_) gemm += ", TF32 allowed";
+        if (!graphs_) gemm += ", CUDA graphs off";
         description_ = cat("cuda: ", prop.name, " (device ", device, ", sm_", prop.major, prop.minor, ", ",
                            prop.multiProcessorCount, " SMs), GEMM ", gemm);
     } catch (...) {
@@ -106,6 +108,7 @@ void CudaBackend::use_device() const {
 }
 
 void* CudaBackend::raw_alloc(size_t bytes) {
+    if (record_pool_) return record_alloc(bytes);
     void* p = allocator_->allocate(bytes);
     if (p == nullptr) {
         // Out of memory: hand the cached blocks back to the driver (after the work that may still
@@ -125,7 +128,9 @@ void* CudaBackend::raw_alloc(size_t bytes) {
 }
 
 void CudaBackend::raw_release(void* p) noexcept {
-    if (p != nullptr) allocator_->release(p);
+    if (p == nullptr) return;
+    if (record_pool_ && record_release(p)) return;
+    allocator_->release(p);
 }
 
 void* CudaBackend::alloc(size_t bytes) {
@@ -230,6 +235,10 @@ void CudaBackend::run_gemm(const GemmArgs& g) {
     if (g.m <= 0 || g.n <= 0 || g.batch <= 0) return;
     if (g.k <= 0 || g.alpha == 0.0f) {  // no product: C = beta C (A and B are not read)
         gemm_scale_c(g, stream_);
+        return;
+    }
+    if (g.precision == GemmPrecision::BF16) {
+        run_gemm_bf16(g);
         return;
     }
     switch (gemm_kind_) {

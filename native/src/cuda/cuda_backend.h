@@ -27,6 +27,10 @@
 
 namespace cae::cuda {
 
+// CAE_CUDA_GRAPHS=0|off|false turns the recording of training steps as CUDA graphs off; it is
+// on by default, except with CAE_CUDA_SYNC=1 (graphs.cu).
+bool graphs_from_environment();
+
 class CudaBackend final : public Backend {
 public:
     explicit CudaBackend(int device);
@@ -85,7 +89,12 @@ public:
     void mse_backward(float* dpred, const float* pred, const float* target, int64_t n, float scale) override;
     void l2_norm(float* out, const float* x, int64_t n) override;
     void adamw(float* params, const float* grads, float* m, float* v, const AdamWSegment* segments,
-               int64_t num_segments, const AdamWParams& p, const float* grad_norm) override;
+               int64_t num_segments, const AdamWParams& p, const float* grad_norm, uint16_t* params_bf16) override;
+    void round_to_bf16(uint16_t* dst, const float* src, int64_t n) override;
+
+    bool can_record() const override { return graphs_; }
+    void begin_recording() override;
+    std::unique_ptr<Recording> end_recording() override;
 
     // Which GEMM implementation this backend uses (for tests and reports).
     GemmKind gemm_kind() const { return gemm_kind_; }
@@ -104,6 +113,8 @@ private:
     void raw_release(void* p) noexcept;
     // Row-major GEMM on the chosen implementation (no device switch: callers did it).
     void run_gemm(const GemmArgs& g);
+    void run_gemm_bf16(const GemmArgs& g);  // precision.cu
+    void launch_round_bf16(uint16_t* dst, const float* src, int64_t n);
 
     int device_ = 0;
     cudaStream_t stream_ = nullptr;
@@ -114,6 +125,16 @@ private:
     void* cublaslt_workspace_ = nullptr;  // 32 MiB from the allocator (not counted)
     std::string description_;
     int sm_count_ = 1;
+    bool graphs_ = true;  // CAE_CUDA_GRAPHS=0 turns recording off (graphs.cu)
+    // While recording: every block the recorded ops allocated (with its size class), and those
+    // released again (free for reuse within the recording).
+    struct RecordPool {
+        std::vector<std::pair<void*, size_t>> all, free;
+    };
+    std::unique_ptr<RecordPool> record_pool_;
+    void* record_alloc(size_t bytes);
+    bool record_release(void* p);
+    friend class CudaRecording;
 
     std::mutex pinned_mutex_;
     std::unordered_map<void*, size_t> pinned_;  // pinned host blocks and their sizes

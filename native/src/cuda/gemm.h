@@ -1,6 +1,7 @@
 // The GEMM implementations of the CUDA backend, all with the semantics of backend.h's GemmArgs
 // (row-major, C = alpha op(A) op(B) + beta C per batch item; beta == 0 never reads C).
-//  - CublasLt: cuBLASLt opened at run time, fp32 compute (TF32 only when asked for).
+//  - CublasLt: cuBLASLt opened at run time, fp32 compute (TF32 only when asked for); BF16
+//              GEMMs with bf16 A and B (precision.cu makes the copies).
 //  - Simt:     our tiled fp32 kernel (FFMA); the default when cuBLASLt is absent.
 //  - Mma:      our tensor-core kernel (mma.sync m16n8k8 TF32), three products per pair of tiles
 //              ("3xTF32": a_hi b_hi + a_hi b_lo + a_lo b_hi) for close to fp32 accuracy, or one
@@ -51,7 +52,8 @@ public:
     CublasLtGemm(const CublasLtGemm&) = delete;
     CublasLtGemm& operator=(const CublasLtGemm&) = delete;
 
-    // g with m, n, k >= 1 and alpha != 0 (the caller handles the degenerate cases). Returns false
+    // g with m, n, k >= 1 and alpha != 0 (the caller handles the degenerate cases); for BF16,
+    // g.a_bf16 and g.b_bf16 are set (bf16 A and B, fp32 C). Returns false
     // (having done nothing) for a shape cuBLASLt offers no algorithm for or refuses to run: the
     // caller then uses a fallback kernel. Such a shape is reported once on stderr.
     bool run(const GemmArgs& g);
@@ -63,6 +65,7 @@ private:
         bool ta, tb;
         int64_t m, n, k, lda, ldb, ldc, sa, sb, sc, batch;
         uint32_t align_a, align_b, align_c;
+        bool bf16;
         bool operator<(const Key& o) const;
     };
     struct Plan {

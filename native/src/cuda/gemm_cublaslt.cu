@@ -13,6 +13,11 @@
 #include "cuda/cuda_check.h"
 #include "cuda/gemm.h"
 
+#include <library_types.h>
+
+static_assert(cae::cuda::lt::kDataR32F == CUDA_R_32F, "CUDA_R_32F");
+static_assert(cae::cuda::lt::kDataR16BF == CUDA_R_16BF, "CUDA_R_16BF");
+
 namespace cae::cuda {
 
 namespace {
@@ -21,9 +26,9 @@ namespace {
 // batch stride. The row stride counts even where it is not used (one row or column): the
 // alignment is what the algorithm may assume, so it is never claimed higher than every number
 // the layout carries.
-uint32_t alignment_of(const void* p, int64_t ld, int64_t stride, bool batched) {
-    uint64_t a = reinterpret_cast<uint64_t>(p) | 256u | static_cast<uint64_t>(ld) * sizeof(float);
-    if (batched) a |= static_cast<uint64_t>(stride) * sizeof(float);
+uint32_t alignment_of(const void* p, int64_t ld, int64_t stride, bool batched, size_t element_bytes) {
+    uint64_t a = reinterpret_cast<uint64_t>(p) | 256u | static_cast<uint64_t>(ld) * element_bytes;
+    if (batched) a |= static_cast<uint64_t>(stride) * element_bytes;
     return static_cast<uint32_t>(a & (~a + 1));  // lowest set bit
 }
 
@@ -36,7 +41,7 @@ int64_t layout_ld(int64_t rows, int64_t cols, int64_t ld) { return cols == 1 ? s
 bool CublasLtGemm::Key::operator<(const Key& o) const {
     auto tie = [](const Key& k) {
         return std::make_tuple(k.ta, k.tb, k.m, k.n, k.k, k.lda, k.ldb, k.ldc, k.sa, k.sb, k.sc, k.batch,
-                               k.align_a, k.align_b, k.align_c);
+                               k.align_a, k.align_b, k.align_c, k.bf16);
     };
     return tie(*this) < tie(o);
 }
@@ -79,7 +84,8 @@ CublasLtGemm::Plan& CublasLtGemm::plan_for(const Key& key) {
         }
     };
     check("cublasLtMatmulDescCreate",
-          api_.matmul_desc_create(&p.desc, tf32_ ? lt::kCompute32FFastTF32 : lt::kCompute32F, lt::kDataR32F));
+          api_.matmul_desc_create(&p.desc, tf32_ && !key.bf16 ? lt::kCompute32FFastTF32 : lt::kCompute32F,
+                                  lt::kDataR32F));
     const int32_t op_a = key.tb ? lt::kOpT : lt::kOpN;  // cuBLASLt's A is our B
     const int32_t op_b = key.ta ? lt::kOpT : lt::kOpN;  // cuBLASLt's B is our A
     check("cublasLtMatmulDescSetAttribute(TRANSA)",
@@ -92,10 +98,11 @@ CublasLtGemm::Plan& CublasLtGemm::plan_for(const Key& key) {
     //   our B, no trans: N x K (ld ldb)   trans: K x N
     //   our A, no trans: K x M (ld lda)   trans: M x K
     //   C: N x M (ld ldc)
-    auto layout = [&](const char* what, void** out, int64_t rows, int64_t cols, int64_t ld, int64_t stride) {
+    // BF16: A and B in bfloat16, C and D in fp32, fp32 compute (the tensor cores' bf16 path).
+    auto layout = [&](const char* what, void** out, int64_t rows, int64_t cols, int64_t ld, int64_t stride,
+                      int type) {
         ld = layout_ld(rows, cols, ld);
-        check(what, api_.matrix_layout_create(out, lt::kDataR32F, static_cast<uint64_t>(rows),
-                                              static_cast<uint64_t>(cols), ld));
+        check(what, api_.matrix_layout_create(out, type, static_cast<uint64_t>(rows), static_cast<uint64_t>(cols), ld));
         if (key.batch > 1) {
             const int32_t count = static_cast<int32_t>(key.batch);
             check("cublasLtMatrixLayoutSetAttribute(BATCH_COUNT)",
@@ -104,11 +111,12 @@ CublasLtGemm::Plan& CublasLtGemm::plan_for(const Key& key) {
                   api_.matrix_layout_set_attribute(*out, lt::kLayoutStridedBatchOffset, &stride, sizeof(stride)));
         }
     };
+    const int operand_type = key.bf16 ? lt::kDataR16BF : lt::kDataR32F;
     layout("cublasLtMatrixLayoutCreate(B)", &p.layout_a, key.tb ? key.k : key.n, key.tb ? key.n : key.k, key.ldb,
-           key.sb);
+           key.sb, operand_type);
     layout("cublasLtMatrixLayoutCreate(A)", &p.layout_b, key.ta ? key.m : key.k, key.ta ? key.k : key.m, key.lda,
-           key.sa);
-    layout("cublasLtMatrixLayoutCreate(C)", &p.layout_c, key.n, key.m, key.ldc, key.sc);
+           key.sa, operand_type);
+    layout("cublasLtMatrixLayoutCreate(C)", &p.layout_c, key.n, key.m, key.ldc, key.sc, lt::kDataR32F);
 
     void* pref = nullptr;
     check("cublasLtMatmulPreferenceCreate", api_.matmul_preference_create(&pref));
@@ -147,6 +155,12 @@ CublasLtGemm::Plan& CublasLtGemm::plan_for(const Key& key) {
 }
 
 bool CublasLtGemm::run(const GemmArgs& g) {
+    // BF16 reads the operands' bf16 copies, which the caller provides.
+    const bool bf16 = g.precision == GemmPrecision::BF16;
+    CAE_REQUIRE(!bf16 || (g.a_bf16 != nullptr && g.b_bf16 != nullptr), "cuBLASLt BF16 GEMM without bf16 operands");
+    const size_t esz = bf16 ? sizeof(uint16_t) : sizeof(float);
+    const void* a0 = bf16 ? static_cast<const void*>(g.a_bf16) : static_cast<const void*>(g.a);
+    const void* b0 = bf16 ? static_cast<const void*>(g.b_bf16) : static_cast<const void*>(g.b);
     // A zero batch stride of A or B (one matrix shared by every item) is done item by item.
     const bool per_item = g.batch > 1 && (g.stride_a == 0 || g.stride_b == 0);
     const int64_t calls = per_item ? g.batch : 1;
@@ -161,14 +175,15 @@ bool CublasLtGemm::run(const GemmArgs& g) {
     Key key{g.trans_a, g.trans_b, g.m, g.n, g.k,
             g.lda, g.ldb, g.ldc,
             batched ? g.stride_a : 0, batched ? g.stride_b : 0, batched ? g.stride_c : 0, batch,
-            alignment_of(g.a, ld_a, g.stride_a, strided),
-            alignment_of(g.b, ld_b, g.stride_b, strided),
-            alignment_of(g.c, ld_c, g.stride_c, strided)};
+            alignment_of(a0, ld_a, g.stride_a, strided, esz),
+            alignment_of(b0, ld_b, g.stride_b, strided, esz),
+            alignment_of(g.c, ld_c, g.stride_c, strided, sizeof(float)),
+            bf16};
     Plan& p = plan_for(key);
     if (!p.usable) return false;
     for (int64_t i = 0; i < calls; ++i) {
-        const float* a = g.a + i * g.stride_a;
-        const float* b = g.b + i * g.stride_b;
+        const void* a = static_cast<const char*>(a0) + static_cast<size_t>(i * g.stride_a) * esz;
+        const void* b = static_cast<const char*>(b0) + static_cast<size_t>(i * g.stride_b) * esz;
         float* c = g.c + i * g.stride_c;
         lt::Status st = api_.matmul(handle_, p.desc, &g.alpha, b, p.layout_a, a, p.layout_b, &g.beta, c, p.layout_c, c,
                                     p.layout_c, &p.algo, workspace_, workspace_bytes_, stream_);
@@ -187,9 +202,9 @@ bool CublasLtGemm::run(const GemmArgs& g) {
 
 void CublasLtGemm::report_unusable(const Key& key, const std::string& why) {
     std::fprintf(stderr,
-                 "cae: %s for m %lld n %lld k %lld trans %d%d ld %lld/%lld/%lld batch %lld alignments %u/%u/%u; "
-                 "this shape uses the SIMT fallback kernel\n",
-                 why.c_str(), static_cast<long long>(key.m), static_cast<long long>(key.n),
+                 "cae: %s for %s m %lld n %lld k %lld trans %d%d ld %lld/%lld/%lld batch %lld alignments %u/%u/%u; "
+                 "this shape uses a fallback kernel\n",
+                 why.c_str(), key.bf16 ? "bf16" : "fp32", static_cast<long long>(key.m), static_cast<long long>(key.n),
                  static_cast<long long>(key.k), key.ta ? 1 : 0, key.tb ? 1 : 0, static_cast<long long>(key.lda),
                  static_cast<long long>(key.ldb), static_cast<long long>(key.ldc), static_cast<long long>(key.batch),
                  key.align_a, key.align_b, key.align_c);

@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.Objects;
 import org.caejava.api.Context;
 import org.caejava.api.NativeModel;
+import org.caejava.api.Precision;
 import org.caejava.api.StepOptions;
 import org.caejava.api.StepResult;
 import org.caejava.data.BatchLoader;
@@ -98,8 +99,9 @@ public final class CaeTrainer {
         Context ctx = model.context();
         TrainingState state = model.state();
         long optimizerSteps = state.optimizerSteps();
+        final Precision precision = b.precision != null ? b.precision : Precision.defaultFor(ctx.backend());
         StepOptions base = StepOptions.defaults().withWeightDecay(b.weightDecay)
-                .withMaxGradNorm(b.clip).withSeed(seed).withDropPath(b.dropPath);
+                .withMaxGradNorm(b.clip).withSeed(seed).withDropPath(b.dropPath).withPrecision(precision);
 
         int consecutiveBad = 0;
         skippedSteps = 0;
@@ -204,6 +206,7 @@ public final class CaeTrainer {
         private long seed = 0;
         private boolean seedSet;
         private boolean dropPath = true;
+        private Precision precision;
         private MaskGenerator masks;
         private TrainingListener listener = m -> {};
         private Path checkpoint;
@@ -240,6 +243,11 @@ public final class CaeTrainer {
         /** The run seed: initialization, data order, masks and stochastic depth derive from it. */
         public Builder seed(long v) { seed = v; seedSet = true; return this; }
         public Builder dropPath(boolean v) { dropPath = v; return this; }
+        /**
+         * The precision of the linear layers' matrix products (default: bf16 on CUDA, fp32 on the
+         * CPU, where bf16 is an emulation for comparisons, slower than fp32). Checkpoints stay fp32.
+         */
+        public Builder precision(Precision v) { precision = Objects.requireNonNull(v); return this; }
         public Builder maskGenerator(MaskGenerator v) { masks = v; return this; }
         public Builder listener(TrainingListener v) { listener = Objects.requireNonNull(v); return this; }
         /** Write a checkpoint to {@code file} every {@code everySteps} steps (0: only at the end) and at the end. */

@@ -15,6 +15,7 @@ import org.caejava.api.Context;
 import org.caejava.api.DType;
 import org.caejava.api.Location;
 import org.caejava.api.NativeModel;
+import org.caejava.api.Precision;
 import org.caejava.api.StepOptions;
 import org.caejava.api.StepResult;
 import org.caejava.api.Tensor;
@@ -30,9 +31,9 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = {"Time full training steps (forward with the alignment pass, backward, clipping, AdamW, "
                 + "stochastic depth on) on random images with block masks of half the patches, and print one JSON "
-                + "line: img_per_s, step_ms (median), the median of each phase, backend and threads, and the model "
-                + "FLOP utilization: FLOPs counted from the model's shapes against an fp32 GEMM measured in the "
-                + "same run."})
+                + "line: img_per_s, step_ms (median), the median of each phase, the time Java adds to the native "
+                + "step, backend and threads, and the model FLOP utilization: FLOPs counted from the model's "
+                + "shapes against a GEMM of the step's precision measured in the same run."})
 final class BenchCommand implements Callable<Integer> {
 
     @Spec
@@ -65,6 +66,9 @@ final class BenchCommand implements Callable<Integer> {
     @Mixin
     ContextOptions where = new ContextOptions();
 
+    @Mixin
+    PrecisionOption precisionOption = new PrecisionOption();
+
     @Override
     public Integer call() throws Exception {
         CaeConfig cfg = model.preset != null ? CaeConfig.preset(model.preset)
@@ -91,11 +95,14 @@ final class BenchCommand implements Callable<Integer> {
             for (int i = 0; i < batch; i++) {
                 mask.select(i).copyFrom(masks.generate(1, 0, i));
             }
-            StepOptions o = StepOptions.defaults().withLr(1e-4f);
+            Precision precision = precisionOption.resolve(ctx.backend());
+            StepOptions o = StepOptions.defaults().withLr(1e-4f).withPrecision(precision);
             double[] total = new double[steps];
             double[] fwd = new double[steps];
             double[] bwd = new double[steps];
             double[] opt = new double[steps];
+            double[] javaMs = new double[steps];
+            int replayed = 0;
             for (int s = 0; s < warmup + steps; s++) {
                 long t0 = System.nanoTime();
                 StepResult r = nm.trainStep(images, mask, o.withStep(s + 1));
@@ -106,16 +113,20 @@ final class BenchCommand implements Callable<Integer> {
                     fwd[i] = r.forwardMs();
                     bwd[i] = r.backwardMs();
                     opt[i] = r.optimizerMs();
+                    // What the Java side adds: the call's wall time less the time inside the library.
+                    javaMs[i] = ms - r.totalMs();
+                    replayed += r.replayed() ? 1 : 0;
                 }
             }
-            // The peak, measured in the same run: fp32 GEMM on this backend.
+            // The peak, measured in the same run: a GEMM of the step's precision on this backend.
             int g = ctx.backend() == Backend.CUDA ? 8192 : 1024;
-            double peakGflops = ctx.measureGemmGflops(g, g, g, 10);
+            double peakGflops = ctx.measureGemmGflops(precision, g, g, g, 10);
             double flops = org.caejava.FlopCount.trainingStepPerImage(cfg, masked);
             ObjectMapper json = new ObjectMapper();
             ObjectNode out = json.createObjectNode();
             double median = median(total);
             out.put("impl", "cae-java");
+            out.put("precision", precision.toString());
             out.put("backend", ctx.backend().name().toLowerCase());
             out.put("device", ctx.description());
             out.put("threads", ctx.threads());
@@ -127,11 +138,14 @@ final class BenchCommand implements Callable<Integer> {
             out.put("forward_ms", round(median(fwd)));
             out.put("backward_ms", round(median(bwd)));
             out.put("optimizer_ms", round(median(opt)));
+            out.put("java_overhead_ms", Math.round(median(javaMs) * 1000) / 1000.0);
+            out.put("java_overhead_share", Math.round(median(javaMs) / median * 1e5) / 1e5);
+            out.put("replayed_steps", replayed);
             double achieved = flops * batch / (median / 1000) / 1e9;
             out.put("gflop_per_image", round(flops / 1e9));
             out.put("achieved_gflops", round(achieved));
             out.put("peak_gemm_gflops", round(peakGflops));
-            out.put("peak_gemm", "fp32 " + g + "^3, measured in this run");
+            out.put("peak_gemm", precision + " " + g + "^3, measured in this run");
             out.put("mfu", Math.round(achieved / peakGflops * 1000) / 1000.0);
             out.put("steps", steps);
             var all = out.putArray("step_ms_all");

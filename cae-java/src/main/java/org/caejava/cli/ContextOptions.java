@@ -23,8 +23,7 @@ final class ContextOptions {
             case "cpu" -> Backend.CPU;
             case "cuda", "gpu" -> Backend.CUDA;
             case "auto" -> Backend.AUTO;
-            default -> throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(new Object()),
-                    "--backend must be cpu, cuda or auto, not \"" + backend + "\"");
+            default -> throw new IllegalArgumentException("--backend must be cpu, cuda or auto, not \"" + backend + "\"");
         };
     }
 

@@ -152,6 +152,9 @@ final class PretrainCommand implements Callable<Integer> {
     @Mixin
     ContextOptions where = new ContextOptions();
 
+    @Mixin
+    PrecisionOption precisionOption = new PrecisionOption();
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Override
@@ -202,8 +205,9 @@ final class PretrainCommand implements Callable<Integer> {
                 CaeModel model = resumeFrom != null ? CaeModel.load(ctx, resumeFrom)
                         : CaeModel.create(ctx, config, runSeed);
                 try (model; MetricsLog metrics = MetricsLog.open(outDir, model.state().step())) {
-                    stdout.printf("cae pretrain: %s%n  data: %s (%d training images%s)%n  model: %s%n"
+                    stdout.printf("cae pretrain: %s, %s matrix products%n  data: %s (%d training images%s)%n  model: %s%n"
                             + "  %d steps of %d images (%.1f epochs), %s%s%n  output: %s%n", ctx.description(),
+                            precisionOption.resolve(ctx.backend()),
                             data == null ? "Fashion-MNIST" + (Datasets.fullFashionMnistInstalled() ? "" : ", embedded subset")
                                     : data, train.size(), test == null ? ", no labeled test split" : ", " + test.size()
                                     + " test images", describe(config), total, b, (double) total / stepsPerEpoch,
@@ -247,7 +251,7 @@ final class PretrainCommand implements Callable<Integer> {
                     .seed(runSeed).maskGenerator(masks).checkpoint(checkpointFile,
                             checkpointEvery != null ? checkpointEvery : 100)
                     .loaderThreads(loaderThreads != null ? loaderThreads : 1).stopWhen(stop::get).strictData(strict)
-                    .listener(both(progress, metrics));
+                    .listener(both(progress, metrics)).precision(precisionOption.resolve(ctx.backend()));
             if (lr != null) {
                 builder.learningRate(lr);
             }
@@ -357,6 +361,9 @@ final class PretrainCommand implements Callable<Integer> {
         seed = seed != null ? seed : r.hasNonNull("seed") ? r.get("seed").asLong() : null;
         mask = mask != null ? mask : r.hasNonNull("mask") ? r.get("mask").asText() : null;
         maskRatio = maskRatio != null ? maskRatio : r.hasNonNull("mask_ratio") ? r.get("mask_ratio").asDouble() : null;
+        if (precisionOption.precision == null && r.hasNonNull("precision")) {
+            precisionOption.precision = r.get("precision").asText();
+        }
     }
 
     private Map<String, Object> runInfo(ImageDataset train, ImageDataset test, CaeConfig config, int b, long total,
@@ -377,6 +384,7 @@ final class PretrainCommand implements Callable<Integer> {
         m.put("augmentation", train.augmentation().toString());
         m.put("normalization", train.normalization().toString());
         m.put("backend", where.backend);
+        m.put("precision", precisionOption.requested());
         m.put("threads", where.threads);
         m.put("config", config.toNative());
         return m;

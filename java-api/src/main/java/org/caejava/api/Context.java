@@ -105,10 +105,19 @@ public final class Context implements AutoCloseable {
      * against, taken in the same run.
      */
     public double measureGemmGflops(int m, int n, int k, int repeats) {
+        return measureGemmGflops(Precision.FP32, m, n, k, repeats);
+    }
+
+    /**
+     * As {@link #measureGemmGflops(int, int, int, int)} at a precision: for {@link Precision#BF16}
+     * the rate of bf16 products with both operands already rounded (the tensor cores' rate on
+     * CUDA), the peak a bf16 step's utilization is measured against.
+     */
+    public double measureGemmGflops(Precision precision, int m, int n, int k, int repeats) {
         try (Arena call = Arena.ofConfined()) {
             MemorySegment out = call.allocate(ValueLayout.JAVA_DOUBLE);
-            Native.check(CaeNative.cae_context_measure_gemm(handle(), m, n, k, repeats, out),
-                    "measuring the GEMM rate of " + this);
+            Native.check(CaeNative.cae_context_measure_gemm_at(handle(), precision.code(), m, n, k, repeats, out),
+                    "measuring the " + precision + " GEMM rate of " + this);
             return out.get(ValueLayout.JAVA_DOUBLE, 0);
         }
     }

@@ -14,6 +14,13 @@ final class Native {
         }
     }
 
+    /** As {@link #check(int, String)}, building the context only on failure (for calls made every step). */
+    static void check(int status, java.util.function.Supplier<String> javaContext) {
+        if (status != 0) {
+            throw failure(status, javaContext.get());
+        }
+    }
+
     /** The exception for a failed call; reads the calling thread's last native error. */
     static CaeException failure(int status, String javaContext) {
         String message = CaeNative.cae_last_error().getString(0);

@@ -159,29 +159,33 @@ public final class NativeModel implements AutoCloseable {
         MemorySegment h = handle();
         images.describe(imagesArg);
         mask.describe(maskArg);
-        MemorySegment opt = optionsArg;
-        Native.check(CaeNative.cae_step_options_init(opt), "initializing step options");
-        cae_step_options.lr(opt, o.lr());
-        cae_step_options.weight_decay(opt, o.weightDecay());
-        cae_step_options.beta1(opt, o.beta1());
-        cae_step_options.beta2(opt, o.beta2());
-        cae_step_options.eps(opt, o.eps());
-        cae_step_options.max_grad_norm(opt, o.maxGradNorm());
-        cae_step_options.step(opt, o.step());
-        cae_step_options.seed(opt, o.seed());
-        cae_step_options.drop_path(opt, o.dropPath() ? 1 : 0);
+        MemorySegment opt = describe(o);
         Native.check(CaeNative.cae_train_step(h, imagesArg, maskArg, opt, resultArg),
-                "training step " + o.step() + " on images " + images + " with mask " + mask);
+                () -> "training step " + o.step() + " on images " + images + " with mask " + mask);
         return result();
     }
 
-    /** Losses and gradients (readable in {@link Slot#GRAD}) without an update or stochastic depth. */
+    /** Losses and gradients (readable in {@link Slot#GRAD}) without an update or stochastic depth, in fp32. */
     public StepResult computeGradients(Tensor images, Tensor mask) {
         MemorySegment h = handle();
         images.describe(imagesArg);
         mask.describe(maskArg);
         Native.check(CaeNative.cae_compute_gradients(h, imagesArg, maskArg, resultArg),
-                "computing gradients on images " + images + " with mask " + mask);
+                () -> "computing gradients on images " + images + " with mask " + mask);
+        return result();
+    }
+
+    /**
+     * Losses and gradients without an update, at the precision and with the stochastic depth
+     * (drop path, seed, step) of {@code o}; its optimizer settings are not used.
+     */
+    public StepResult computeGradients(Tensor images, Tensor mask, StepOptions o) {
+        MemorySegment h = handle();
+        images.describe(imagesArg);
+        mask.describe(maskArg);
+        MemorySegment opt = describe(o);
+        Native.check(CaeNative.cae_compute_gradients_with_options(h, imagesArg, maskArg, opt, resultArg),
+                () -> "computing " + o.precision() + " gradients on images " + images + " with mask " + mask);
         return result();
     }
 
@@ -232,11 +236,28 @@ public final class NativeModel implements AutoCloseable {
         return handle;
     }
 
+    // Every field of cae_step_options is written (no cae_step_options_init call: one downcall per step).
+    private MemorySegment describe(StepOptions o) {
+        MemorySegment opt = optionsArg;
+        cae_step_options.lr(opt, o.lr());
+        cae_step_options.weight_decay(opt, o.weightDecay());
+        cae_step_options.beta1(opt, o.beta1());
+        cae_step_options.beta2(opt, o.beta2());
+        cae_step_options.eps(opt, o.eps());
+        cae_step_options.max_grad_norm(opt, o.maxGradNorm());
+        cae_step_options.step(opt, o.step());
+        cae_step_options.seed(opt, o.seed());
+        cae_step_options.drop_path(opt, o.dropPath() ? 1 : 0);
+        cae_step_options.precision(opt, o.precision().code());
+        return opt;
+    }
+
     private StepResult result() {
         MemorySegment r = resultArg;
         return new StepResult(cae_step_result.loss(r), cae_step_result.loss_main(r), cae_step_result.loss_align(r),
                 cae_step_result.grad_norm(r), cae_step_result.skipped(r) != 0, cae_step_result.forward_ms(r),
-                cae_step_result.backward_ms(r), cae_step_result.optimizer_ms(r), cae_step_result.total_ms(r));
+                cae_step_result.backward_ms(r), cae_step_result.optimizer_ms(r), cae_step_result.total_ms(r),
+                cae_step_result.replayed(r) != 0);
     }
 
     private static void checkSize(ParamInfo p, MemorySegment seg) {

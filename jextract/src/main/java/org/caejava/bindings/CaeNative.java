@@ -879,6 +879,30 @@ public class CaeNative extends CaeNative$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+    /**
+     * {@snippet lang=c :
+     * typedef int32_t cae_precision
+     * }
+     */
+    public static final OfInt cae_precision = CaeNative.C_INT;
+    private static final int CAE_PRECISION_FP32 = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum cae_precision_kind.CAE_PRECISION_FP32 = 0
+     * }
+     */
+    public static int CAE_PRECISION_FP32() {
+        return CAE_PRECISION_FP32;
+    }
+    private static final int CAE_PRECISION_BF16 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum cae_precision_kind.CAE_PRECISION_BF16 = 1
+     * }
+     */
+    public static int CAE_PRECISION_BF16() {
+        return CAE_PRECISION_BF16;
+    }
 
     private static class cae_context_measure_gemm {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -938,6 +962,72 @@ public class CaeNative extends CaeNative$shared {
                 traceDowncall("cae_context_measure_gemm", context, m, n, k, repeats, gflops);
             }
             return (int)mh$.invokeExact(context, m, n, k, repeats, gflops);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cae_context_measure_gemm_at {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER,
+            CaeNative.C_INT,
+            CaeNative.C_INT,
+            CaeNative.C_INT,
+            CaeNative.C_INT,
+            CaeNative.C_INT,
+            CaeNative.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_context_measure_gemm_at");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_context_measure_gemm_at(cae_context *context, cae_precision precision, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
+     * }
+     */
+    public static FunctionDescriptor cae_context_measure_gemm_at$descriptor() {
+        return cae_context_measure_gemm_at.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_context_measure_gemm_at(cae_context *context, cae_precision precision, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
+     * }
+     */
+    public static MethodHandle cae_context_measure_gemm_at$handle() {
+        return cae_context_measure_gemm_at.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_context_measure_gemm_at(cae_context *context, cae_precision precision, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
+     * }
+     */
+    public static MemorySegment cae_context_measure_gemm_at$address() {
+        return cae_context_measure_gemm_at.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_context_measure_gemm_at(cae_context *context, cae_precision precision, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
+     * }
+     */
+    public static int cae_context_measure_gemm_at(MemorySegment context, int precision, int m, int n, int k, int repeats, MemorySegment gflops) {
+        var mh$ = cae_context_measure_gemm_at.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_context_measure_gemm_at", context, precision, m, n, k, repeats, gflops);
+            }
+            return (int)mh$.invokeExact(context, precision, m, n, k, repeats, gflops);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {
@@ -2373,6 +2463,70 @@ public class CaeNative extends CaeNative$shared {
                 traceDowncall("cae_compute_gradients", model, images, mask, result);
             }
             return (int)mh$.invokeExact(model, images, mask, result);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cae_compute_gradients_with_options {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER,
+            CaeNative.C_POINTER,
+            CaeNative.C_POINTER,
+            CaeNative.C_POINTER,
+            CaeNative.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_compute_gradients_with_options");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_compute_gradients_with_options(cae_model *model, const cae_tensor *images, const cae_tensor *mask, const cae_step_options *options, cae_step_result *result)
+     * }
+     */
+    public static FunctionDescriptor cae_compute_gradients_with_options$descriptor() {
+        return cae_compute_gradients_with_options.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_compute_gradients_with_options(cae_model *model, const cae_tensor *images, const cae_tensor *mask, const cae_step_options *options, cae_step_result *result)
+     * }
+     */
+    public static MethodHandle cae_compute_gradients_with_options$handle() {
+        return cae_compute_gradients_with_options.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_compute_gradients_with_options(cae_model *model, const cae_tensor *images, const cae_tensor *mask, const cae_step_options *options, cae_step_result *result)
+     * }
+     */
+    public static MemorySegment cae_compute_gradients_with_options$address() {
+        return cae_compute_gradients_with_options.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_compute_gradients_with_options(cae_model *model, const cae_tensor *images, const cae_tensor *mask, const cae_step_options *options, cae_step_result *result)
+     * }
+     */
+    public static int cae_compute_gradients_with_options(MemorySegment model, MemorySegment images, MemorySegment mask, MemorySegment options, MemorySegment result) {
+        var mh$ = cae_compute_gradients_with_options.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_compute_gradients_with_options", model, images, mask, options, result);
+            }
+            return (int)mh$.invokeExact(model, images, mask, options, result);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

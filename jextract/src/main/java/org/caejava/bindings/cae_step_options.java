@@ -24,7 +24,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     int64_t step;
  *     uint64_t seed;
  *     int32_t drop_path;
- *     int32_t reserved;
+ *     cae_precision precision;
  * }
  * }
  */
@@ -44,7 +44,7 @@ public class cae_step_options {
         CaeNative.C_LONG.withName("step"),
         CaeNative.C_LONG.withName("seed"),
         CaeNative.C_INT.withName("drop_path"),
-        CaeNative.C_INT.withName("reserved")
+        CaeNative.C_INT.withName("precision")
     ).withName("cae_step_options");
 
     /**
@@ -450,48 +450,48 @@ public class cae_step_options {
         struct.set(drop_path$LAYOUT, drop_path$OFFSET, fieldValue);
     }
 
-    private static final OfInt reserved$LAYOUT = (OfInt)$LAYOUT.select(groupElement("reserved"));
+    private static final OfInt precision$LAYOUT = (OfInt)$LAYOUT.select(groupElement("precision"));
 
     /**
      * Layout for field:
      * {@snippet lang=c :
-     * int32_t reserved
+     * cae_precision precision
      * }
      */
-    public static final OfInt reserved$layout() {
-        return reserved$LAYOUT;
+    public static final OfInt precision$layout() {
+        return precision$LAYOUT;
     }
 
-    private static final long reserved$OFFSET = $LAYOUT.byteOffset(groupElement("reserved"));
+    private static final long precision$OFFSET = $LAYOUT.byteOffset(groupElement("precision"));
 
     /**
      * Offset for field:
      * {@snippet lang=c :
-     * int32_t reserved
+     * cae_precision precision
      * }
      */
-    public static final long reserved$offset() {
-        return reserved$OFFSET;
+    public static final long precision$offset() {
+        return precision$OFFSET;
     }
 
     /**
      * Getter for field:
      * {@snippet lang=c :
-     * int32_t reserved
+     * cae_precision precision
      * }
      */
-    public static int reserved(MemorySegment struct) {
-        return struct.get(reserved$LAYOUT, reserved$OFFSET);
+    public static int precision(MemorySegment struct) {
+        return struct.get(precision$LAYOUT, precision$OFFSET);
     }
 
     /**
      * Setter for field:
      * {@snippet lang=c :
-     * int32_t reserved
+     * cae_precision precision
      * }
      */
-    public static void reserved(MemorySegment struct, int fieldValue) {
-        struct.set(reserved$LAYOUT, reserved$OFFSET, fieldValue);
+    public static void precision(MemorySegment struct, int fieldValue) {
+        struct.set(precision$LAYOUT, precision$OFFSET, fieldValue);
     }
 
     /**

@@ -20,7 +20,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     float loss_align;
  *     float grad_norm;
  *     int32_t skipped;
- *     int32_t reserved;
+ *     int32_t replayed;
  *     double forward_ms;
  *     double backward_ms;
  *     double optimizer_ms;
@@ -40,7 +40,7 @@ public class cae_step_result {
         CaeNative.C_FLOAT.withName("loss_align"),
         CaeNative.C_FLOAT.withName("grad_norm"),
         CaeNative.C_INT.withName("skipped"),
-        CaeNative.C_INT.withName("reserved"),
+        CaeNative.C_INT.withName("replayed"),
         CaeNative.C_DOUBLE.withName("forward_ms"),
         CaeNative.C_DOUBLE.withName("backward_ms"),
         CaeNative.C_DOUBLE.withName("optimizer_ms"),
@@ -274,48 +274,48 @@ public class cae_step_result {
         struct.set(skipped$LAYOUT, skipped$OFFSET, fieldValue);
     }
 
-    private static final OfInt reserved$LAYOUT = (OfInt)$LAYOUT.select(groupElement("reserved"));
+    private static final OfInt replayed$LAYOUT = (OfInt)$LAYOUT.select(groupElement("replayed"));
 
     /**
      * Layout for field:
      * {@snippet lang=c :
-     * int32_t reserved
+     * int32_t replayed
      * }
      */
-    public static final OfInt reserved$layout() {
-        return reserved$LAYOUT;
+    public static final OfInt replayed$layout() {
+        return replayed$LAYOUT;
     }
 
-    private static final long reserved$OFFSET = $LAYOUT.byteOffset(groupElement("reserved"));
+    private static final long replayed$OFFSET = $LAYOUT.byteOffset(groupElement("replayed"));
 
     /**
      * Offset for field:
      * {@snippet lang=c :
-     * int32_t reserved
+     * int32_t replayed
      * }
      */
-    public static final long reserved$offset() {
-        return reserved$OFFSET;
+    public static final long replayed$offset() {
+        return replayed$OFFSET;
     }
 
     /**
      * Getter for field:
      * {@snippet lang=c :
-     * int32_t reserved
+     * int32_t replayed
      * }
      */
-    public static int reserved(MemorySegment struct) {
-        return struct.get(reserved$LAYOUT, reserved$OFFSET);
+    public static int replayed(MemorySegment struct) {
+        return struct.get(replayed$LAYOUT, replayed$OFFSET);
     }
 
     /**
      * Setter for field:
      * {@snippet lang=c :
-     * int32_t reserved
+     * int32_t replayed
      * }
      */
-    public static void reserved(MemorySegment struct, int fieldValue) {
-        struct.set(reserved$LAYOUT, reserved$OFFSET, fieldValue);
+    public static void replayed(MemorySegment struct, int fieldValue) {
+        struct.set(replayed$LAYOUT, replayed$OFFSET, fieldValue);
     }
 
     private static final OfDouble forward_ms$LAYOUT = (OfDouble)$LAYOUT.select(groupElement("forward_ms"));

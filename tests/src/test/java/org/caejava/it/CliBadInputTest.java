@@ -134,4 +134,17 @@ class CliBadInputTest {
             assertTrue(files.noneMatch(p -> p.getFileName().toString().startsWith("hs_err_pid")), "no JVM crash log");
         }
     }
+
+    @Test
+    void unknownBackendAndPrecisionAreRefusedByName() throws Exception {
+        CliEndToEndTest.Run backend = CliEndToEndTest.run(dir.resolve("backend.log"), "bench", "--preset", "fmnist-tiny",
+                "--batch", "2", "--steps", "1", "--warmup", "0", "--backend", "tpu");
+        assertEquals(1, backend.exit(), backend.output());
+        assertTrue(backend.output().contains("--backend must be cpu, cuda or auto, not \"tpu\""), backend.output());
+        CliEndToEndTest.Run precision = CliEndToEndTest.run(dir.resolve("precision.log"), "bench", "--preset",
+                "fmnist-tiny", "--batch", "2", "--steps", "1", "--warmup", "0", "--backend", "cpu", "--precision", "fp8");
+        assertEquals(1, precision.exit(), precision.output());
+        assertTrue(precision.output().contains("--precision must be bf16, fp32 or auto, not \"fp8\""),
+                precision.output());
+    }
 }

@@ -182,9 +182,7 @@ class PyTorchParityTest {
                     double lr = Double.parseDouble(Float.toString(lrs[t]));
                     StepOptions o = StepOptions.defaults().withLr(lr).withWeightDecay(wd).withMaxGradNorm(clip)
                             .withBetas(meta.get(0).asDouble(), meta.get(1).asDouble())
-                            .withStep(t + 1).withDropPath(false);
-                    o = new StepOptions(o.lr(), o.weightDecay(), o.beta1(), o.beta2(), eps, o.maxGradNorm(), o.step(),
-                            o.seed(), o.dropPath());
+                            .withStep(t + 1).withDropPath(false).withEps(eps);
                     StepResult s = nm.trainStep(images, mask, o);
                     report.scalar("step " + (t + 1) + " loss", s.loss(), losses[t], LOSS_TOL);
                     report.scalar("step " + (t + 1) + " grad_norm", s.gradNorm(), norms[t], LOSS_TOL);
