@@ -1,12 +1,18 @@
 // Times cae_train_step through the C ABI and prints one JSON line (not a test: run by
 // tests/gpu/run.sh next to the PyTorch reference). The images live in a device buffer, as the
 // PyTorch side keeps its batch on the GPU; the mask is host memory (it is checked on the host).
-// cae_train_step returns after the step's work has finished, so host timing is exact.
+// cae_train_step returns after the step's work has finished, so host timing is exact. With
+// --peak N it also times an N^3 GEMM of the step's precision (cae_context_measure_gemm_at) and
+// prints the model FLOP utilization: FLOPs counted from the model's shapes (as
+// org.caejava.FlopCount) per second against that GEMM's rate.
 //
 //   bench_cuda_step [--config base|tiny|vitb-depth2] [--batch B] [--steps N] [--warmup W]
-//                   [--masked M] [--backend cuda|cpu] [--no-drop-path]
+//                   [--masked M] [--backend cuda|cpu] [--no-drop-path] [--precision fp32|bf16]
+//                   [--peak N]
+// CAE_CUDA_GRAPHS=0 turns the recording of steps off (replayed_steps counts the replays).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,12 +30,32 @@ namespace {
     std::exit(1);
 }
 
+// FLOPs of one training step per image (a multiply-add is 2): the matrix and attention products
+// of the forward of every trained part, twice that for the backward, the alignment pass (forward
+// only) and the patch embedding (forward of every patch, weight gradient from the visible ones).
+double step_flops_per_image(const cae_model_config& c, int64_t masked) {
+    const double n = static_cast<double>((c.img_size / c.patch_size) * (c.img_size / c.patch_size));
+    const double d = c.embed_dim, mlp = std::floor(d * c.mlp_ratio);
+    const double k = static_cast<double>(c.patch_size) * c.patch_size * c.in_chans;
+    const double m = static_cast<double>(masked), v = n - m;
+    auto block = [&](double t) { return 2 * t * (3 * d * d + d * d + 2 * d * mlp) + 4 * t * t * d; };
+    auto regressor = [&](double q, double keys) {
+        return 2 * (q * d * d + 2 * keys * d * d + q * d * d + 2 * q * d * mlp) + 4 * q * keys * d;
+    };
+    const double encoder = c.depth * block(1 + v), alignment = c.depth * block(1 + m);
+    const double reg = c.regressor_depth * regressor(m, v + m);
+    const double decoder = c.decoder_depth * block(m) + 2 * m * d * k;
+    return 2 * n * k * d + 2 * v * k * d + 3 * (encoder + reg + decoder) + alignment;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string config = "base", backend = "cuda";
     int64_t batch = 64, steps = 20, warmup = 3, masked = -1;
     bool drop_path = true;
+    std::string precision = "fp32";
+    int peak_n = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> const char* {
@@ -46,6 +72,8 @@ int main(int argc, char** argv) {
         else if (a == "--masked") masked = std::atoll(next());
         else if (a == "--backend") backend = next();
         else if (a == "--no-drop-path") drop_path = false;
+        else if (a == "--precision") precision = next();
+        else if (a == "--peak") peak_n = std::atoi(next());
         else {
             std::fprintf(stderr, "unknown argument %s\n", a.c_str());
             return 2;
@@ -74,6 +102,11 @@ int main(int argc, char** argv) {
     }
     const int64_t N = (c.img_size / c.patch_size) * (c.img_size / c.patch_size);
     if (masked < 0) masked = N / 2;
+    if (precision != "fp32" && precision != "bf16") {
+        std::fprintf(stderr, "unknown precision %s (fp32, bf16)\n", precision.c_str());
+        return 2;
+    }
+    const cae_precision prec = precision == "bf16" ? CAE_PRECISION_BF16 : CAE_PRECISION_FP32;
 
     cae_context_options o;
     cae_context_options_init(&o);
@@ -117,6 +150,8 @@ int main(int argc, char** argv) {
     cae_step_options_init(&so);
     so.lr = 1.5e-3f * static_cast<float>(batch) / 2048.0f;
     so.drop_path = drop_path ? 1 : 0;
+    so.precision = prec;
+    int replayed = 0;
     std::vector<double> times, fwd, bwd, opt;
     float first_loss = 0.0f, last_loss = 0.0f;
     for (int64_t i = 0; i < warmup + steps; ++i) {
@@ -132,6 +167,7 @@ int main(int argc, char** argv) {
             fwd.push_back(r.forward_ms);
             bwd.push_back(r.backward_ms);
             opt.push_back(r.optimizer_ms);
+            replayed += r.replayed;
         }
     }
     auto median = [](std::vector<double> v) {
@@ -140,17 +176,25 @@ int main(int argc, char** argv) {
         return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
     };
     const double med = median(times);
+    double peak_gflops = 0.0;
+    if (peak_n > 0 && cae_context_measure_gemm_at(ctx, prec, peak_n, peak_n, peak_n, 10, &peak_gflops) != CAE_OK)
+        die("cae_context_measure_gemm_at");
+    const double gflop_per_image = step_flops_per_image(c, masked) / 1e9;
+    const double achieved = med > 0 ? gflop_per_image * static_cast<double>(batch) / (med / 1e3) : 0.0;
     std::string desc = info.description;
     for (char& ch : desc)
         if (ch == '"' || ch == '\\') ch = '\'';
     std::printf("{\"impl\":\"cae-native\",\"backend\":\"%s\",\"config\":\"%s\",\"batch\":%lld,\"masked\":%lld,"
                 "\"steps\":%lld,\"warmup\":%lld,\"drop_path\":%s,\"step_ms\":%.3f,\"img_per_s\":%.2f,"
                 "\"forward_ms\":%.3f,\"backward_ms\":%.3f,\"optimizer_ms\":%.3f,\"first_loss\":%.6f,"
-                "\"last_loss\":%.6f,\"description\":\"%s\",\"step_ms_all\":[",
+                "\"last_loss\":%.6f,\"precision\":\"%s\",\"replayed_steps\":%d,\"gflop_per_image\":%.3f,"
+                "\"achieved_gflops\":%.1f,\"peak_gemm_gflops\":%.1f,\"peak_gemm_n\":%d,\"mfu\":%.4f,"
+                "\"description\":\"%s\",\"step_ms_all\":[",
                 backend.c_str(), config.c_str(), static_cast<long long>(batch), static_cast<long long>(masked),
                 static_cast<long long>(steps), static_cast<long long>(warmup), drop_path ? "true" : "false", med,
                 med > 0 ? 1000.0 * static_cast<double>(batch) / med : 0.0, median(fwd), median(bwd), median(opt),
-                first_loss, last_loss, desc.c_str());
+                first_loss, last_loss, precision.c_str(), replayed, gflop_per_image, achieved, peak_gflops, peak_n,
+                peak_gflops > 0 ? achieved / peak_gflops : 0.0, desc.c_str());
     for (size_t i = 0; i < times.size(); ++i) std::printf("%s%.3f", i ? "," : "", times[i]);
     std::printf("]}\n");
     cae_buffer_destroy(img_buf);

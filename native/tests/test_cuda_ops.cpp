@@ -567,7 +567,9 @@ TEST_CASE("normalize_rows (unbiased variance, constant rows, P = 1)") {
 
 // ---------------------------------------------------------------- attention
 
-TEST_CASE("attention forward (out, probs) and backward (dq, dk, dv; dv alone)") {
+// BF16 (both backends round the six products' operands): the tolerance is 1e-4, since an fp32
+// score that differs in its last bits may round its probability to the other bf16 neighbour.
+TEST_CASE("attention forward (out, probs) and backward (dq, dk, dv; dv alone), fp32 and bf16") {
     struct Case {
         const char* name;
         int64_t batch, heads, nq, nk, hd;
@@ -583,9 +585,13 @@ TEST_CASE("attention forward (out, probs) and backward (dq, dk, dv; dv alone)") 
         {"regressor-like cross (Nk 196, Nq 98)", 2, 12, 98, 196, 64, false, 0, 0},
         {"long rows (Nk 300)", 1, 2, 20, 300, 32, false, 0, 5},
     };
+    for (const GemmPrecision precision : {GemmPrecision::FP32, GemmPrecision::BF16})
     for (const Case& c : cases) {
+        const bool bf16 = precision == GemmPrecision::BF16;
+        const double tol = bf16 ? 1e-4 : gemm_tol();
         const int64_t D = c.heads * c.hd;
         AttentionShape s;
+        s.precision = precision;
         s.batch = c.batch;
         s.heads = c.heads;
         s.q_len = c.nq;
@@ -606,7 +612,8 @@ TEST_CASE("attention forward (out, probs) and backward (dq, dk, dv; dv alone)") 
             vo = ko + D;
             size = ko + c.batch * c.nk * 2 * D;
         }
-        const std::string name = std::string("attention ") + c.name + " " + dims({c.batch, c.heads, c.nq, c.nk, c.hd});
+        const std::string name = std::string("attention ") + (bf16 ? "bf16 " : "") + c.name + " " +
+                                 dims({c.batch, c.heads, c.nq, c.nk, c.hd});
         const int64_t out_size = c.batch * c.nq * s.ldo, probs_size = c.batch * c.heads * c.nq * c.nk;
         Arrays in;
         in.f["qkv"] = randn(size);
@@ -614,7 +621,7 @@ TEST_CASE("attention forward (out, probs) and backward (dq, dk, dv; dv alone)") 
         in.f["probs"] = nans(probs_size);
         check_op(name + ": forward", in, {"out", "probs"}, [=](Backend& be, const Ptrs& p) {
             be.attention_forward(p["out"], p["probs"], p["qkv"] + qo, p["qkv"] + ko, p["qkv"] + vo, s);
-        }, gemm_tol(), false);
+        }, tol, false);
 
         Arrays fw = run_on(cpu(), in, [=](Backend& be, const Ptrs& p) {
             be.attention_forward(p["out"], p["probs"], p["qkv"] + qo, p["qkv"] + ko, p["qkv"] + vo, s);
@@ -627,15 +634,15 @@ TEST_CASE("attention forward (out, probs) and backward (dq, dk, dv; dv alone)") 
         check_op(name + ": backward", bw, {"grad"}, [=](Backend& be, const Ptrs& p) {
             be.attention_backward(p["grad"] + qo, p["grad"] + ko, p["grad"] + vo, p["dout"], p["probs"], p["qkv"] + qo,
                                   p["qkv"] + ko, p["qkv"] + vo, s);
-        }, gemm_tol(), false);
+        }, tol, false);
         check_op(name + ": backward, dv alone", bw, {"grad"}, [=](Backend& be, const Ptrs& p) {
             be.attention_backward(nullptr, nullptr, p["grad"] + vo, p["dout"], p["probs"], p["qkv"] + qo,
                                   p["qkv"] + ko, p["qkv"] + vo, s);
-        }, gemm_tol(), false);
+        }, tol, false);
         check_op(name + ": backward, dq alone", bw, {"grad"}, [=](Backend& be, const Ptrs& p) {
             be.attention_backward(p["grad"] + qo, nullptr, nullptr, p["dout"], p["probs"], p["qkv"] + qo,
                                   p["qkv"] + ko, p["qkv"] + vo, s);
-        }, gemm_tol(), false);
+        }, tol, false);
     }
 }
 

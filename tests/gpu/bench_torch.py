@@ -6,6 +6,8 @@ clip_grad_norm_(3.0), AdamW. Variants:
   fp32       eager float32, TF32 off for matmul and cuDNN (the precision of our fp32 backend)
   bf16       the same under torch.autocast(bfloat16)
   bf16-sdpa  bf16 with the attention done by F.scaled_dot_product_attention
+  bf16-sdpa-compile  the same with the model under torch.compile (its compile time is the first
+             step's, reported as compile_s; run it under a timeout)
 Also, with --ceiling, an 8192^3 matmul in fp32 (TF32 off) and bf16: the machine's matrix ceilings.
 
     python3 tests/gpu/bench_torch.py --batch 64 --steps 20 --warmup 5 [--variants fp32,bf16] [--ceiling]
@@ -80,23 +82,29 @@ def bench_variant(variant, batch, steps, warmup, masked, device, config):
     cfg = CAEConfig.from_dict(config)
     model = build_model(cfg, 0).to(device)
     model.train()
+    compiled = variant.endswith("compile")
+    step_model = torch.compile(model) if compiled else model
     images, mask = make_batch(cfg, batch, masked, device)
     opt = torch.optim.AdamW(param_groups(model, 0.05), lr=1.5e-3 * batch / 2048, betas=(0.9, 0.999), eps=1e-8)
     params = [p for _, p in trainable_named_parameters(model)]
     use_bf16 = variant.startswith("bf16")
     times, losses = [], []
+    first_step_s = None
     timer = Timer(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     for i in range(warmup + steps):
+        t_wall = time.perf_counter()
         timer.start()
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            out = model(images, mask)
+            out = step_model(images, mask)
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(params, 3.0)
         opt.step()
         ms = timer.stop_ms()
+        if i == 0:
+            first_step_s = time.perf_counter() - t_wall
         if i >= warmup:
             times.append(ms)
         losses.append(float(out["loss"].detach()))
@@ -104,12 +112,13 @@ def bench_variant(variant, batch, steps, warmup, masked, device, config):
     result = {
         "impl": "pytorch", "variant": variant, "batch": batch, "masked": masked, "steps": steps, "warmup": warmup,
         "step_ms": round(med, 3), "img_per_s": round(batch / (med / 1e3), 2),
-        "first_loss": losses[0], "last_loss": losses[-1],
+        "first_loss": losses[0], "last_loss": losses[-1], "first_step_s": round(first_step_s, 2),
+        "compile_s": round(first_step_s, 2) if compiled else None,
         "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None,
         "torch": torch.__version__, "tf32": False, "adamw": "foreach (default)",
         "step_ms_all": [round(t, 3) for t in times],
     }
-    del model, opt, images, mask, out
+    del model, step_model, opt, images, mask, out
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return result

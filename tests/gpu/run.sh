@@ -5,6 +5,7 @@
 #   tests.txt     the output of every test run (per-op errors, model comparisons, sanitizers)
 #   ptxas.txt     registers / shared memory / spills per kernel (sm_90a) and SASS instruction counts
 #   bench.json    one JSON object per line: our cae_train_step and PyTorch's, and the matmul ceilings
+#   tracking.json bf16 against fp32 over 300 steps of the Java pretraining on CUDA
 #   results.json  every stage's status and time, test verdicts, worst errors, the benchmark table
 #   summary.md    the short table, also printed last
 # Every stage runs under `timeout` and a failing stage never stops the next one; stages that no
@@ -127,19 +128,26 @@ stage "ops CAE_GEMM=fallback" 150 test "CAE_GEMM=fallback '$T/test_cuda_ops'"
 stage "ops CAE_GEMM=mma" 150 test "CAE_GEMM=mma '$T/test_cuda_ops'"
 
 # ---------------------------------------------------------------- 4. benchmarks, ours and PyTorch's in turn
-bench_ours() {  # batch
-    stage "bench ours b$1" 150 info "set -o pipefail; '$T/bench_cuda_step' --config base --batch $1 --steps 20 --warmup 3 | tee -a '$WORK/bench_raw.txt'"
+# CAE-B (ViT-B/16 224, pixel target), 98 of 196 patches masked. Ours at bf16 (the CUDA default)
+# and fp32, with the MFU against a GEMM of the same precision measured in the same process;
+# PyTorch eager with bf16 autocast (its attention, and SDPA), fp32, and torch.compile last.
+bench_ours() {  # batch precision [environment assignment]
+    stage "bench ours b$1 $2${3:+ $3}" 150 info "set -o pipefail; $3 '$T/bench_cuda_step' --config base --batch $1 --precision $2 --steps 20 --warmup 3 --peak 8192 | tee -a '$WORK/bench_raw.txt'"
 }
 bench_torch() {  # batch [extra args]
     local b=$1
     shift
-    stage "bench torch b$b" 200 info "set -o pipefail; python3 '$ROOT/tests/gpu/bench_torch.py' --batch $b --steps 20 --warmup 5 $* | tee -a '$WORK/bench_raw.txt'"
+    stage "bench torch b$b $*" 200 info "set -o pipefail; python3 '$ROOT/tests/gpu/bench_torch.py' --batch $b --steps 20 --warmup 5 $* | tee -a '$WORK/bench_raw.txt'"
 }
 : > "$WORK/bench_raw.txt"
-bench_ours 64
-bench_torch 64 --ceiling
-bench_ours 128
-bench_torch 128
+bench_ours 128 bf16
+bench_torch 128 --variants bf16,bf16-sdpa --ceiling
+bench_ours 256 bf16
+bench_torch 256 --variants bf16,bf16-sdpa
+bench_ours 128 fp32
+bench_torch 128 --variants fp32
+bench_ours 128 bf16 CAE_CUDA_GRAPHS=0
+bench_torch 128 --variants bf16-sdpa-compile
 grep '^{' "$WORK/bench_raw.txt" > "$OUT/bench.json" || true
 
 # ---------------------------------------------------------------- 4b. Java end to end on CUDA
@@ -152,6 +160,9 @@ if [[ -f $CARRY/jre.tgz && -f $CARRY/cae-cli.jar ]]; then
     stage "java cae info" 60 test "$CAE info"
     stage "java cae pretrain cuda" 180 test "$CAE pretrain --backend cuda --steps 400 --batch 256 --probe-train 5000 --probe-test 1000 --no-report --out '$WORK/pretrain'"
     stage "java cae bench base b128 cuda" 120 test "$CAE bench --preset base --batch 128 --steps 10 --warmup 3 --backend cuda"
+    # bf16 against fp32 over 300 steps of the same run on CUDA (loss windows in tracking.json).
+    CAE_PLAIN="$WORK/jre/bin/java --enable-native-access=ALL-UNNAMED -Dcae.library.path=$BUILD/lib/libcae.so -jar $CARRY/cae-cli.jar"
+    stage "bf16 tracking cuda" 150 test "'$ROOT/bench/bf16-tracking.sh' --backend cuda --steps 300 --batch 256 --out '$WORK/tracking' --cae '$CAE_PLAIN' && cp '$WORK/tracking/tracking.json' '$OUT/tracking.json'"
 else
     echo "=== SKIP java end to end: no .gpu-carry (run tests/gpu/prepare-carry.sh here and carry .gpu-carry)" | tee -a "$OUT/tests.txt"
     printf 'java end to end\tskipped\t0\n' >> "$WORK/stages.tsv"

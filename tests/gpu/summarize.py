@@ -143,16 +143,32 @@ def main():
         for name, lines in failed:
             for line in lines[:5]:
                 md.append(f"- {name}: `{line}`")
-    md += ["", "| impl | variant | batch | step ms | img/s | peak GiB |", "|---|---|---|---|---|---|"]
+    md += ["", "| impl | variant | batch | step ms | img/s | MFU | peak GiB |", "|---|---|---|---|---|---|---|"]
     for b in bench:
         if b.get("impl") == "ceiling":
             continue
-        variant = b.get("variant") or ("fp32, " + b.get("description", "")[:40] if b.get("impl") == "cae-native" else "")
+        if b.get("impl") == "cae-native":
+            variant = b.get("precision", "fp32") + (", graphs" if b.get("replayed_steps") else ", no graphs")
+        else:
+            variant = b.get("variant", "")
         if "error" in b:
-            md.append(f"| {b.get('impl')} | {variant} | {b.get('batch', '')} | error: {str(b['error'])[:60]} | | |")
+            md.append(f"| {b.get('impl')} | {variant} | {b.get('batch', '')} | error: {str(b['error'])[:60]} | | | |")
             continue
+        mfu = f"{b['mfu']:.3f}" if b.get("mfu") else ""
         md.append(f"| {b.get('impl')} | {variant} | {b.get('batch')} | {b.get('step_ms')} | {b.get('img_per_s')} | "
-                  f"{b.get('peak_mem_gib', '') or ''} |")
+                  f"{mfu} | {b.get('peak_mem_gib', '') or ''} |")
+    # Ours against PyTorch's best eager bf16 variant at each batch.
+    for batch in sorted({b.get("batch") for b in bench if b.get("impl") == "cae-native" and "error" not in b}):
+        ours = [b for b in bench if b.get("impl") == "cae-native" and b.get("batch") == batch
+                and b.get("precision") == "bf16" and "error" not in b]
+        torch_bf16 = [b for b in bench if b.get("impl") == "pytorch" and b.get("batch") == batch
+                      and str(b.get("variant", "")).startswith("bf16") and "compile" not in b.get("variant", "")
+                      and "error" not in b]
+        if ours and torch_bf16:
+            o = max(ours, key=lambda b: b["img_per_s"])
+            t = max(torch_bf16, key=lambda b: b["img_per_s"])
+            md.append(f"\nbatch {batch}: ours bf16 {o['img_per_s']} img/s vs PyTorch eager {t['variant']} "
+                      f"{t['img_per_s']} img/s: {o['img_per_s'] / t['img_per_s']:.2f}x")
     for b in bench:
         if b.get("impl") == "ceiling":
             md.append(f"\nmatmul {b['n']}^3: fp32 (no TF32) {b.get('matmul_fp32_tflops')} TFLOP/s, "

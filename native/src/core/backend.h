@@ -94,6 +94,9 @@ struct AttentionShape {
     int64_t head_dim = 0;
     int64_t ldq = 0, ldk = 0, ldv = 0, ldo = 0;
     float scale = 1.0f;  // applied to q.k before the softmax
+    // BF16: the six products (q k^T, P v; dO v^T, P^T dO, dS k, dS^T q) round their operands to
+    // bf16 and sum in fp32; the softmax, its backward and the saved probabilities stay fp32.
+    GemmPrecision precision = GemmPrecision::FP32;
 };
 
 enum class PatchOrder : int32_t {

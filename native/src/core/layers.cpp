@@ -8,8 +8,9 @@ namespace {
 
 void zero(Backend& be, float* x, int64_t n) { be.fill(x, 0.0f, n); }
 
-AttentionShape self_attention(const BlockShape& s) {
+AttentionShape self_attention(const BlockShape& s, GemmPrecision precision) {
     AttentionShape a;
+    a.precision = precision;
     a.batch = s.B;
     a.heads = s.heads;
     a.q_len = a.kv_len = s.T;
@@ -20,8 +21,9 @@ AttentionShape self_attention(const BlockShape& s) {
     return a;
 }
 
-AttentionShape cross_attention(const RegressorShape& s) {
+AttentionShape cross_attention(const RegressorShape& s, GemmPrecision precision) {
     AttentionShape a;
+    a.precision = precision;
     a.batch = s.B;
     a.heads = s.heads;
     a.q_len = s.Nm;
@@ -129,7 +131,7 @@ void block_forward(Backend& be, const Weights& w, const BlockParams& bp, const B
     linear_forward(be, a.qkv, a.ln1, w.wt(bp.qkv_w), nullptr, rows, D, 3 * D);
     be.add_bias(a.qkv, 3 * D, w.p(bp.q_bias), rows, D);
     be.add_bias(a.qkv + 2 * D, 3 * D, w.p(bp.v_bias), rows, D);
-    be.attention_forward(a.att, a.probs, a.qkv, a.qkv + D, a.qkv + 2 * D, self_attention(s));
+    be.attention_forward(a.att, a.probs, a.qkv, a.qkv + D, a.qkv + 2 * D, self_attention(s, w.precision));
     linear_forward(be, a.proj, a.att, w.wt(bp.proj_w), w.p(bp.proj_b), rows, D, D);
     be.residual_forward(a.mid, x_in, a.proj, w.p(bp.gamma1), drop1, s.B, s.T, D);
     be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.mid, w.p(bp.ln2_w), w.p(bp.ln2_b), rows, D, s.ln_eps);
@@ -162,7 +164,7 @@ void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const 
                     false);
     zero(be, sc.d_qkv, rows * 3 * D);
     be.attention_backward(sc.d_qkv, sc.d_qkv + D, sc.d_qkv + 2 * D, sc.d_att, a.probs, a.qkv, a.qkv + D,
-                          a.qkv + 2 * D, self_attention(s));
+                          a.qkv + 2 * D, self_attention(s, w.precision));
     if (float* g = w.g(bp.q_bias)) be.bias_backward(g, sc.d_qkv, 3 * D, rows, D);
     if (float* g = w.g(bp.v_bias)) be.bias_backward(g, sc.d_qkv + 2 * D, 3 * D, rows, D);
     linear_backward(be, sc.d_ln, w.g(bp.qkv_w), nullptr, sc.d_qkv, a.ln1, w.wt(bp.qkv_w), rows, D, 3 * D, false);
@@ -241,7 +243,7 @@ void regressor_forward(Backend& be, const Weights& w, const RegressorParams& rp,
     linear_forward(be, a.qp, a.lnq, w.wt(rp.q_w), w.p(rp.q_bias), R, D, D);
     linear_forward(be, a.kp, a.lnk, w.wt(rp.k_w), nullptr, RL, D, D);
     linear_forward(be, a.vp, a.lnv, w.wt(rp.v_w), w.p(rp.v_bias), RL, D, D);
-    be.attention_forward(a.att, a.probs, a.qp, a.kp, a.vp, cross_attention(s));
+    be.attention_forward(a.att, a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
     linear_forward(be, a.proj, a.att, w.wt(rp.proj_w), w.p(rp.proj_b), R, D, D);
     // h = LN2(q + s1 g1 a): the norm is applied to the residual stream itself
     be.residual_forward(a.h, q, a.proj, w.p(rp.gamma1), drop1, s.B, s.Nm, D);
@@ -276,7 +278,7 @@ void regressor_backward(Backend& be, const Weights& w, const RegressorParams& rp
     zero(be, sc.d_q, R * D);
     zero(be, sc.d_k, RL * D);
     zero(be, sc.d_v, RL * D);
-    be.attention_backward(sc.d_q, sc.d_k, sc.d_v, sc.d_att, a.probs, a.qp, a.kp, a.vp, cross_attention(s));
+    be.attention_backward(sc.d_q, sc.d_k, sc.d_v, sc.d_att, a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
     linear_backward(be, sc.d_lnq, w.g(rp.q_w), w.g(rp.q_bias), sc.d_q, a.lnq, w.wt(rp.q_w), R, D, D, false);
     linear_backward(be, sc.d_lnk, w.g(rp.k_w), nullptr, sc.d_k, a.lnk, w.wt(rp.k_w), RL, D, D, false);
     linear_backward(be, sc.d_lnv, w.g(rp.v_w), w.g(rp.v_bias), sc.d_v, a.lnv, w.wt(rp.v_w), RL, D, D, false);

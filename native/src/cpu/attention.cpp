@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "cpu/cpu_backend.h"
 #include "cpu/parallel.h"
@@ -71,9 +72,28 @@ CAE_MULTIVERSION void softmax_backward_rows(float* dp, const float* p, int64_t l
 
 namespace {
 
-// C = alpha op(A) op(B) + beta C, on the calling thread.
+// The stored rows x cols block of x (row stride ld) rounded to bf16 values, packed (row stride
+// cols) into `buf`, one buffer per operand and thread.
+const float* bf16_block(const float* x, int64_t rows, int64_t cols, int64_t ld, std::vector<float>& buf) {
+    buf.resize(static_cast<size_t>(rows * cols));
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) buf[static_cast<size_t>(r * cols + c)] = bf16_to_float(float_to_bf16(x[r * ld + c]));
+    return buf.data();
+}
+
+// C = alpha op(A) op(B) + beta C, on the calling thread; BF16 rounds A and B first (see
+// AttentionShape::precision).
 void gemm1(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+           GemmPrecision precision = GemmPrecision::FP32) {
+    if (precision == GemmPrecision::BF16) {
+        thread_local std::vector<float> a_buf, b_buf;
+        const int64_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+        a = bf16_block(a, a_rows, a_cols, lda, a_buf);
+        b = bf16_block(b, b_rows, b_cols, ldb, b_buf);
+        lda = a_cols;
+        ldb = b_cols;
+    }
     GemmArgs g;
     g.trans_a = ta;
     g.trans_b = tb;
@@ -126,14 +146,14 @@ void CpuBackend::attention_forward(float* out, float* probs, const float* q, con
             }
             float* sc = scratch + omp_get_thread_num() * nq * ld;
             gemm1(false, true, nq, nk, hd, s.scale, q + b * nq * s.ldq + h * hd, s.ldq,
-                  k + b * nk * s.ldk + h * hd, s.ldk, 0.0f, sc, ld);
+                  k + b * nk * s.ldk + h * hd, s.ldk, 0.0f, sc, ld, s.precision);
             softmax_rows(sc, ld, nq, nk);
             if (probs) {
                 float* p = probs + bh * nq * nk;
                 for (int64_t i = 0; i < nq; ++i) std::memcpy(p + i * nk, sc + i * ld, nk * sizeof(float));
             }
             gemm1(false, false, nq, hd, nk, 1.0f, sc, ld, v + b * nk * s.ldv + h * hd, s.ldv, 0.0f,
-                  out + b * nq * s.ldo + h * hd, s.ldo);
+                  out + b * nq * s.ldo + h * hd, s.ldo, s.precision);
         });
     }
     errors.rethrow();
@@ -174,12 +194,13 @@ void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float
             float* ds = pp + nq * ld;
             const float* p = probs + bh * nq * nk;
             for (int64_t i = 0; i < nq; ++i) std::memcpy(pp + i * ld, p + i * nk, nk * sizeof(float));
-            if (dv) gemm1(true, false, nk, hd, nq, 1.0f, pp, ld, dob, s.ldo, 1.0f, dv + vo, s.ldv);
+            const GemmPrecision pr = s.precision;
+            if (dv) gemm1(true, false, nk, hd, nq, 1.0f, pp, ld, dob, s.ldo, 1.0f, dv + vo, s.ldv, pr);
             if (!dq && !dk) return;
-            gemm1(false, true, nq, nk, hd, 1.0f, dob, s.ldo, v + vo, s.ldv, 0.0f, ds, ld);
+            gemm1(false, true, nq, nk, hd, 1.0f, dob, s.ldo, v + vo, s.ldv, 0.0f, ds, ld, pr);
             softmax_backward_rows(ds, pp, ld, nq);
-            if (dq) gemm1(false, false, nq, hd, nk, s.scale, ds, ld, k + ko, s.ldk, 1.0f, dq + qo, s.ldq);
-            if (dk) gemm1(true, false, nk, hd, nq, s.scale, ds, ld, q + qo, s.ldq, 1.0f, dk + ko, s.ldk);
+            if (dq) gemm1(false, false, nq, hd, nk, s.scale, ds, ld, k + ko, s.ldk, 1.0f, dq + qo, s.ldq, pr);
+            if (dk) gemm1(true, false, nk, hd, nq, s.scale, ds, ld, q + qo, s.ldq, 1.0f, dk + ko, s.ldk, pr);
         });
     }
     errors.rethrow();

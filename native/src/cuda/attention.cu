@@ -98,8 +98,9 @@ __global__ void fill_rows_kernel(float* __restrict__ dst, int64_t ld, int64_t ro
 // One strided-batched product over the B*H pairs, all matrices contiguous per pair.
 GemmArgs pair_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                    const float* b, int64_t ldb, float* c, int64_t ldc, int64_t pairs, int64_t sa, int64_t sb,
-                   int64_t sc) {
+                   int64_t sc, GemmPrecision precision) {
     GemmArgs g;
+    g.precision = precision;
     g.trans_a = ta;
     g.trans_b = tb;
     g.m = m;
@@ -149,12 +150,12 @@ void CudaBackend::attention_forward(float* out, float* probs, const float* q, co
 
     // probs = scale Q K^T  [Nq, Nk] per pair
     run_gemm(pair_gemm(false, true, nq, nk, hd, s.scale, qg.as<float>(), hd, kg.as<float>(), hd, probs, nk, pairs,
-                       nq * hd, nk * hd, nq * nk));
+                       nq * hd, nk * hd, nq * nk, s.precision));
     softmax_rows_kernel<<<row_blocks(pairs * nq), kRowsPerBlock * kWarp, 0, stream_>>>(probs, pairs * nq, nk);
     CAE_CUDA_CHECK_LAUNCH("softmax_rows_kernel");
     // O = P V  [Nq, hd] per pair
     run_gemm(pair_gemm(false, false, nq, hd, nk, 1.0f, probs, nk, vg.as<float>(), hd, og.as<float>(), hd, pairs,
-                       nq * nk, nk * hd, nq * hd));
+                       nq * nk, nk * hd, nq * hd, s.precision));
     scatter_heads_kernel<false><<<grid_for(nq_elems, kThreads), kThreads, 0, stream_>>>(out, og.as<float>(), s.ldo, H,
                                                                                         nq, hd, nq_elems);
     CAE_CUDA_CHECK_LAUNCH("scatter_heads_kernel");
@@ -182,7 +183,7 @@ void CudaBackend::attention_backward(float* dq, float* dk, float* dv, const floa
     if (dv) {  // dV = P^T dO  [Nk, hd]
         Scratch dvg(*this, nk_elems * sizeof(float));
         run_gemm(pair_gemm(true, false, nk, hd, nq, 1.0f, probs, nk, dog.as<float>(), hd, dvg.as<float>(), hd, pairs,
-                           nq * nk, nq * hd, nk * hd));
+                           nq * nk, nq * hd, nk * hd, s.precision));
         scatter_add(dv, dvg.as<float>(), s.ldv, nk);
     }
     if (!dq && !dk) return;
@@ -192,7 +193,7 @@ void CudaBackend::attention_backward(float* dq, float* dk, float* dv, const floa
         Scratch vg(*this, nk_elems * sizeof(float));
         gather(vg.as<float>(), v, s.ldv, nk);
         run_gemm(pair_gemm(false, true, nq, nk, hd, 1.0f, dog.as<float>(), hd, vg.as<float>(), hd, ds.as<float>(), nk,
-                           pairs, nq * hd, nk * hd, nq * nk));
+                           pairs, nq * hd, nk * hd, nq * nk, s.precision));
     }
     softmax_backward_rows_kernel<<<row_blocks(pairs * nq), kRowsPerBlock * kWarp, 0, stream_>>>(ds.as<float>(), probs,
                                                                                                pairs * nq, nk);
@@ -201,14 +202,14 @@ void CudaBackend::attention_backward(float* dq, float* dk, float* dv, const floa
         Scratch kg(*this, nk_elems * sizeof(float)), dqg(*this, nq_elems * sizeof(float));
         gather(kg.as<float>(), k, s.ldk, nk);
         run_gemm(pair_gemm(false, false, nq, hd, nk, s.scale, ds.as<float>(), nk, kg.as<float>(), hd, dqg.as<float>(),
-                           hd, pairs, nq * nk, nk * hd, nq * hd));
+                           hd, pairs, nq * nk, nk * hd, nq * hd, s.precision));
         scatter_add(dq, dqg.as<float>(), s.ldq, nq);
     }
     if (dk) {  // dK = scale dS^T Q  [Nk, hd]
         Scratch qg(*this, nq_elems * sizeof(float)), dkg(*this, nk_elems * sizeof(float));
         gather(qg.as<float>(), q, s.ldq, nq);
         run_gemm(pair_gemm(true, false, nk, hd, nq, s.scale, ds.as<float>(), nk, qg.as<float>(), hd, dkg.as<float>(),
-                           hd, pairs, nq * nk, nq * hd, nk * hd));
+                           hd, pairs, nq * nk, nq * hd, nk * hd, s.precision));
         scatter_add(dk, dkg.as<float>(), s.ldk, nk);
     }
 }
