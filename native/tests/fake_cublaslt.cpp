@@ -6,6 +6,7 @@
 // consistency, equal batch counts, and pointer / row-stride / batch-stride alignment at least
 // the MIN_ALIGNMENT preferences the algorithm was chosen for. It offers no algorithm when k is 13.
 // Types: CUDA_R_32F everywhere, or CUDA_R_16BF A and B with CUDA_R_32F C and D (compute 32F).
+// Epilogues: DEFAULT, and BIAS (an fp32 vector, one value per row of D, here without batches).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -17,6 +18,8 @@ constexpr int kSuccess = 0, kNotInitialized = 1, kInvalidValue = 7, kNotSupporte
 struct Desc {
     int compute, scale;
     int32_t transa = 0, transb = 0;
+    uint32_t epilogue = 1;        // DEFAULT
+    const float* bias = nullptr;  // BIAS: one value per row of D
 };
 struct Layout {
     int type;
@@ -119,6 +122,19 @@ int cublasLtMatmulDescDestroy(void* desc) {
 }
 int cublasLtMatmulDescSetAttribute(void* desc, int attr, const void* buf, size_t size) {
     Desc* d = static_cast<Desc*>(desc);
+    if (attr == 8) {  // BIAS_POINTER
+        if (size != sizeof(void*)) return kInvalidValue;
+        std::memcpy(&d->bias, buf, sizeof(void*));
+        return kSuccess;
+    }
+    if (attr == 7) {  // EPILOGUE: DEFAULT or BIAS
+        uint32_t e;
+        if (size != sizeof(e)) return kInvalidValue;
+        std::memcpy(&e, buf, sizeof e);
+        if (e != 1 && e != 4) return kNotSupported;
+        d->epilogue = e;
+        return kSuccess;
+    }
     if (size != sizeof(int32_t)) return kInvalidValue;
     int32_t v;
     std::memcpy(&v, buf, sizeof v);
@@ -213,6 +229,7 @@ int cublasLtMatmul(void* handle, void* desc, const void* alpha, const void* A, v
     if (st != kSuccess) return st;
     const Algo* al = static_cast<const Algo*>(algo);
     if (al == nullptr || al->magic != kMagic) return kInvalidValue;
+    if (dsc->epilogue == 4 && (dsc->bias == nullptr || lc->batch != 1)) return kInvalidValue;
     const bool batched = lc->batch > 1;
     if (!aligned(A, *la, al->align[0], batched) || !aligned(B, *lb, al->align[1], batched) ||
         !aligned(C, *lc, al->align[2], batched) || !aligned(D, *ld, al->align[3], batched))
@@ -230,6 +247,7 @@ int cublasLtMatmul(void* handle, void* desc, const void* alpha, const void* A, v
                     s += at(a, *la, dsc->transa, i, p) * at(b, *lb, dsc->transb, p, j);
                 double v = al_v * s;
                 if (be_v != 0.0f) v += static_cast<double>(be_v) * c[j * lc->ld + i];  // beta == 0: C not read
+                if (dsc->epilogue == 4) v += dsc->bias[i];  // BIAS: broadcast over the columns of D
                 d[j * ld->ld + i] = static_cast<float>(v);
             }
     }

@@ -3,8 +3,8 @@
 // layouts, attribute sizes and alignment), and the backend's CublasLtGemm must compute every
 // row-major GemmArgs product correctly through it: all transposes, alpha/beta, padded row
 // strides, strided batches, a shared A (batch stride 0), single rows and columns, beta = 0 over
-// NaN, misaligned pointers; and BF16 products (bf16 A and B, fp32 C) over the same cases. Plans
-// are cached per shape.
+// NaN, misaligned pointers; BF16 products (bf16 A and B, fp32 C) over the same cases; the BIAS
+// epilogue (C[i, j] += bias[j]) on the single-matrix ones. Plans are cached per shape.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -84,7 +84,7 @@ struct Case {
     bool shared_a;
 };
 
-void run_case(cuda::CublasLtGemm& lt, const Case& cs, bool bf16 = false) {
+void run_case(cuda::CublasLtGemm& lt, const Case& cs, bool bf16 = false, bool bias = false) {
     GemmArgs g;
     if (bf16) g.precision = GemmPrecision::BF16;
     g.trans_a = cs.ta;
@@ -117,6 +117,12 @@ void run_case(cuda::CublasLtGemm& lt, const Case& cs, bool bf16 = false) {
     const Floats c_before = c;
     std::vector<double> want(c.begin() + cs.offset_c, c.end());
     reference(g, a.data() + cs.offset_a, b.data() + cs.offset_b, want);
+    Floats bias_v = randn(cs.n);
+    if (bias) {  // C[i, j] += bias[j]: the BIAS epilogue
+        g.bias = bias_v.data();
+        for (int64_t i = 0; i < cs.m; ++i)
+            for (int64_t j = 0; j < cs.n; ++j) want[static_cast<size_t>(i * g.ldc + j)] += bias_v[static_cast<size_t>(j)];
+    }
     g.a = a.data() + cs.offset_a;
     g.b = b.data() + cs.offset_b;
     g.c = c.data() + cs.offset_c;
@@ -129,8 +135,8 @@ void run_case(cuda::CublasLtGemm& lt, const Case& cs, bool bf16 = false) {
         g.b_bf16 = b16.data() + cs.offset_b;
     }
     char label[200];
-    std::snprintf(label, sizeof label, "%s%s%s m %lld n %lld k %lld batch %lld pad %lld alpha %.1f beta %.1f off %lld/%lld/%lld%s",
-                  bf16 ? "bf16 " : "", cs.ta ? "T" : "N", cs.tb ? "T" : "N", (long long)cs.m, (long long)cs.n, (long long)cs.k,
+    std::snprintf(label, sizeof label, "%s%s%s%s m %lld n %lld k %lld batch %lld pad %lld alpha %.1f beta %.1f off %lld/%lld/%lld%s",
+                  bf16 ? "bf16 " : "", bias ? "bias " : "", cs.ta ? "T" : "N", cs.tb ? "T" : "N", (long long)cs.m, (long long)cs.n, (long long)cs.k,
                   (long long)cs.batch, (long long)cs.pad, cs.alpha, cs.beta, (long long)cs.offset_a,
                   (long long)cs.offset_b, (long long)cs.offset_c, cs.shared_a ? " shared A" : "");
     bool ran = false;
@@ -183,11 +189,19 @@ TEST_CASE("row-major GEMMs through the column-major library: every case") {
     }
     cases.push_back({false, true, 64, 48, 32, 1, 0, 1.0f, 0.0f, 64, 64, 64, false});  // 256-byte aligned
     cases.push_back({false, false, 5, 4, 13, 1, 0, 1.0f, 0.0f, 0, 0, 0, false});     // no algorithm: fallback
-    for (const Case& c : cases) run_case(lt, c);
-    for (const Case& c : cases) run_case(lt, c, true);
+    auto all = [&] {
+        for (const Case& c : cases) run_case(lt, c);
+        for (const Case& c : cases) run_case(lt, c, true);
+        for (const Case& c : cases) {  // the bias epilogue on the single-matrix cases
+            if (c.batch == 1) {
+                run_case(lt, c, false, true);
+                run_case(lt, c, true, true);
+            }
+        }
+    };
+    all();
     const size_t plans = lt.plans();
-    for (const Case& c : cases) run_case(lt, c);
-    for (const Case& c : cases) run_case(lt, c, true);
+    all();
     harness::check(lt.plans() == plans, "a second round of the same shapes makes no new plans");
     std::printf("    %zu plans for %zu cases\n", plans, cases.size());
 }

@@ -394,6 +394,30 @@ TEST_CASE("gemm BF16: against the CPU's bf16 emulation; given bf16 operands; rou
              gemm_tol(), false);
 }
 
+TEST_CASE("gemm with a bias (the cuBLASLt epilogue; product + bias kernel for batches), fp32 and bf16") {
+    for (const GemmPrecision precision : {GemmPrecision::FP32, GemmPrecision::BF16})
+        for (const int64_t batch : {int64_t{1}, int64_t{2}}) {
+            int64_t as, bs, cs;
+            // y [rows, out] = x [rows, in] W^T + b, as the linear layers call it
+            GemmArgs g = gemm_args(false, true, 4 * 99, 3072, 768, 1.0f, 0.0f, batch, batch > 1 ? 1 : 0, &as, &bs, &cs);
+            g.precision = precision;
+            Arrays in;
+            in.f["a"] = randn(as);
+            in.f["b"] = randn(bs, 0.05f);
+            in.f["bias"] = randn(g.n);
+            in.f["c"] = c_prefill(g, cs, true);
+            const std::string label = std::string("gemm + bias ") + (precision == GemmPrecision::BF16 ? "bf16" : "fp32") +
+                                      " NT 396x3072x768 batch " + std::to_string(batch);
+            check_op(label, in, {"c"}, [g](Backend& be, const Ptrs& p) mutable {
+                g.a = p["a"];
+                g.b = p["b"];
+                g.c = p["c"];
+                g.bias = p["bias"];
+                be.gemm(g);
+            }, gemm_tol(), false);
+        }
+}
+
 // ---------------------------------------------------------------- element-wise
 
 TEST_CASE("fill, axpy, copy_rows, add_rows") {

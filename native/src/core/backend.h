@@ -45,6 +45,8 @@ inline float bf16_to_float(uint16_t h) {
 // and op(B) is K x N; op(X) = X^T when trans_x. Batch b reads A + b*stride_a, and so on.
 // With precision BF16, a_bf16 / b_bf16 may hold the operand already rounded (the same layout as
 // a / b, element for element): the backend then reads it instead of rounding a / b itself.
+// bias (optional, n floats): C[b][i, j] += bias[j] after the product, in the same pass where the
+// backend can (a cuBLASLt epilogue).
 struct GemmArgs {
     bool trans_a = false;
     bool trans_b = false;
@@ -64,6 +66,7 @@ struct GemmArgs {
     GemmPrecision precision = GemmPrecision::FP32;
     const uint16_t* a_bf16 = nullptr;
     const uint16_t* b_bf16 = nullptr;
+    const float* bias = nullptr;
 };
 
 // Elements from the first to the last one a stored operand of rows x cols (row stride ld)

@@ -51,8 +51,8 @@ void linear_forward(Backend& be, float* y, const float* x, const WeightRef& W, c
     g.ldb = in;
     g.c = y;
     g.ldc = out;
+    g.bias = b;  // added in the GEMM's epilogue where the backend can
     be.gemm(g);
-    if (b != nullptr) be.add_bias(y, out, b, rows, out);
 }
 
 void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* dy, const float* x,

@@ -78,6 +78,13 @@ const float* bf16_operand(const float* x, const uint16_t* x_bf16, int64_t span, 
 }  // namespace
 
 void CpuBackend::gemm(const GemmArgs& g) {
+    if (g.bias != nullptr) {  // the product, then the bias per batch item
+        GemmArgs r = g;
+        r.bias = nullptr;
+        gemm(r);
+        for (int64_t b = 0; b < g.batch && g.m > 0 && g.n > 0; ++b) add_bias(g.c + b * g.stride_c, g.ldc, g.bias, g.m, g.n);
+        return;
+    }
     if (g.precision == GemmPrecision::BF16 && g.m > 0 && g.n > 0 && g.k > 0 && g.batch > 0) {
         // The same GEMM on operands rounded to bf16: products of bf16 values are exact in fp32,
         // so this is what a tensor core computes, up to the order of the fp32 sums.

@@ -10,6 +10,9 @@
 //    MatmulPreferenceAttribute}.html), which cover cuBLAS 12.9/13 (they list the 13.x grouped
 //    attributes), and cublasLt.h as published in public repositories (e.g. llama.cpp's
 //    include/cuda/cublasLt.h). The values used here are unchanged since CUDA 11.
+//  - cublasLtEpilogue_t (DEFAULT = 1, BIAS = 4) and the EPILOGUE (7) / BIAS_POINTER (8)
+//    attributes: nvmath.bindings.cublasLt.Epilogue and .MatmulDescAttribute. The bias vector's
+//    type defaults to D's (fp32 here).
 //  - cublasComputeType_t: cuBLAS docs section 2.2.11 and nvmath.bindings.cublas.ComputeType
 //    (COMPUTE_32F = 68, COMPUTE_32F_FAST_TF32 = 77).
 //  - cublasOperation_t (CUBLAS_OP_N = 0, CUBLAS_OP_T = 1), cublasStatus_t (SUCCESS = 0):
@@ -53,8 +56,14 @@ constexpr int kLayoutBatchCount = 5;          // CUBLASLT_MATRIX_LAYOUT_BATCH_CO
 constexpr int kLayoutStridedBatchOffset = 6;  // CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, int64_t
 
 // cublasLtMatmulDescAttributes_t
-constexpr int kDescTransA = 3;  // CUBLASLT_MATMUL_DESC_TRANSA, int32_t (cublasOperation_t)
-constexpr int kDescTransB = 4;  // CUBLASLT_MATMUL_DESC_TRANSB, int32_t
+constexpr int kDescTransA = 3;       // CUBLASLT_MATMUL_DESC_TRANSA, int32_t (cublasOperation_t)
+constexpr int kDescTransB = 4;       // CUBLASLT_MATMUL_DESC_TRANSB, int32_t
+constexpr int kDescEpilogue = 7;     // CUBLASLT_MATMUL_DESC_EPILOGUE, uint32_t (cublasLtEpilogue_t)
+constexpr int kDescBiasPointer = 8;  // CUBLASLT_MATMUL_DESC_BIAS_POINTER, const void*
+
+// cublasLtEpilogue_t
+constexpr uint32_t kEpilogueDefault = 1;  // CUBLASLT_EPILOGUE_DEFAULT
+constexpr uint32_t kEpilogueBias = 4;     // CUBLASLT_EPILOGUE_BIAS: D += bias broadcast over D's columns
 
 // cublasLtMatmulPreferenceAttributes_t
 constexpr int kPrefMaxWorkspaceBytes = 1;  // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t

@@ -233,12 +233,29 @@ void CudaBackend::gemm(const GemmArgs& g) {
 
 void CudaBackend::run_gemm(const GemmArgs& g) {
     if (g.m <= 0 || g.n <= 0 || g.batch <= 0) return;
+    if (g.bias != nullptr) {
+        // cuBLASLt adds the bias in its epilogue (one item, a product to compute); otherwise the
+        // product and then the bias kernel.
+        if (gemm_kind_ == GemmKind::CublasLt && g.batch == 1 && g.k > 0 && g.alpha != 0.0f) {
+            GemmArgs r = g;
+            if (g.precision == GemmPrecision::BF16) {
+                if (run_gemm_bf16(r, /*fallback=*/false)) return;
+            } else if (cublaslt_->run(r)) {
+                return;
+            }
+        }
+        GemmArgs r = g;
+        r.bias = nullptr;
+        run_gemm(r);
+        for (int64_t b = 0; b < g.batch; ++b) add_bias(g.c + b * g.stride_c, g.ldc, g.bias, g.m, g.n);
+        return;
+    }
     if (g.k <= 0 || g.alpha == 0.0f) {  // no product: C = beta C (A and B are not read)
         gemm_scale_c(g, stream_);
         return;
     }
     if (g.precision == GemmPrecision::BF16) {
-        run_gemm_bf16(g);
+        run_gemm_bf16(g, /*fallback=*/true);
         return;
     }
     switch (gemm_kind_) {

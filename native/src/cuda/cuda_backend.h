@@ -113,7 +113,8 @@ private:
     void raw_release(void* p) noexcept;
     // Row-major GEMM on the chosen implementation (no device switch: callers did it).
     void run_gemm(const GemmArgs& g);
-    void run_gemm_bf16(const GemmArgs& g);  // precision.cu
+    // precision.cu: false when cuBLASLt could not run it and `fallback` is false (nothing done).
+    bool run_gemm_bf16(const GemmArgs& g, bool fallback);
     void launch_round_bf16(uint16_t* dst, const float* src, int64_t n);
 
     int device_ = 0;

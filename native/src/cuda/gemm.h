@@ -53,7 +53,8 @@ public:
     CublasLtGemm& operator=(const CublasLtGemm&) = delete;
 
     // g with m, n, k >= 1 and alpha != 0 (the caller handles the degenerate cases); for BF16,
-    // g.a_bf16 and g.b_bf16 are set (bf16 A and B, fp32 C). Returns false
+    // g.a_bf16 and g.b_bf16 are set (bf16 A and B, fp32 C); a bias only with batch 1, added by the
+    // BIAS epilogue. Returns false
     // (having done nothing) for a shape cuBLASLt offers no algorithm for or refuses to run: the
     // caller then uses a fallback kernel. Such a shape is reported once on stderr.
     bool run(const GemmArgs& g);
@@ -66,6 +67,7 @@ private:
         int64_t m, n, k, lda, ldb, ldc, sa, sb, sc, batch;
         uint32_t align_a, align_b, align_c;
         bool bf16;
+        bool bias;  // the BIAS epilogue
         bool operator<(const Key& o) const;
     };
     struct Plan {

@@ -41,7 +41,7 @@ int64_t layout_ld(int64_t rows, int64_t cols, int64_t ld) { return cols == 1 ? s
 bool CublasLtGemm::Key::operator<(const Key& o) const {
     auto tie = [](const Key& k) {
         return std::make_tuple(k.ta, k.tb, k.m, k.n, k.k, k.lda, k.ldb, k.ldc, k.sa, k.sb, k.sc, k.batch,
-                               k.align_a, k.align_b, k.align_c, k.bf16);
+                               k.align_a, k.align_b, k.align_c, k.bf16, k.bias);
     };
     return tie(*this) < tie(o);
 }
@@ -92,6 +92,11 @@ CublasLtGemm::Plan& CublasLtGemm::plan_for(const Key& key) {
           api_.matmul_desc_set_attribute(p.desc, lt::kDescTransA, &op_a, sizeof(op_a)));
     check("cublasLtMatmulDescSetAttribute(TRANSB)",
           api_.matmul_desc_set_attribute(p.desc, lt::kDescTransB, &op_b, sizeof(op_b)));
+    // Our C[i, j] += bias[j] is D^T's rows in cuBLASLt's view: the BIAS epilogue's broadcast over
+    // D's columns, with D's n rows (our columns) the bias length.
+    const uint32_t epilogue = key.bias ? lt::kEpilogueBias : lt::kEpilogueDefault;
+    check("cublasLtMatmulDescSetAttribute(EPILOGUE)",
+          api_.matmul_desc_set_attribute(p.desc, lt::kDescEpilogue, &epilogue, sizeof(epilogue)));
 
     // Column-major views (rows x cols, ld), with ld raised to rows for a single column, where
     // cuBLASLt still requires ld >= rows although it is never used:
@@ -158,6 +163,7 @@ bool CublasLtGemm::run(const GemmArgs& g) {
     // BF16 reads the operands' bf16 copies, which the caller provides.
     const bool bf16 = g.precision == GemmPrecision::BF16;
     CAE_REQUIRE(!bf16 || (g.a_bf16 != nullptr && g.b_bf16 != nullptr), "cuBLASLt BF16 GEMM without bf16 operands");
+    CAE_REQUIRE(g.bias == nullptr || g.batch == 1, "cuBLASLt GEMM with a bias and batch ", g.batch);
     const size_t esz = bf16 ? sizeof(uint16_t) : sizeof(float);
     const void* a0 = bf16 ? static_cast<const void*>(g.a_bf16) : static_cast<const void*>(g.a);
     const void* b0 = bf16 ? static_cast<const void*>(g.b_bf16) : static_cast<const void*>(g.b);
@@ -178,9 +184,14 @@ bool CublasLtGemm::run(const GemmArgs& g) {
             alignment_of(a0, ld_a, g.stride_a, strided, esz),
             alignment_of(b0, ld_b, g.stride_b, strided, esz),
             alignment_of(g.c, ld_c, g.stride_c, strided, sizeof(float)),
-            bf16};
+            bf16, g.bias != nullptr};
     Plan& p = plan_for(key);
     if (!p.usable) return false;
+    if (g.bias != nullptr) {
+        const void* bias = g.bias;
+        lt::Status st = api_.matmul_desc_set_attribute(p.desc, lt::kDescBiasPointer, &bias, sizeof(bias));
+        if (st != lt::kStatusSuccess) fail_status("cublasLtMatmulDescSetAttribute(BIAS_POINTER)", st);
+    }
     for (int64_t i = 0; i < calls; ++i) {
         const void* a = static_cast<const char*>(a0) + static_cast<size_t>(i * g.stride_a) * esz;
         const void* b = static_cast<const char*>(b0) + static_cast<size_t>(i * g.stride_b) * esz;
@@ -202,9 +213,9 @@ bool CublasLtGemm::run(const GemmArgs& g) {
 
 void CublasLtGemm::report_unusable(const Key& key, const std::string& why) {
     std::fprintf(stderr,
-                 "cae: %s for %s m %lld n %lld k %lld trans %d%d ld %lld/%lld/%lld batch %lld alignments %u/%u/%u; "
+                 "cae: %s for %s%s m %lld n %lld k %lld trans %d%d ld %lld/%lld/%lld batch %lld alignments %u/%u/%u; "
                  "this shape uses a fallback kernel\n",
-                 why.c_str(), key.bf16 ? "bf16" : "fp32", static_cast<long long>(key.m), static_cast<long long>(key.n),
+                 why.c_str(), key.bf16 ? "bf16" : "fp32", key.bias ? " + bias" : "", static_cast<long long>(key.m), static_cast<long long>(key.n),
                  static_cast<long long>(key.k), key.ta ? 1 : 0, key.tb ? 1 : 0, static_cast<long long>(key.lda),
                  static_cast<long long>(key.ldb), static_cast<long long>(key.ldc), static_cast<long long>(key.batch),
                  key.align_a, key.align_b, key.align_c);

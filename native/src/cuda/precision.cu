@@ -42,7 +42,7 @@ void CudaBackend::launch_round_bf16(uint16_t* dst, const float* src, int64_t n) 
     CAE_CUDA_CHECK_LAUNCH("round_bf16_kernel");
 }
 
-void CudaBackend::run_gemm_bf16(const GemmArgs& g) {
+bool CudaBackend::run_gemm_bf16(const GemmArgs& g, bool fallback) {
     const int64_t span_a = gemm_span_a(g), span_b = gemm_span_b(g);
     if (gemm_kind_ == GemmKind::CublasLt) {
         GemmArgs r = g;
@@ -57,7 +57,8 @@ void CudaBackend::run_gemm_bf16(const GemmArgs& g) {
             launch_round_bf16(sb->as<uint16_t>(), g.b, span_b);
             r.b_bf16 = sb->as<uint16_t>();
         }
-        if (cublaslt_->run(r)) return;
+        if (cublaslt_->run(r)) return true;
+        if (!fallback) return false;
         // No bf16 algorithm for this shape: the fallback below.
     }
     Scratch fa(*this, static_cast<size_t>(span_a) * sizeof(float)), fb(*this, static_cast<size_t>(span_b) * sizeof(float));
@@ -77,6 +78,7 @@ void CudaBackend::run_gemm_bf16(const GemmArgs& g) {
     } else {
         gemm_mma(r, /*single_pass_tf32=*/true, stream_);  // exact on bf16 values
     }
+    return true;
 }
 
 }  // namespace cae::cuda
