@@ -132,7 +132,7 @@ stage "ops CAE_GEMM=mma" 150 test "CAE_GEMM=mma '$T/test_cuda_ops'"
 # and fp32, with the MFU against a GEMM of the same precision measured in the same process;
 # PyTorch eager with bf16 autocast (its attention, and SDPA), fp32, and torch.compile last.
 bench_ours() {  # batch precision [environment assignment]
-    stage "bench ours b$1 $2${3:+ $3}" 150 info "set -o pipefail; $3 '$T/bench_cuda_step' --config base --batch $1 --precision $2 --steps 20 --warmup 3 --peak 8192 | tee -a '$WORK/bench_raw.txt'"
+    stage "bench ours b$1 $2${3:+ $3}" 150 info "set -o pipefail; ${3:-} '$T/bench_cuda_step' --config base --batch $1 --precision $2 --steps 20 --warmup 3 --peak 8192 | tee -a '$WORK/bench_raw.txt'"
 }
 bench_torch() {  # batch [extra args]
     local b=$1

@@ -148,7 +148,8 @@ def main():
         if b.get("impl") == "ceiling":
             continue
         if b.get("impl") == "cae-native":
-            variant = b.get("precision", "fp32") + (", graphs" if b.get("replayed_steps") else ", no graphs")
+            variant = (b.get("precision", "?") + (", graphs" if b.get("replayed_steps") else ", no graphs")
+                       if "error" not in b else "")
         else:
             variant = b.get("variant", "")
         if "error" in b:
