@@ -540,6 +540,70 @@ TEST_CASE("residual forward (aliased too), backward, with and without gamma and 
 
 // ---------------------------------------------------------------- layernorm, normalize_rows
 
+// The bf16-output forms of LayerNorm and GELU: the outputs (held as pairs of bf16 in float
+// words, prefilled with bf16 NaNs) are widened and compared with the CPU's, and with the fp32
+// op's output rounded on the host; the tolerance allows a rare value that an fp32 difference
+// in the last bit rounds to the other bf16 neighbour.
+TEST_CASE("layernorm_forward_bf16 and gelu_forward_bf16 = the fp32 ops rounded to bf16") {
+    auto widen = [](const Vec& packed, int64_t n) {
+        Vec out(static_cast<size_t>(n));
+        const uint16_t* h = reinterpret_cast<const uint16_t*>(packed.data());
+        for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = bf16_to_float(h[i]);
+        return out;
+    };
+    auto rounded = [](const Vec& v) {
+        Vec out(v.size());
+        for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_to_float(float_to_bf16(v[i]));
+        return out;
+    };
+    // Float words whose both halves are bf16 NaNs (0x7fc0).
+    auto bf16_nans = [](int64_t n) {
+        const uint32_t bits = 0x7fc07fc0u;
+        float f;
+        std::memcpy(&f, &bits, sizeof(f));
+        return Vec(static_cast<size_t>((n + 1) / 2), f);
+    };
+    auto check = [&](const std::string& label, const Vec& got, const Vec& want) {
+        const Diff d = compare(got, want);
+        harness::check(d.nan_mismatch == 0, label + ": NaN where the reference has a number (or unwritten)");
+        harness::check_error(label, d.rel, 1e-4);
+    };
+    for (auto [rows, C] : {std::pair<int64_t, int64_t>{7, 13}, {4 * 99, 768}}) {
+        Arrays in;
+        in.f["x"] = randn(rows * C, 2.0f, 0.5f);
+        in.f["w"] = randn(C, 0.2f, 1.0f);
+        in.f["b"] = randn(C, 0.1f);
+        in.f["out16"] = bf16_nans(rows * C);
+        in.f["mean"] = nans(rows);
+        in.f["rstd"] = nans(rows);
+        in.f["ref"] = nans(rows * C);
+        auto op = [=](Backend& be, const Ptrs& p) {
+            be.layernorm_forward_bf16(reinterpret_cast<uint16_t*>(p["out16"]), p["mean"], p["rstd"], p["x"], p["w"],
+                                      p["b"], rows, C, 1e-6f);
+            be.layernorm_forward(p["ref"], nullptr, nullptr, p["x"], p["w"], p["b"], rows, C, 1e-6f);
+        };
+        const Arrays want = run_on(cpu(), in, op), got = run_on(gpu(), in, op);
+        const std::string label = "layernorm_forward_bf16 " + dims({rows, C});
+        check(label + " vs cpu", widen(got.f.at("out16"), rows * C), widen(want.f.at("out16"), rows * C));
+        check(label + " vs its own fp32 output rounded", widen(got.f.at("out16"), rows * C), rounded(got.f.at("ref")));
+        check(label + ": mean, rstd", got.f.at("rstd"), want.f.at("rstd"));
+    }
+    for (int64_t n : {int64_t{1}, int64_t{1001}, int64_t{4 * 99 * 3072}}) {
+        Arrays in;
+        in.f["x"] = randn(n, 2.0f);
+        in.f["out16"] = bf16_nans(n);
+        in.f["ref"] = nans(n);
+        auto op = [=](Backend& be, const Ptrs& p) {
+            be.gelu_forward_bf16(reinterpret_cast<uint16_t*>(p["out16"]), p["x"], n);
+            be.gelu_forward(p["ref"], p["x"], n);
+        };
+        const Arrays want = run_on(cpu(), in, op), got = run_on(gpu(), in, op);
+        const std::string label = "gelu_forward_bf16 n " + std::to_string(n);
+        check(label + " vs cpu", widen(got.f.at("out16"), n), widen(want.f.at("out16"), n));
+        check(label + " vs its own fp32 output rounded", widen(got.f.at("out16"), n), rounded(got.f.at("ref")));
+    }
+}
+
 TEST_CASE("layernorm forward and backward; nullptr outputs skipped") {
     for (auto [rows, C] : {std::pair<int64_t, int64_t>{7, 13}, {4, 8}, {3, 192}, {16, 37}, {1000, 768}, {5, 3000}}) {
         const int64_t n = rows * C;

@@ -229,6 +229,13 @@ public:
     // ---- mixed precision
     // dst[i] = bf16(src[i]) (round to nearest even; see float_to_bf16).
     virtual void round_to_bf16(uint16_t* dst, const float* src, int64_t n) = 0;
+    // The outputs of layernorm_forward and gelu_forward written only as their bf16 roundings, for
+    // a BF16 GEMM that reads them and nothing else: the same numbers as the fp32 op followed by
+    // round_to_bf16, without the fp32 array.
+    virtual void layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x,
+                                        const float* weight, const float* bias, int64_t rows, int64_t C,
+                                        float eps) = 0;
+    virtual void gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) = 0;
 
     // ---- optimizer
     // AdamW (decoupled weight decay, PyTorch's order of operations) over the parameter

@@ -36,7 +36,7 @@ AttentionShape cross_attention(const RegressorShape& s, GemmPrecision precision)
 
 }  // namespace
 
-void linear_forward(Backend& be, float* y, const float* x, const WeightRef& W, const float* b, int64_t rows,
+void linear_forward(Backend& be, float* y, const LinearInput& x, const WeightRef& W, const float* b, int64_t rows,
                     int64_t in, int64_t out) {
     GemmArgs g;
     g.precision = W.precision;
@@ -44,7 +44,8 @@ void linear_forward(Backend& be, float* y, const float* x, const WeightRef& W, c
     g.m = rows;
     g.n = out;
     g.k = in;
-    g.a = x;
+    g.a = x.f32;
+    g.a_bf16 = x.bf16;
     g.lda = in;
     g.b = W.f32;
     g.b_bf16 = W.bf16;
@@ -55,7 +56,7 @@ void linear_forward(Backend& be, float* y, const float* x, const WeightRef& W, c
     be.gemm(g);
 }
 
-void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* dy, const float* x,
+void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* dy, const LinearInput& x,
                      const WeightRef& W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx) {
     if (dW != nullptr) {  // dW [out, in] += dy^T [out, rows] x [rows, in]
         GemmArgs g;
@@ -66,7 +67,8 @@ void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* 
         g.k = rows;
         g.a = dy;
         g.lda = out;
-        g.b = x;
+        g.b = x.f32;
+        g.b_bf16 = x.bf16;
         g.ldb = in;
         g.beta = 1.0f;
         g.c = dW;
@@ -108,6 +110,8 @@ BlockActs BlockActs::allocate(Workspace& ws, int64_t B, int64_t T, int64_t D, in
     a.ln2_rstd = ws.floats(rows);
     a.fc1 = ws.floats(rows * mlp);
     a.fc2 = ws.floats(rows * D);
+    a.ln1_bf16 = ws.bf16s(rows * D);
+    a.ln2_bf16 = ws.bf16s(rows * D);
     return a;
 }
 
@@ -120,24 +124,45 @@ BlockScratch BlockScratch::allocate(Workspace& ws, int64_t rows, int64_t D, int6
     s.d_att = ws.floats(rows * D);
     s.d_qkv = ws.floats(rows * 3 * D);
     s.d_ln = ws.floats(rows * D);
+    s.qkv_bias = ws.floats(3 * D);  // zero-filled: the k part stays 0
+    s.gelu_bf16 = ws.bf16s(rows * mlp);
     return s;
 }
 
 void block_forward(Backend& be, const Weights& w, const BlockParams& bp, const BlockShape& s, BlockActs& a,
                    BlockScratch& sc, const float* x_in, float* x_out, const float* drop1, const float* drop2) {
     const int64_t rows = s.B * s.T, D = s.D;
-    be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x_in, w.p(bp.ln1_w), w.p(bp.ln1_b), rows, D, s.ln_eps);
-    // qkv = LN1(x) Wqkv^T + [q_bias | 0 | v_bias]
-    linear_forward(be, a.qkv, a.ln1, w.wt(bp.qkv_w), nullptr, rows, D, 3 * D);
-    be.add_bias(a.qkv, 3 * D, w.p(bp.q_bias), rows, D);
-    be.add_bias(a.qkv + 2 * D, 3 * D, w.p(bp.v_bias), rows, D);
+    // BF16: the LN and GELU outputs feed only GEMMs, which read them as bf16: written as such.
+    const bool bf16 = w.precision == GemmPrecision::BF16;
+    if (bf16) {
+        be.layernorm_forward_bf16(a.ln1_bf16, a.ln1_mean, a.ln1_rstd, x_in, w.p(bp.ln1_w), w.p(bp.ln1_b), rows, D,
+                                  s.ln_eps);
+    } else {
+        be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x_in, w.p(bp.ln1_w), w.p(bp.ln1_b), rows, D, s.ln_eps);
+    }
+    const LinearInput ln1 = bf16 ? LinearInput(nullptr, a.ln1_bf16) : LinearInput(a.ln1);
+    const LinearInput ln2 = bf16 ? LinearInput(nullptr, a.ln2_bf16) : LinearInput(a.ln2);
+    const LinearInput gelu = bf16 ? LinearInput(nullptr, sc.gelu_bf16) : LinearInput(sc.gelu);
+    // qkv = LN1(x) Wqkv^T + [q_bias | 0 | v_bias], the bias added by the GEMM
+    be.copy_on_device(sc.qkv_bias, w.p(bp.q_bias), static_cast<size_t>(D) * sizeof(float));
+    be.copy_on_device(sc.qkv_bias + 2 * D, w.p(bp.v_bias), static_cast<size_t>(D) * sizeof(float));
+    linear_forward(be, a.qkv, ln1, w.wt(bp.qkv_w), sc.qkv_bias, rows, D, 3 * D);
     be.attention_forward(a.att, a.probs, a.qkv, a.qkv + D, a.qkv + 2 * D, self_attention(s, w.precision));
     linear_forward(be, a.proj, a.att, w.wt(bp.proj_w), w.p(bp.proj_b), rows, D, D);
     be.residual_forward(a.mid, x_in, a.proj, w.p(bp.gamma1), drop1, s.B, s.T, D);
-    be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.mid, w.p(bp.ln2_w), w.p(bp.ln2_b), rows, D, s.ln_eps);
-    linear_forward(be, a.fc1, a.ln2, w.wt(bp.fc1_w), w.p(bp.fc1_b), rows, D, s.mlp);
-    be.gelu_forward(sc.gelu, a.fc1, rows * s.mlp);
-    linear_forward(be, a.fc2, sc.gelu, w.wt(bp.fc2_w), w.p(bp.fc2_b), rows, s.mlp, D);
+    if (bf16) {
+        be.layernorm_forward_bf16(a.ln2_bf16, a.ln2_mean, a.ln2_rstd, a.mid, w.p(bp.ln2_w), w.p(bp.ln2_b), rows, D,
+                                  s.ln_eps);
+    } else {
+        be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.mid, w.p(bp.ln2_w), w.p(bp.ln2_b), rows, D, s.ln_eps);
+    }
+    linear_forward(be, a.fc1, ln2, w.wt(bp.fc1_w), w.p(bp.fc1_b), rows, D, s.mlp);
+    if (bf16) {
+        be.gelu_forward_bf16(sc.gelu_bf16, a.fc1, rows * s.mlp);
+    } else {
+        be.gelu_forward(sc.gelu, a.fc1, rows * s.mlp);
+    }
+    linear_forward(be, a.fc2, gelu, w.wt(bp.fc2_w), w.p(bp.fc2_b), rows, s.mlp, D);
     be.residual_forward(x_out, a.mid, a.fc2, w.p(bp.gamma2), drop2, s.B, s.T, D);
 }
 
@@ -148,13 +173,21 @@ void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const 
     float* dfc2 = sc.d_big;
     zero(be, dfc2, rows * D);
     be.residual_backward(nullptr, dfc2, w.g(bp.gamma2), dx, a.fc2, w.p(bp.gamma2), drop2, s.B, s.T, D);
-    // fc2 = GELU(fc1) W2^T + b2 (GELU recomputed rather than stored)
-    be.gelu_forward(sc.gelu, a.fc1, rows * M);
-    linear_backward(be, sc.d_mlp, w.g(bp.fc2_w), w.g(bp.fc2_b), dfc2, sc.gelu, w.wt(bp.fc2_w), rows, M, D, false);
+    // fc2 = GELU(fc1) W2^T + b2 (GELU recomputed rather than stored; BF16: as bf16, see block_forward)
+    const bool bf16 = w.precision == GemmPrecision::BF16;
+    if (bf16) {
+        be.gelu_forward_bf16(sc.gelu_bf16, a.fc1, rows * M);
+    } else {
+        be.gelu_forward(sc.gelu, a.fc1, rows * M);
+    }
+    const LinearInput gelu = bf16 ? LinearInput(nullptr, sc.gelu_bf16) : LinearInput(sc.gelu);
+    const LinearInput ln1 = bf16 ? LinearInput(nullptr, a.ln1_bf16) : LinearInput(a.ln1);
+    const LinearInput ln2 = bf16 ? LinearInput(nullptr, a.ln2_bf16) : LinearInput(a.ln2);
+    linear_backward(be, sc.d_mlp, w.g(bp.fc2_w), w.g(bp.fc2_b), dfc2, gelu, w.wt(bp.fc2_w), rows, M, D, false);
     float* dfc1 = sc.gelu;
     zero(be, dfc1, rows * M);
     be.gelu_backward(dfc1, sc.d_mlp, a.fc1, rows * M);
-    linear_backward(be, sc.d_ln, w.g(bp.fc1_w), w.g(bp.fc1_b), dfc1, a.ln2, w.wt(bp.fc1_w), rows, D, M, false);
+    linear_backward(be, sc.d_ln, w.g(bp.fc1_w), w.g(bp.fc1_b), dfc1, ln2, w.wt(bp.fc1_w), rows, D, M, false);
     be.layernorm_backward(dx, w.g(bp.ln2_w), w.g(bp.ln2_b), sc.d_ln, a.mid, w.p(bp.ln2_w), a.ln2_mean, a.ln2_rstd,
                           rows, D);
     // mid = x_in + s1 g1 proj
@@ -167,7 +200,7 @@ void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const 
                           a.qkv + 2 * D, self_attention(s, w.precision));
     if (float* g = w.g(bp.q_bias)) be.bias_backward(g, sc.d_qkv, 3 * D, rows, D);
     if (float* g = w.g(bp.v_bias)) be.bias_backward(g, sc.d_qkv + 2 * D, 3 * D, rows, D);
-    linear_backward(be, sc.d_ln, w.g(bp.qkv_w), nullptr, sc.d_qkv, a.ln1, w.wt(bp.qkv_w), rows, D, 3 * D, false);
+    linear_backward(be, sc.d_ln, w.g(bp.qkv_w), nullptr, sc.d_qkv, ln1, w.wt(bp.qkv_w), rows, D, 3 * D, false);
     be.layernorm_backward(dx, w.g(bp.ln1_w), w.g(bp.ln1_b), sc.d_ln, x_in, w.p(bp.ln1_w), a.ln1_mean, a.ln1_rstd,
                           rows, D);
 }

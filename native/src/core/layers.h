@@ -41,13 +41,22 @@ struct Weights {
     }
 };
 
+// The input of a linear layer: fp32, or for BF16 layers only its bf16 rounding (from a producer
+// that wrote nothing else, see Backend::layernorm_forward_bf16).
+struct LinearInput {
+    const float* f32 = nullptr;
+    const uint16_t* bf16 = nullptr;
+    LinearInput(const float* x) : f32(x) {}  // NOLINT: fp32 inputs pass as plain pointers
+    LinearInput(const float* x, const uint16_t* x16) : f32(x), bf16(x16) {}
+};
+
 // y [rows, out] = x [rows, in] W^T + b (b may be null)
-void linear_forward(Backend& be, float* y, const float* x, const WeightRef& W, const float* b, int64_t rows,
+void linear_forward(Backend& be, float* y, const LinearInput& x, const WeightRef& W, const float* b, int64_t rows,
                     int64_t in, int64_t out);
 
 // dW += dy^T x; db += colsum(dy); dx = dy W (or += when accumulate). Null outputs are skipped.
 // The GEMMs use W's precision.
-void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* dy, const float* x,
+void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* dy, const LinearInput& x,
                      const WeightRef& W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx);
 
 // Saved activations of one pre-norm block over [B, T, D] (see block_forward).
@@ -57,6 +66,7 @@ struct BlockActs {
     float* mid;                        // [B,T,D] stream after the attention residual
     float *ln2, *ln2_mean, *ln2_rstd;
     float *fc1, *fc2;                  // [B,T,M] (before GELU), [B,T,D]
+    uint16_t *ln1_bf16, *ln2_bf16;     // [B,T,D]: the LN outputs of BF16 passes (ln1, ln2 unused then)
 
     static BlockActs allocate(Workspace& ws, int64_t B, int64_t T, int64_t D, int64_t heads, int64_t mlp);
 };
@@ -64,6 +74,8 @@ struct BlockActs {
 // Scratch shared by all blocks of a stack (sized for the largest T of the stack).
 struct BlockScratch {
     float *gelu, *d_big, *d_mlp, *d_proj, *d_att, *d_qkv, *d_ln;
+    float* qkv_bias;  // [3D]: [q_bias | 0 | v_bias], the fused qkv GEMM's bias
+    uint16_t* gelu_bf16;  // [rows, M]: the GELU output of BF16 passes (gelu unused then)
     static BlockScratch allocate(Workspace& ws, int64_t rows, int64_t D, int64_t mlp);
 };
 

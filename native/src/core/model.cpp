@@ -266,10 +266,10 @@ std::vector<float> Model::drop_scales(uint64_t seed, uint64_t stream, int64_t st
 
 void Model::encode_tokens(const float* emb, const int32_t* idx, int64_t B, int64_t n_sel, const float* drops,
                           float* stream0, float* stream1, BlockActs& acts, BlockScratch& sc, float* out, float* mean,
-                          float* rstd) {
+                          float* rstd, GemmPrecision precision) {
     Backend& be = backend();
     const ModelDims& d = dims_;
-    const Weights w{table_, params_, nullptr};
+    const Weights w = weights(precision, false);
     const int64_t D = d.D, T = 1 + n_sel;
     // [cls ; patches + pos]: cls's position row is zero
     be.copy_rows(stream0, T * D, w.p(table_.cls_token), 0, B, D);
@@ -333,7 +333,7 @@ void Model::forward(StepBuffers& sb, const float* images, bool with_alignment, b
     // Alignment target: the same encoder, no gradients, on the masked patches; cls dropped.
     if (with_alignment) {
         encode_tokens(sb.emb, sb.idx_msk, B, Nm, drop_path ? sb.drop_al : nullptr, sb.al_stream0, sb.al_stream1,
-                      sb.al_acts, sb.sc, sb.al_out, sb.al_mean, sb.al_rstd);
+                      sb.al_acts, sb.sc, sb.al_out, sb.al_mean, sb.al_rstd, precision);
         be.copy_rows(sb.t_align, Nm * D, sb.al_out + D, (1 + Nm) * D, B, Nm * D);
     }
 
@@ -533,7 +533,8 @@ void Model::encode(const float* images, int64_t B, float* cls, float* mean) {
     const Weights w{table_, params_, nullptr};
     be.patchify(eb.patches, images, B, d.chans, d.img, d.img, d.patch, PatchOrder::ChannelsFirst);
     linear_forward(be, eb.emb, eb.patches, w.wt(table_.patch_w), w.p(table_.patch_b), B * N, d.patch_dim, D);
-    encode_tokens(eb.emb, eb.idx_all, B, N, nullptr, eb.stream0, eb.stream1, eb.acts, eb.sc, eb.out, eb.mean, eb.rstd);
+    encode_tokens(eb.emb, eb.idx_all, B, N, nullptr, eb.stream0, eb.stream1, eb.acts, eb.sc, eb.out, eb.mean, eb.rstd,
+                  GemmPrecision::FP32);
     if (cls != nullptr) be.copy_rows(cls, D, eb.out, T * D, B, D);
     if (mean != nullptr) {
         // mean[b] = (1/N) * ones[1, N] x out[b, 1:, :]

@@ -74,10 +74,10 @@ private:
     // and replayed after that. Returns false when it ran the passes directly.
     bool forward_backward_recorded(StepBuffers& sb, const float* images, GemmPrecision precision);
     // The encoder (no gradients) over the patches idx [B, n_sel] + cls, ending with its norm:
-    // out [B, 1 + n_sel, D]. Stream and activations come from `bufs`.
+    // out [B, 1 + n_sel, D], its GEMMs at `precision`. Stream and activations come from `bufs`.
     void encode_tokens(const float* emb, const int32_t* idx, int64_t B, int64_t n_sel, const float* drops,
                        float* stream0, float* stream1, BlockActs& acts, BlockScratch& sc, float* out, float* mean,
-                       float* rstd);
+                       float* rstd, GemmPrecision precision);
     std::vector<float> drop_scales(uint64_t seed, uint64_t stream, int64_t step, int64_t depth, int64_t B) const;
 
     std::shared_ptr<Context> context_;

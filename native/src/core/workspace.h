@@ -20,6 +20,7 @@ public:
     // A new zero-filled buffer of n floats, alive until clear().
     float* floats(int64_t n) { return static_cast<float*>(bytes(static_cast<size_t>(n) * sizeof(float))); }
     int32_t* ints(int64_t n) { return static_cast<int32_t*>(bytes(static_cast<size_t>(n) * sizeof(int32_t))); }
+    uint16_t* bf16s(int64_t n) { return static_cast<uint16_t*>(bytes(static_cast<size_t>(n) * sizeof(uint16_t))); }
 
     void* bytes(size_t n) {
         void* p = backend_.alloc(n == 0 ? 64 : n);

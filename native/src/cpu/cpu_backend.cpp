@@ -108,4 +108,18 @@ void CpuBackend::round_to_bf16(uint16_t* dst, const float* src, int64_t n) {
     for (int64_t i = 0; i < n; ++i) dst[i] = float_to_bf16(src[i]);
 }
 
+// The fp32 op into a temporary, then the rounding: by definition the same numbers.
+void CpuBackend::layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x, const float* weight,
+                                        const float* bias, int64_t rows, int64_t C, float eps) {
+    std::vector<float> tmp(static_cast<size_t>(rows * C));
+    layernorm_forward(tmp.data(), mean, rstd, x, weight, bias, rows, C, eps);
+    round_to_bf16(out, tmp.data(), rows * C);
+}
+
+void CpuBackend::gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) {
+    std::vector<float> tmp(static_cast<size_t>(n));
+    gelu_forward(tmp.data(), x, n);
+    round_to_bf16(out, tmp.data(), n);
+}
+
 }  // namespace cae::cpu

@@ -76,6 +76,9 @@ public:
                const AdamWSegment* segments, int64_t num_segments, const AdamWParams& p,
                const float* grad_norm, uint16_t* params_bf16) override;
     void round_to_bf16(uint16_t* dst, const float* src, int64_t n) override;
+    void layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x, const float* weight,
+                                const float* bias, int64_t rows, int64_t C, float eps) override;
+    void gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) override;
 
 private:
     int threads_;

@@ -1,6 +1,8 @@
 // Element-wise and row-wise ops: fill, axpy, row copies, bias, GELU and the LayerScale residual.
 // Grid-stride loops over flat indices; the column sums (bias, LayerScale gradients) use the
 // deterministic two-pass reduction of kernels.cuh.
+#include <cuda_bf16.h>
+
 #include "cuda/cuda_backend.h"
 #include "cuda/kernels.cuh"
 
@@ -53,6 +55,13 @@ __global__ void gelu_forward_kernel(float* out, const float* x, int64_t n) {
     for (int64_t i = global_thread(); i < n; i += grid_threads()) {
         const float v = x[i];
         out[i] = v * normal_cdf(v);
+    }
+}
+
+__global__ void gelu_forward_bf16_kernel(__nv_bfloat16* __restrict__ out, const float* __restrict__ x, int64_t n) {
+    for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+        const float v = x[i];
+        out[i] = __float2bfloat16_rn(v * normal_cdf(v));
     }
 }
 
@@ -162,6 +171,14 @@ void CudaBackend::gelu_forward(float* out, const float* x, int64_t n) {
     use_device();
     gelu_forward_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(out, x, n);
     CAE_CUDA_CHECK_LAUNCH("gelu_forward_kernel");
+}
+
+void CudaBackend::gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) {
+    if (n <= 0) return;
+    use_device();
+    gelu_forward_bf16_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(reinterpret_cast<__nv_bfloat16*>(out),
+                                                                               x, n);
+    CAE_CUDA_CHECK_LAUNCH("gelu_forward_bf16_kernel");
 }
 
 void CudaBackend::gelu_backward(float* dx, const float* dout, const float* x, int64_t n) {

@@ -1,6 +1,8 @@
 // LayerNorm over the last dimension and the per-row normalization of pixel targets: one warp
 // per row, row statistics summed in double as the CPU backend does. The weight and bias
 // gradients are deterministic column sums (kernels.cuh).
+#include <cuda_bf16.h>
+
 #include <cmath>
 
 #include "cuda/cuda_backend.h"
@@ -15,9 +17,14 @@ constexpr int kRowThreads = kRowsPerBlock * kWarp;
 
 unsigned int row_blocks(int64_t rows) { return static_cast<unsigned int>(ceil_div<int64_t>(rows, kRowsPerBlock)); }
 
-// x [rows, C] -> out; mean, rstd [rows] (either may be null). Biased variance.
+__device__ __forceinline__ void store_out(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store_out(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+// x [rows, C] -> out (fp32, or its bf16 rounding); mean, rstd [rows] (either may be null).
+// Biased variance.
+template <class Out>
 __global__ void __launch_bounds__(kRowThreads)
-    layernorm_forward_kernel(float* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
+    layernorm_forward_kernel(Out* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
                              const float* __restrict__ x, const float* __restrict__ weight,
                              const float* __restrict__ bias, int64_t rows, int64_t C, float eps) {
     const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
@@ -39,10 +46,10 @@ __global__ void __launch_bounds__(kRowThreads)
         if (mean) mean[row] = m;
         if (rstd) rstd[row] = rs;
     }
-    float* o = out + row * C;
+    Out* o = out + row * C;
     for (int64_t c = lane; c < C; c += kWarp) {
         const float xhat = (xr[c] - m) * rs;
-        o[c] = xhat * (weight ? weight[c] : 1.0f) + (bias ? bias[c] : 0.0f);
+        store_out(o + c, xhat * (weight ? weight[c] : 1.0f) + (bias ? bias[c] : 0.0f));
     }
 }
 
@@ -126,6 +133,16 @@ void CudaBackend::layernorm_forward(float* out, float* mean, float* rstd, const 
     layernorm_forward_kernel<<<row_blocks(rows), kRowThreads, 0, stream_>>>(out, mean, rstd, x, weight, bias, rows, C,
                                                                              eps);
     CAE_CUDA_CHECK_LAUNCH("layernorm_forward_kernel");
+}
+
+void CudaBackend::layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x, const float* weight,
+                                         const float* bias, int64_t rows, int64_t C, float eps) {
+    if (rows <= 0 || C <= 0) return;
+    check_rows(rows);
+    use_device();
+    layernorm_forward_kernel<<<row_blocks(rows), kRowThreads, 0, stream_>>>(
+        reinterpret_cast<__nv_bfloat16*>(out), mean, rstd, x, weight, bias, rows, C, eps);
+    CAE_CUDA_CHECK_LAUNCH("layernorm_forward_kernel<bf16>");
 }
 
 void CudaBackend::layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout, const float* x,
