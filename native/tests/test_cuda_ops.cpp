@@ -79,6 +79,14 @@ Vec randn(int64_t n, float scale = 1.0f, float mean = 0.0f) {
 
 Vec nans(int64_t n) { return Vec(static_cast<size_t>(n), kNaN); }
 
+// n bf16 NaNs (0x7fc0) packed in float words, two per word: the prefill of a bf16 output.
+Vec bf16_nans(int64_t n) {
+    const uint32_t bits = 0x7fc07fc0u;
+    float f;
+    std::memcpy(&f, &bits, sizeof(f));
+    return Vec(static_cast<size_t>((n + 1) / 2), f);
+}
+
 std::string dims(std::initializer_list<int64_t> d) {
     std::string s;
     for (int64_t x : d) s += (s.empty() ? "" : "x") + std::to_string(x);
@@ -556,13 +564,6 @@ TEST_CASE("layernorm_forward_bf16 and gelu_forward_bf16 = the fp32 ops rounded t
         for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_to_float(float_to_bf16(v[i]));
         return out;
     };
-    // Float words whose both halves are bf16 NaNs (0x7fc0).
-    auto bf16_nans = [](int64_t n) {
-        const uint32_t bits = 0x7fc07fc0u;
-        float f;
-        std::memcpy(&f, &bits, sizeof(f));
-        return Vec(static_cast<size_t>((n + 1) / 2), f);
-    };
     auto check = [&](const std::string& label, const Vec& got, const Vec& want) {
         const Diff d = compare(got, want);
         harness::check(d.nan_mismatch == 0, label + ": NaN where the reference has a number (or unwritten)");
@@ -601,6 +602,53 @@ TEST_CASE("layernorm_forward_bf16 and gelu_forward_bf16 = the fp32 ops rounded t
         const std::string label = "gelu_forward_bf16 n " + std::to_string(n);
         check(label + " vs cpu", widen(got.f.at("out16"), n), widen(want.f.at("out16"), n));
         check(label + " vs its own fp32 output rounded", widen(got.f.at("out16"), n), rounded(got.f.at("ref")));
+    }
+}
+
+TEST_CASE("residual_layernorm_forward: fp32 and bf16 output, with and without gamma and sample scale") {
+    const int64_t B = 3, T = 33, C = 768;
+    for (int variant = 0; variant < 4; ++variant) {
+        const bool with_gamma = variant & 1, with_scale = variant & 2;
+        Arrays in;
+        in.f["x"] = randn(B * T * C, 1.5f, 0.3f);
+        in.f["y"] = randn(B * T * C);
+        in.f["gamma"] = randn(C, 0.1f);
+        in.f["scale"] = Vec{0.0f, 1.25f, 1.25f};
+        in.f["w"] = randn(C, 0.2f, 1.0f);
+        in.f["b"] = randn(C, 0.1f);
+        in.f["mid"] = nans(B * T * C);
+        in.f["out"] = nans(B * T * C);
+        in.f["mean"] = nans(B * T);
+        in.f["rstd"] = nans(B * T);
+        const std::string name = std::string("residual_layernorm_forward") + (with_gamma ? " gamma" : "") +
+                                 (with_scale ? " scale" : "");
+        check_op(name, in, {"mid", "out", "mean", "rstd"}, [=](Backend& be, const Ptrs& p) {
+            be.residual_layernorm_forward(p["mid"], p["out"], nullptr, p["mean"], p["rstd"], p["x"], p["y"],
+                                          with_gamma ? p["gamma"] : nullptr, with_scale ? p["scale"] : nullptr, p["w"],
+                                          p["b"], B, T, C, 1e-6f);
+        });
+        // bf16 output: its widened values against the fp32 output of the same call rounded.
+        Arrays in16 = in;
+        in16.f["out"] = bf16_nans(B * T * C);
+        in16.f["ref"] = nans(B * T * C);
+        auto op16 = [=](Backend& be, const Ptrs& p) {
+            be.residual_layernorm_forward(p["mid"], nullptr, reinterpret_cast<uint16_t*>(p["out"]), p["mean"], p["rstd"],
+                                          p["x"], p["y"], with_gamma ? p["gamma"] : nullptr,
+                                          with_scale ? p["scale"] : nullptr, p["w"], p["b"], B, T, C, 1e-6f);
+            be.residual_layernorm_forward(p["mid"], p["ref"], nullptr, p["mean"], p["rstd"], p["x"], p["y"],
+                                          with_gamma ? p["gamma"] : nullptr, with_scale ? p["scale"] : nullptr, p["w"],
+                                          p["b"], B, T, C, 1e-6f);
+        };
+        const Arrays got = run_on(gpu(), in16, op16);
+        const uint16_t* h = reinterpret_cast<const uint16_t*>(got.f.at("out").data());
+        Vec wide(static_cast<size_t>(B * T * C)), want(wide.size());
+        for (size_t i = 0; i < wide.size(); ++i) {
+            wide[i] = bf16_to_float(h[i]);
+            want[i] = bf16_to_float(float_to_bf16(got.f.at("ref")[i]));
+        }
+        const Diff d = compare(wide, want);
+        harness::check(d.nan_mismatch == 0, name + " bf16: every output written");
+        harness::check_error(name + " bf16 out = its fp32 out rounded", d.rel, 0.0);
     }
 }
 

@@ -175,6 +175,14 @@ public:
                                     const float* x, const float* weight, const float* mean,
                                     const float* rstd, int64_t rows, int64_t C) = 0;
 
+    // residual_forward(mid, x, y, gamma, sample_scale) then the LayerNorm of mid into out, mean,
+    // rstd (into out_bf16 as layernorm_forward_bf16 does when out is null), in one pass where the
+    // backend can. mid may not alias x or y.
+    virtual void residual_layernorm_forward(float* mid, float* out, uint16_t* out_bf16, float* mean, float* rstd,
+                                            const float* x, const float* y, const float* gamma,
+                                            const float* sample_scale, const float* weight, const float* bias,
+                                            int64_t B, int64_t T, int64_t C, float eps) = 0;
+
     // Exact GELU: out = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). out may alias x.
     virtual void gelu_forward(float* out, const float* x, int64_t n) = 0;
     // dx += dout * GELU'(x)

@@ -1,5 +1,6 @@
 #include "core/layers.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace cae {
@@ -57,7 +58,14 @@ void linear_forward(Backend& be, float* y, const LinearInput& x, const WeightRef
 }
 
 void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* dy, const LinearInput& x,
-                     const WeightRef& W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx) {
+                     const WeightRef& W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx,
+                     uint16_t* dy_bf16) {
+    // BF16 with both GEMMs: dy rounded once, read by both (each would round it again).
+    const uint16_t* dy16 = nullptr;
+    if (W.precision == GemmPrecision::BF16 && dy_bf16 != nullptr && dW != nullptr && dx != nullptr) {
+        be.round_to_bf16(dy_bf16, dy, rows * out);
+        dy16 = dy_bf16;
+    }
     if (dW != nullptr) {  // dW [out, in] += dy^T [out, rows] x [rows, in]
         GemmArgs g;
         g.precision = W.precision;
@@ -66,6 +74,7 @@ void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* 
         g.n = in;
         g.k = rows;
         g.a = dy;
+        g.a_bf16 = dy16;
         g.lda = out;
         g.b = x.f32;
         g.b_bf16 = x.bf16;
@@ -83,6 +92,7 @@ void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* 
         g.n = in;
         g.k = out;
         g.a = dy;
+        g.a_bf16 = dy16;
         g.lda = out;
         g.b = W.f32;
         g.b_bf16 = W.bf16;
@@ -126,6 +136,7 @@ BlockScratch BlockScratch::allocate(Workspace& ws, int64_t rows, int64_t D, int6
     s.d_ln = ws.floats(rows * D);
     s.qkv_bias = ws.floats(3 * D);  // zero-filled: the k part stays 0
     s.gelu_bf16 = ws.bf16s(rows * mlp);
+    s.dy_bf16 = ws.bf16s(rows * std::max<int64_t>(3 * D, mlp));
     return s;
 }
 
@@ -149,13 +160,10 @@ void block_forward(Backend& be, const Weights& w, const BlockParams& bp, const B
     linear_forward(be, a.qkv, ln1, w.wt(bp.qkv_w), sc.qkv_bias, rows, D, 3 * D);
     be.attention_forward(a.att, a.probs, a.qkv, a.qkv + D, a.qkv + 2 * D, self_attention(s, w.precision));
     linear_forward(be, a.proj, a.att, w.wt(bp.proj_w), w.p(bp.proj_b), rows, D, D);
-    be.residual_forward(a.mid, x_in, a.proj, w.p(bp.gamma1), drop1, s.B, s.T, D);
-    if (bf16) {
-        be.layernorm_forward_bf16(a.ln2_bf16, a.ln2_mean, a.ln2_rstd, a.mid, w.p(bp.ln2_w), w.p(bp.ln2_b), rows, D,
+    // mid = x + s1 g1 proj and its LayerNorm in one pass
+    be.residual_layernorm_forward(a.mid, bf16 ? nullptr : a.ln2, bf16 ? a.ln2_bf16 : nullptr, a.ln2_mean, a.ln2_rstd,
+                                  x_in, a.proj, w.p(bp.gamma1), drop1, w.p(bp.ln2_w), w.p(bp.ln2_b), s.B, s.T, D,
                                   s.ln_eps);
-    } else {
-        be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.mid, w.p(bp.ln2_w), w.p(bp.ln2_b), rows, D, s.ln_eps);
-    }
     linear_forward(be, a.fc1, ln2, w.wt(bp.fc1_w), w.p(bp.fc1_b), rows, D, s.mlp);
     if (bf16) {
         be.gelu_forward_bf16(sc.gelu_bf16, a.fc1, rows * s.mlp);
@@ -183,24 +191,24 @@ void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const 
     const LinearInput gelu = bf16 ? LinearInput(nullptr, sc.gelu_bf16) : LinearInput(sc.gelu);
     const LinearInput ln1 = bf16 ? LinearInput(nullptr, a.ln1_bf16) : LinearInput(a.ln1);
     const LinearInput ln2 = bf16 ? LinearInput(nullptr, a.ln2_bf16) : LinearInput(a.ln2);
-    linear_backward(be, sc.d_mlp, w.g(bp.fc2_w), w.g(bp.fc2_b), dfc2, gelu, w.wt(bp.fc2_w), rows, M, D, false);
+    linear_backward(be, sc.d_mlp, w.g(bp.fc2_w), w.g(bp.fc2_b), dfc2, gelu, w.wt(bp.fc2_w), rows, M, D, false, sc.dy_bf16);
     float* dfc1 = sc.gelu;
     zero(be, dfc1, rows * M);
     be.gelu_backward(dfc1, sc.d_mlp, a.fc1, rows * M);
-    linear_backward(be, sc.d_ln, w.g(bp.fc1_w), w.g(bp.fc1_b), dfc1, ln2, w.wt(bp.fc1_w), rows, D, M, false);
+    linear_backward(be, sc.d_ln, w.g(bp.fc1_w), w.g(bp.fc1_b), dfc1, ln2, w.wt(bp.fc1_w), rows, D, M, false, sc.dy_bf16);
     be.layernorm_backward(dx, w.g(bp.ln2_w), w.g(bp.ln2_b), sc.d_ln, a.mid, w.p(bp.ln2_w), a.ln2_mean, a.ln2_rstd,
                           rows, D);
     // mid = x_in + s1 g1 proj
     zero(be, sc.d_proj, rows * D);
     be.residual_backward(nullptr, sc.d_proj, w.g(bp.gamma1), dx, a.proj, w.p(bp.gamma1), drop1, s.B, s.T, D);
     linear_backward(be, sc.d_att, w.g(bp.proj_w), w.g(bp.proj_b), sc.d_proj, a.att, w.wt(bp.proj_w), rows, D, D,
-                    false);
+                    false, sc.dy_bf16);
     zero(be, sc.d_qkv, rows * 3 * D);
     be.attention_backward(sc.d_qkv, sc.d_qkv + D, sc.d_qkv + 2 * D, sc.d_att, a.probs, a.qkv, a.qkv + D,
                           a.qkv + 2 * D, self_attention(s, w.precision));
     if (float* g = w.g(bp.q_bias)) be.bias_backward(g, sc.d_qkv, 3 * D, rows, D);
     if (float* g = w.g(bp.v_bias)) be.bias_backward(g, sc.d_qkv + 2 * D, 3 * D, rows, D);
-    linear_backward(be, sc.d_ln, w.g(bp.qkv_w), nullptr, sc.d_qkv, ln1, w.wt(bp.qkv_w), rows, D, 3 * D, false);
+    linear_backward(be, sc.d_ln, w.g(bp.qkv_w), nullptr, sc.d_qkv, ln1, w.wt(bp.qkv_w), rows, D, 3 * D, false, sc.dy_bf16);
     be.layernorm_backward(dx, w.g(bp.ln1_w), w.g(bp.ln1_b), sc.d_ln, x_in, w.p(bp.ln1_w), a.ln1_mean, a.ln1_rstd,
                           rows, D);
 }

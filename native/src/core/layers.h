@@ -56,8 +56,10 @@ void linear_forward(Backend& be, float* y, const LinearInput& x, const WeightRef
 
 // dW += dy^T x; db += colsum(dy); dx = dy W (or += when accumulate). Null outputs are skipped.
 // The GEMMs use W's precision.
+// dy_bf16 (rows * out, may be null): scratch for dy rounded once for both GEMMs of a BF16 layer.
 void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* dy, const LinearInput& x,
-                     const WeightRef& W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx);
+                     const WeightRef& W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx,
+                     uint16_t* dy_bf16 = nullptr);
 
 // Saved activations of one pre-norm block over [B, T, D] (see block_forward).
 struct BlockActs {
@@ -76,6 +78,7 @@ struct BlockScratch {
     float *gelu, *d_big, *d_mlp, *d_proj, *d_att, *d_qkv, *d_ln;
     float* qkv_bias;  // [3D]: [q_bias | 0 | v_bias], the fused qkv GEMM's bias
     uint16_t* gelu_bf16;  // [rows, M]: the GELU output of BF16 passes (gelu unused then)
+    uint16_t* dy_bf16;    // [rows, max(3D, M)]: a BF16 layer's output gradient, rounded once
     static BlockScratch allocate(Workspace& ws, int64_t rows, int64_t D, int64_t mlp);
 };
 

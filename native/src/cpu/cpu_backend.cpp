@@ -116,6 +116,18 @@ void CpuBackend::layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd,
     round_to_bf16(out, tmp.data(), rows * C);
 }
 
+void CpuBackend::residual_layernorm_forward(float* mid, float* out, uint16_t* out_bf16, float* mean, float* rstd,
+                                            const float* x, const float* y, const float* gamma,
+                                            const float* sample_scale, const float* weight, const float* bias,
+                                            int64_t B, int64_t T, int64_t C, float eps) {
+    residual_forward(mid, x, y, gamma, sample_scale, B, T, C);
+    if (out != nullptr) {
+        layernorm_forward(out, mean, rstd, mid, weight, bias, B * T, C, eps);
+    } else {
+        layernorm_forward_bf16(out_bf16, mean, rstd, mid, weight, bias, B * T, C, eps);
+    }
+}
+
 void CpuBackend::gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) {
     std::vector<float> tmp(static_cast<size_t>(n));
     gelu_forward(tmp.data(), x, n);

@@ -94,6 +94,10 @@ public:
     void layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x, const float* weight,
                                 const float* bias, int64_t rows, int64_t C, float eps) override;
     void gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) override;
+    void residual_layernorm_forward(float* mid, float* out, uint16_t* out_bf16, float* mean, float* rstd,
+                                    const float* x, const float* y, const float* gamma, const float* sample_scale,
+                                    const float* weight, const float* bias, int64_t B, int64_t T, int64_t C,
+                                    float eps) override;
 
     bool can_record() const override { return graphs_; }
     void begin_recording() override;

@@ -53,6 +53,49 @@ __global__ void __launch_bounds__(kRowThreads)
     }
 }
 
+// mid = x + s[b] gamma[c] y (the expression of residual_forward_kernel), then the LayerNorm of
+// mid as layernorm_forward_kernel computes it; each lane reads back only what it wrote.
+template <class Out>
+__global__ void __launch_bounds__(kRowThreads)
+    residual_layernorm_kernel(float* __restrict__ mid, Out* __restrict__ out, float* __restrict__ mean,
+                              float* __restrict__ rstd, const float* __restrict__ x, const float* __restrict__ y,
+                              const float* __restrict__ gamma, const float* __restrict__ scale,
+                              const float* __restrict__ weight, const float* __restrict__ bias, int64_t rows,
+                              int64_t T, int64_t C, float eps) {
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
+    const int lane = threadIdx.x % kWarp;
+    if (row >= rows) return;  // the whole warp leaves together
+    const float s = scale ? scale[row / T] : 1.0f;
+    const float* xr = x + row * C;
+    const float* yr = y + row * C;
+    float* mr = mid + row * C;
+    double sum = 0.0;
+    for (int64_t c = lane; c < C; c += kWarp) {
+        const float f = gamma ? s * gamma[c] : s;
+        const float v = xr[c] + f * yr[c];
+        mr[c] = v;
+        sum += v;
+    }
+    const double mu = warp_sum(sum) / static_cast<double>(C);
+    double sq = 0.0;
+    for (int64_t c = lane; c < C; c += kWarp) {
+        const double d = static_cast<double>(mr[c]) - mu;
+        sq += d * d;
+    }
+    const double var = warp_sum(sq) / static_cast<double>(C);
+    const float rs = static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
+    const float m = static_cast<float>(mu);
+    if (lane == 0) {
+        if (mean) mean[row] = m;
+        if (rstd) rstd[row] = rs;
+    }
+    Out* o = out + row * C;
+    for (int64_t c = lane; c < C; c += kWarp) {
+        const float xhat = (mr[c] - m) * rs;
+        store_out(o + c, xhat * (weight ? weight[c] : 1.0f) + (bias ? bias[c] : 0.0f));
+    }
+}
+
 // dx += rstd (g - mean(g) - xhat mean(g xhat)), g = dout * weight, sums in double.
 __global__ void __launch_bounds__(kRowThreads)
     layernorm_backward_dx_kernel(float* __restrict__ dx, const float* __restrict__ dout, const float* __restrict__ x,
@@ -133,6 +176,25 @@ void CudaBackend::layernorm_forward(float* out, float* mean, float* rstd, const 
     layernorm_forward_kernel<<<row_blocks(rows), kRowThreads, 0, stream_>>>(out, mean, rstd, x, weight, bias, rows, C,
                                                                              eps);
     CAE_CUDA_CHECK_LAUNCH("layernorm_forward_kernel");
+}
+
+void CudaBackend::residual_layernorm_forward(float* mid, float* out, uint16_t* out_bf16, float* mean, float* rstd,
+                                             const float* x, const float* y, const float* gamma,
+                                             const float* sample_scale, const float* weight, const float* bias,
+                                             int64_t B, int64_t T, int64_t C, float eps) {
+    const int64_t rows = B * T;
+    if (rows <= 0 || C <= 0) return;
+    check_rows(rows);
+    use_device();
+    if (out != nullptr) {
+        residual_layernorm_kernel<<<row_blocks(rows), kRowThreads, 0, stream_>>>(
+            mid, out, mean, rstd, x, y, gamma, sample_scale, weight, bias, rows, T, C, eps);
+    } else {
+        residual_layernorm_kernel<<<row_blocks(rows), kRowThreads, 0, stream_>>>(
+            mid, reinterpret_cast<__nv_bfloat16*>(out_bf16), mean, rstd, x, y, gamma, sample_scale, weight, bias, rows,
+            T, C, eps);
+    }
+    CAE_CUDA_CHECK_LAUNCH("residual_layernorm_kernel");
 }
 
 void CudaBackend::layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x, const float* weight,
