@@ -148,6 +148,8 @@ bench_ours 128 fp32
 bench_torch 128 --variants fp32
 bench_ours 128 bf16 CAE_CUDA_GRAPHS=0
 bench_torch 128 --variants bf16-sdpa-compile
+# Each fused or bf16 path beside the ops it replaces, at the CAE-B batch-128 shapes.
+stage "bench fusions" 90 info "set -o pipefail; '$T/bench_cuda_fusions' | tee -a '$WORK/bench_raw.txt'"
 grep '^{' "$WORK/bench_raw.txt" > "$OUT/bench.json" || true
 
 # ---------------------------------------------------------------- 4b. Java end to end on CUDA

@@ -144,6 +144,8 @@ def main():
             for line in lines[:5]:
                 md.append(f"- {name}: `{line}`")
     md += ["", "| impl | variant | batch | step ms | img/s | MFU | peak GiB |", "|---|---|---|---|---|---|---|"]
+    fusions = [b for b in bench if b.get("bench") == "cuda-fusions"]
+    bench = [b for b in bench if b.get("bench") != "cuda-fusions"]
     for b in bench:
         if b.get("impl") == "ceiling":
             continue
@@ -174,6 +176,14 @@ def main():
         if b.get("impl") == "ceiling":
             md.append(f"\nmatmul {b['n']}^3: fp32 (no TF32) {b.get('matmul_fp32_tflops')} TFLOP/s, "
                       f"bf16 {b.get('matmul_bf16_tflops')} TFLOP/s")
+    if fusions:
+        md += ["", "| fused / bf16 path | ms | replaces | ms | speed-up |", "|---|---|---|---|---|"]
+        for f in fusions:
+            if "error" in f:
+                md.append(f"| error: {str(f['error'])[:80]} | | | | |")
+                continue
+            md.append(f"| {f['name']} ({f['shape']}) | {f['ms']} | {f['replaces']} | {f['ms_replaced']} | "
+                      f"{f['speedup']:.2f}x |")
     md.append(f"\nptxas (sm_90a): {len(ptxas)} kernels, spills in: {', '.join(spills) if spills else 'none'}")
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write("\n".join(md) + "\n")

@@ -1,0 +1,198 @@
+// Times each fused or bf16 path of the CUDA backend beside the sequence of ops it replaces, in
+// one process, at CAE-B shapes (batch 128: 12672 encoder rows of width 768, MLP 3072, 12 heads
+// of 64 over 99 tokens), and prints one JSON line per pair: the median milliseconds of both and
+// the speed-up. Not a test (the tests check the values); run by tests/gpu/run.sh.
+//
+//   bench_cuda_fusions [--backend cuda|cpu] [--batch B]
+// --backend cpu runs the same pairs on the CPU backend (a check of this program without a GPU;
+// use a small --batch).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+
+using namespace cae;
+
+namespace {
+
+// Median milliseconds per call of f: 3 warm-up calls, then rounds of `reps` calls each ended by
+// a synchronization, until 11 rounds or 2 s.
+double median_ms(Backend& be, const std::function<void()>& f) {
+    for (int i = 0; i < 3; ++i) f();
+    be.synchronize();
+    const int reps = 10;
+    std::vector<double> t;
+    double total = 0;
+    while (t.size() < 11 && (total < 2000.0 || t.size() < 3)) {
+        const auto a = std::chrono::steady_clock::now();
+        for (int i = 0; i < reps; ++i) f();
+        be.synchronize();
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count();
+        t.push_back(ms / reps);
+        total += ms;
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+void report(const char* name, const char* replaces, double fused, double separate, const std::string& shape) {
+    std::printf("{\"bench\":\"cuda-fusions\",\"name\":\"%s\",\"replaces\":\"%s\",\"shape\":\"%s\",\"ms\":%.4f,"
+                "\"ms_replaced\":%.4f,\"speedup\":%.3f}\n",
+                name, replaces, shape.c_str(), fused, separate, separate / fused);
+    std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string backend = "cuda";
+    int64_t batch = 128;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--backend" && i + 1 < argc) backend = argv[++i];
+        else if (a == "--batch" && i + 1 < argc) batch = std::atoll(argv[++i]);
+        else {
+            std::fprintf(stderr, "usage: bench_cuda_fusions [--backend cuda|cpu] [--batch B]\n");
+            return 2;
+        }
+    }
+    std::unique_ptr<Backend> bep;
+    try {
+        bep = backend == "cpu" ? make_cpu_backend(0) : make_cuda_backend(0);
+    } catch (const std::exception& e) {
+        std::printf("{\"bench\":\"cuda-fusions\",\"error\":\"%s\"}\n", e.what());
+        return 1;
+    }
+    Backend& be = *bep;
+    const int64_t T = 99, D = 768, M = 3072, H = 12, hd = 64, rows = batch * T;
+    std::mt19937_64 rng(3);
+    std::normal_distribution<float> normal;
+    std::vector<void*> blocks;
+    auto floats = [&](int64_t n, float scale) {
+        std::vector<float> h(static_cast<size_t>(n));
+        for (float& x : h) x = scale * normal(rng);
+        float* p = static_cast<float*>(be.alloc(static_cast<size_t>(n) * sizeof(float)));
+        be.copy_to_device(p, h.data(), h.size() * sizeof(float));
+        blocks.push_back(p);
+        return p;
+    };
+    auto halfs = [&](int64_t n) {
+        auto* p = static_cast<uint16_t*>(be.alloc(static_cast<size_t>(n) * sizeof(uint16_t)));
+        blocks.push_back(p);
+        return p;
+    };
+    const std::string rd = std::to_string(rows) + "x" + std::to_string(D);
+    float *x = floats(rows * D, 1.0f), *y = floats(rows * D, 1.0f), *mid = floats(rows * D, 0.0f);
+    float *out = floats(rows * D, 0.0f), *mean = floats(rows, 0.0f), *rstd = floats(rows, 0.0f);
+    float *gamma = floats(D, 0.1f), *w = floats(D, 1.0f), *b = floats(D, 0.1f), *scale = floats(batch, 1.0f);
+    uint16_t* out16 = halfs(rows * D);
+
+    // 1. residual + LayerNorm
+    const double sep = median_ms(be, [&] {
+        be.residual_forward(mid, x, y, gamma, scale, batch, T, D);
+        be.layernorm_forward(out, mean, rstd, mid, w, b, rows, D, 1e-6f);
+    });
+    report("residual_layernorm_forward", "residual_forward + layernorm_forward", median_ms(be, [&] {
+               be.residual_layernorm_forward(mid, out, nullptr, mean, rstd, x, y, gamma, scale, w, b, batch, T, D,
+                                             1e-6f);
+           }), sep, rd);
+    const double sep16 = median_ms(be, [&] {
+        be.residual_forward(mid, x, y, gamma, scale, batch, T, D);
+        be.layernorm_forward(out, mean, rstd, mid, w, b, rows, D, 1e-6f);
+        be.round_to_bf16(out16, out, rows * D);
+    });
+    report("residual_layernorm_forward bf16 out", "residual_forward + layernorm_forward + round_to_bf16",
+           median_ms(be, [&] {
+               be.residual_layernorm_forward(mid, nullptr, out16, mean, rstd, x, y, gamma, scale, w, b, batch, T, D,
+                                             1e-6f);
+           }), sep16, rd);
+
+    // 2. LayerNorm writing bf16
+    report("layernorm_forward_bf16", "layernorm_forward + round_to_bf16", median_ms(be, [&] {
+               be.layernorm_forward_bf16(out16, mean, rstd, x, w, b, rows, D, 1e-6f);
+           }), median_ms(be, [&] {
+               be.layernorm_forward(out, mean, rstd, x, w, b, rows, D, 1e-6f);
+               be.round_to_bf16(out16, out, rows * D);
+           }), rd);
+
+    // 3. GELU writing bf16
+    float *f1 = floats(rows * M, 1.0f), *g1 = floats(rows * M, 0.0f);
+    uint16_t* g16 = halfs(rows * M);
+    const std::string rm = std::to_string(rows) + "x" + std::to_string(M);
+    report("gelu_forward_bf16", "gelu_forward + round_to_bf16",
+           median_ms(be, [&] { be.gelu_forward_bf16(g16, f1, rows * M); }), median_ms(be, [&] {
+               be.gelu_forward(g1, f1, rows * M);
+               be.round_to_bf16(g16, g1, rows * M);
+           }), rm);
+
+    // 4. the fc1 GEMM: bias in the epilogue; bf16 against fp32; a pre-rounded operand
+    float *W = floats(M * D, 0.02f), *bias = floats(M, 0.1f);
+    uint16_t *W16 = halfs(M * D), *x16 = halfs(rows * D);
+    be.round_to_bf16(W16, W, M * D);
+    be.round_to_bf16(x16, x, rows * D);
+    auto fc1 = [&](GemmPrecision p, const float* bias_ptr, bool pre_rounded) {
+        GemmArgs g;
+        g.precision = p;
+        g.trans_b = true;
+        g.m = rows;
+        g.n = M;
+        g.k = D;
+        g.a = x;
+        g.lda = D;
+        g.b = W;
+        g.ldb = D;
+        g.c = f1;
+        g.ldc = M;
+        g.bias = bias_ptr;
+        if (p == GemmPrecision::BF16) {
+            g.b_bf16 = W16;
+            if (pre_rounded) g.a_bf16 = x16;
+        }
+        return g;
+    };
+    const std::string gs = std::to_string(rows) + "x" + std::to_string(M) + "x" + std::to_string(D);
+    for (GemmPrecision p : {GemmPrecision::FP32, GemmPrecision::BF16}) {
+        const bool b16 = p == GemmPrecision::BF16;
+        report(b16 ? "gemm bf16 + bias epilogue" : "gemm fp32 + bias epilogue",
+               b16 ? "gemm bf16 + add_bias" : "gemm fp32 + add_bias",
+               median_ms(be, [&] { be.gemm(fc1(p, bias, b16)); }), median_ms(be, [&] {
+                   be.gemm(fc1(p, nullptr, b16));
+                   be.add_bias(f1, M, bias, rows, M);
+               }), gs);
+    }
+    report("gemm bf16, A already bf16", "gemm fp32", median_ms(be, [&] { be.gemm(fc1(GemmPrecision::BF16, bias, true)); }),
+           median_ms(be, [&] { be.gemm(fc1(GemmPrecision::FP32, bias, false)); }), gs);
+    report("gemm bf16, A already bf16", "gemm bf16, A rounded in the GEMM",
+           median_ms(be, [&] { be.gemm(fc1(GemmPrecision::BF16, bias, true)); }),
+           median_ms(be, [&] { be.gemm(fc1(GemmPrecision::BF16, bias, false)); }), gs);
+
+    // 5. attention, forward and backward, bf16 products against fp32
+    float *qkv = floats(rows * 3 * D, 1.0f), *att = floats(rows * D, 0.0f);
+    float *probs = floats(batch * H * T * T, 0.0f), *dqkv = floats(rows * 3 * D, 0.0f), *datt = floats(rows * D, 1.0f);
+    AttentionShape s;
+    s.batch = batch;
+    s.heads = H;
+    s.q_len = s.kv_len = T;
+    s.head_dim = hd;
+    s.ldq = s.ldk = s.ldv = 3 * D;
+    s.ldo = D;
+    s.scale = 0.125f;
+    auto attention = [&](GemmPrecision p) {
+        s.precision = p;
+        be.attention_forward(att, probs, qkv, qkv + D, qkv + 2 * D, s);
+        be.attention_backward(dqkv, dqkv + D, dqkv + 2 * D, datt, probs, qkv, qkv + D, qkv + 2 * D, s);
+    };
+    report("attention fwd+bwd bf16", "attention fwd+bwd fp32", median_ms(be, [&] { attention(GemmPrecision::BF16); }),
+           median_ms(be, [&] { attention(GemmPrecision::FP32); }),
+           std::to_string(batch) + "x" + std::to_string(H) + "x" + std::to_string(T) + "x" + std::to_string(hd));
+
+    for (void* p : blocks) be.release(p);
+    return 0;
+}
