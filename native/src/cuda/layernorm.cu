@@ -20,17 +20,14 @@ unsigned int row_blocks(int64_t rows) { return static_cast<unsigned int>(ceil_di
 __device__ __forceinline__ void store_out(float* p, float v) { *p = v; }
 __device__ __forceinline__ void store_out(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
 
-// x [rows, C] -> out (fp32, or its bf16 rounding); mean, rstd [rows] (either may be null).
-// Biased variance.
+// One warp normalizes one row xr [C] into o (fp32, or its bf16 rounding), with the row statistics
+// in double; lane 0 writes mean and rstd (either may be null). Lane l reads elements l, l + 32, ...
+// only, so a caller may have just written them from the same lanes.
 template <class Out>
-__global__ void __launch_bounds__(kRowThreads)
-    layernorm_forward_kernel(Out* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
-                             const float* __restrict__ x, const float* __restrict__ weight,
-                             const float* __restrict__ bias, int64_t rows, int64_t C, float eps) {
-    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
-    const int lane = threadIdx.x % kWarp;
-    if (row >= rows) return;  // the whole warp leaves together
-    const float* xr = x + row * C;
+__device__ __forceinline__ void layernorm_row(Out* __restrict__ o, float* __restrict__ mean, float* __restrict__ rstd,
+                                              const float* xr, const float* __restrict__ weight,
+                                              const float* __restrict__ bias, int64_t row, int64_t C, float eps,
+                                              int lane) {
     double sum = 0.0;
     for (int64_t c = lane; c < C; c += kWarp) sum += xr[c];
     const double mu = warp_sum(sum) / static_cast<double>(C);
@@ -46,15 +43,27 @@ __global__ void __launch_bounds__(kRowThreads)
         if (mean) mean[row] = m;
         if (rstd) rstd[row] = rs;
     }
-    Out* o = out + row * C;
     for (int64_t c = lane; c < C; c += kWarp) {
         const float xhat = (xr[c] - m) * rs;
         store_out(o + c, xhat * (weight ? weight[c] : 1.0f) + (bias ? bias[c] : 0.0f));
     }
 }
 
+// x [rows, C] -> out (fp32, or its bf16 rounding); mean, rstd [rows] (either may be null).
+// Biased variance.
+template <class Out>
+__global__ void __launch_bounds__(kRowThreads)
+    layernorm_forward_kernel(Out* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
+                             const float* __restrict__ x, const float* __restrict__ weight,
+                             const float* __restrict__ bias, int64_t rows, int64_t C, float eps) {
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
+    const int lane = threadIdx.x % kWarp;
+    if (row >= rows) return;  // the whole warp leaves together
+    layernorm_row(out + row * C, mean, rstd, x + row * C, weight, bias, row, C, eps, lane);
+}
+
 // mid = x + s[b] gamma[c] y (the expression of residual_forward_kernel), then the LayerNorm of
-// mid as layernorm_forward_kernel computes it; each lane reads back only what it wrote.
+// mid as layernorm_forward_kernel computes it.
 template <class Out>
 __global__ void __launch_bounds__(kRowThreads)
     residual_layernorm_kernel(float* __restrict__ mid, Out* __restrict__ out, float* __restrict__ mean,
@@ -64,36 +73,16 @@ __global__ void __launch_bounds__(kRowThreads)
                               int64_t T, int64_t C, float eps) {
     const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
     const int lane = threadIdx.x % kWarp;
-    if (row >= rows) return;  // the whole warp leaves together
+    if (row >= rows) return;
     const float s = scale ? scale[row / T] : 1.0f;
     const float* xr = x + row * C;
     const float* yr = y + row * C;
     float* mr = mid + row * C;
-    double sum = 0.0;
     for (int64_t c = lane; c < C; c += kWarp) {
         const float f = gamma ? s * gamma[c] : s;
-        const float v = xr[c] + f * yr[c];
-        mr[c] = v;
-        sum += v;
+        mr[c] = xr[c] + f * yr[c];
     }
-    const double mu = warp_sum(sum) / static_cast<double>(C);
-    double sq = 0.0;
-    for (int64_t c = lane; c < C; c += kWarp) {
-        const double d = static_cast<double>(mr[c]) - mu;
-        sq += d * d;
-    }
-    const double var = warp_sum(sq) / static_cast<double>(C);
-    const float rs = static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
-    const float m = static_cast<float>(mu);
-    if (lane == 0) {
-        if (mean) mean[row] = m;
-        if (rstd) rstd[row] = rs;
-    }
-    Out* o = out + row * C;
-    for (int64_t c = lane; c < C; c += kWarp) {
-        const float xhat = (mr[c] - m) * rs;
-        store_out(o + c, xhat * (weight ? weight[c] : 1.0f) + (bias ? bias[c] : 0.0f));
-    }
+    layernorm_row(out + row * C, mean, rstd, mr, weight, bias, row, C, eps, lane);
 }
 
 // dx += rstd (g - mean(g) - xhat mean(g xhat)), g = dout * weight, sums in double.
