@@ -8,7 +8,8 @@ clip_grad_norm_(3.0), AdamW. Variants:
   bf16-sdpa  bf16 with the attention done by F.scaled_dot_product_attention
   bf16-sdpa-compile  the same with the model under torch.compile (its compile time is the first
              step's, reported as compile_s; run it under a timeout)
-Also, with --ceiling, an 8192^3 matmul in fp32 (TF32 off) and bf16: the machine's matrix ceilings.
+Also, with --ceiling, an 8192^3 matmul in fp32 (TF32 off) and bf16: the machine's matrix ceilings;
+with --kernels (alone), the fc1 GEMM and attention at the shapes bench_cuda_fusions times.
 
     python3 tests/gpu/bench_torch.py --batch 64 --steps 20 --warmup 5 [--variants fp32,bf16] [--ceiling]
     /usr/bin/python3 tests/gpu/bench_torch.py --device cpu --tiny --batch 2 --steps 2 --warmup 1 --masked 32
@@ -148,6 +149,57 @@ def ceiling():
     return {"impl": "ceiling", "n": n, **out}
 
 
+def kernels(batch):
+    """The products bench_cuda_fusions times on our side, in PyTorch at the same shapes: the fc1
+    GEMM with its bias (F.linear) in bf16 and fp32 (TF32 off), and attention forward + backward
+    with SDPA in bf16 and as batched matmuls + softmax in fp32. Median ms of CUDA-event timings."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    T, D, M, H, hd = 99, 768, 3072, 12, 64
+    rows = batch * T
+    out = []
+
+    def timed(fn, reps=20):
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+        ts = []
+        for _ in range(reps):
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            fn()
+            e.record()
+            e.synchronize()
+            ts.append(s.elapsed_time(e))
+        return statistics.median(ts)
+
+    for dtype, name in ((torch.bfloat16, "bf16"), (torch.float32, "fp32")):
+        x = torch.randn(rows, D, device="cuda", dtype=dtype)
+        w = torch.randn(M, D, device="cuda", dtype=dtype) * 0.02
+        b = torch.randn(M, device="cuda", dtype=dtype)
+        out.append({"impl": "pytorch-kernels", "name": f"linear {name} (F.linear with bias)",
+                    "shape": f"{rows}x{M}x{D}", "ms": round(timed(lambda: F.linear(x, w, b)), 4)})
+        del x, w, b
+    q, k, v = (torch.randn(batch, H, T, hd, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+    g = torch.randn(batch, H, T, hd, device="cuda", dtype=torch.bfloat16)
+
+    def sdpa():
+        o = F.scaled_dot_product_attention(q, k, v)
+        torch.autograd.grad(o, (q, k, v), g)
+
+    out.append({"impl": "pytorch-kernels", "name": "attention fwd+bwd bf16 (SDPA)", "shape": f"{batch}x{H}x{T}x{hd}",
+                "ms": round(timed(sdpa), 4)})
+    q32, k32, v32 = (t.detach().float().requires_grad_() for t in (q, k, v))
+    g32 = g.float()
+
+    def eager32():
+        p = torch.softmax(q32 @ k32.transpose(-1, -2) * hd**-0.5, dim=-1)
+        torch.autograd.grad(p @ v32, (q32, k32, v32), g32)
+
+    out.append({"impl": "pytorch-kernels", "name": "attention fwd+bwd fp32 (matmul + softmax)",
+                "shape": f"{batch}x{H}x{T}x{hd}", "ms": round(timed(eager32), 4)})
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=64)
@@ -156,6 +208,7 @@ def main():
     ap.add_argument("--masked", type=int, default=98)
     ap.add_argument("--variants", default="fp32,bf16,bf16-sdpa")
     ap.add_argument("--ceiling", action="store_true")
+    ap.add_argument("--kernels", action="store_true", help="time the single products (see kernels()) and exit")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--tiny", action="store_true", help="a tiny configuration (to check this script quickly)")
     args = ap.parse_args()
@@ -164,6 +217,10 @@ def main():
     if args.tiny:
         config.update(img_size=32, patch_size=4, embed_dim=64, depth=2, num_heads=4, regressor_depth=1,
                       decoder_depth=1, decoder_num_heads=4)
+    if args.kernels:
+        for r in kernels(args.batch):
+            print(json.dumps(r), flush=True)
+        return
     if args.ceiling and device.type == "cuda":
         print(json.dumps(ceiling()), flush=True)
     for v in args.variants.split(","):

@@ -150,6 +150,7 @@ bench_ours 128 bf16 CAE_CUDA_GRAPHS=0
 bench_torch 128 --variants bf16-sdpa-compile
 # Each fused or bf16 path beside the ops it replaces, at the CAE-B batch-128 shapes.
 stage "bench fusions" 90 info "set -o pipefail; '$T/bench_cuda_fusions' | tee -a '$WORK/bench_raw.txt'"
+stage "bench torch kernels" 90 info "set -o pipefail; python3 '$ROOT/tests/gpu/bench_torch.py' --kernels --batch 128 | tee -a '$WORK/bench_raw.txt'"
 grep '^{' "$WORK/bench_raw.txt" > "$OUT/bench.json" || true
 
 # ---------------------------------------------------------------- 4b. Java end to end on CUDA

@@ -145,7 +145,8 @@ def main():
                 md.append(f"- {name}: `{line}`")
     md += ["", "| impl | variant | batch | step ms | img/s | MFU | peak GiB |", "|---|---|---|---|---|---|---|"]
     fusions = [b for b in bench if b.get("bench") == "cuda-fusions"]
-    bench = [b for b in bench if b.get("bench") != "cuda-fusions"]
+    torch_kernels = [b for b in bench if b.get("impl") == "pytorch-kernels"]
+    bench = [b for b in bench if b.get("bench") != "cuda-fusions" and b.get("impl") != "pytorch-kernels"]
     for b in bench:
         if b.get("impl") == "ceiling":
             continue
@@ -184,6 +185,10 @@ def main():
                 continue
             md.append(f"| {f['name']} ({f['shape']}) | {f['ms']} | {f['replaces']} | {f['ms_replaced']} | "
                       f"{f['speedup']:.2f}x |")
+    if torch_kernels:
+        md += ["", "| PyTorch at the same shapes | ms |", "|---|---|"]
+        for k in torch_kernels:
+            md.append(f"| {k.get('name')} ({k.get('shape')}) | {k.get('ms', k.get('error', ''))} |")
     md.append(f"\nptxas (sm_90a): {len(ptxas)} kernels, spills in: {', '.join(spills) if spills else 'none'}")
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write("\n".join(md) + "\n")
