@@ -241,6 +241,9 @@ RegressorActs RegressorActs::allocate(Workspace& ws, int64_t B, int64_t Nv, int6
     a.ln2_rstd = ws.floats(R);
     a.fc1 = ws.floats(R * mlp);
     a.fc2 = ws.floats(R * D);
+    a.lnq_bf16 = ws.bf16s(R * D);
+    a.lnk_bf16 = ws.bf16s(RL * D);
+    a.lnv_bf16 = ws.bf16s(RL * D);
     return a;
 }
 
@@ -261,8 +264,27 @@ RegressorScratch RegressorScratch::allocate(Workspace& ws, int64_t B, int64_t Nv
     s.d_lnv = ws.floats(RL * D);
     s.d_h = ws.floats(R * D);
     s.d_kv = ws.floats(RL * D);
+    s.gelu_bf16 = ws.bf16s(R * mlp);
+    s.dy_bf16 = ws.bf16s(std::max(R * mlp, RL * D));
     return s;
 }
+
+namespace {
+
+// The GEMM inputs of a regressor block: fp32, or for BF16 passes the bf16 outputs of their producers.
+struct RegressorInputs {
+    LinearInput lnq, lnk, lnv, gelu;
+};
+
+RegressorInputs regressor_inputs(const RegressorActs& a, const RegressorScratch& sc, bool bf16) {
+    if (bf16) {
+        return {LinearInput(nullptr, a.lnq_bf16), LinearInput(nullptr, a.lnk_bf16), LinearInput(nullptr, a.lnv_bf16),
+                LinearInput(nullptr, sc.gelu_bf16)};
+    }
+    return {LinearInput(a.lnq), LinearInput(a.lnk), LinearInput(a.lnv), LinearInput(sc.gelu)};
+}
+
+}  // namespace
 
 void regressor_forward(Backend& be, const Weights& w, const RegressorParams& rp, const RegressorShape& s,
                        RegressorActs& a, RegressorScratch& sc, const float* zv, int64_t zv_bstride,
@@ -272,26 +294,42 @@ void regressor_forward(Backend& be, const Weights& w, const RegressorParams& rp,
     // Q' = LNq(q + pos_m)
     be.copy_on_device(a.q_in, q, static_cast<size_t>(R * D) * sizeof(float));
     be.axpy(a.q_in, pos_m, 1.0f, R * D);
-    be.layernorm_forward(a.lnq, a.lnq_mean, a.lnq_rstd, a.q_in, w.p(rp.lnq_w), w.p(rp.lnq_b), R, D, s.ln_eps);
+    // BF16: the q/k/v LayerNorms and the GELU feed only GEMMs: written as their bf16 operands.
+    const bool bf16 = w.precision == GemmPrecision::BF16;
+    auto layernorm = [&](float* out, uint16_t* out16, float* mean, float* rstd, const float* x, int lw, int lb,
+                         int64_t rows) {
+        if (bf16) {
+            be.layernorm_forward_bf16(out16, mean, rstd, x, w.p(lw), w.p(lb), rows, D, s.ln_eps);
+        } else {
+            be.layernorm_forward(out, mean, rstd, x, w.p(lw), w.p(lb), rows, D, s.ln_eps);
+        }
+    };
+    layernorm(a.lnq, a.lnq_bf16, a.lnq_mean, a.lnq_rstd, a.q_in, rp.lnq_w, rp.lnq_b, R);
     // KV = [zv ; q] per image; K' = LNk(KV + [pos_v ; pos_m]); V' = LNv(KV)
     be.copy_rows(a.kv, L * D, zv, zv_bstride, s.B, s.Nv * D);
     be.copy_rows(a.kv + s.Nv * D, L * D, q, s.Nm * D, s.B, s.Nm * D);
     be.copy_on_device(a.k_in, a.kv, static_cast<size_t>(RL * D) * sizeof(float));
     be.axpy(a.k_in, pk, 1.0f, RL * D);
-    be.layernorm_forward(a.lnk, a.lnk_mean, a.lnk_rstd, a.k_in, w.p(rp.lnk_w), w.p(rp.lnk_b), RL, D, s.ln_eps);
-    be.layernorm_forward(a.lnv, a.lnv_mean, a.lnv_rstd, a.kv, w.p(rp.lnv_w), w.p(rp.lnv_b), RL, D, s.ln_eps);
+    layernorm(a.lnk, a.lnk_bf16, a.lnk_mean, a.lnk_rstd, a.k_in, rp.lnk_w, rp.lnk_b, RL);
+    layernorm(a.lnv, a.lnv_bf16, a.lnv_mean, a.lnv_rstd, a.kv, rp.lnv_w, rp.lnv_b, RL);
+    const RegressorInputs in = regressor_inputs(a, sc, bf16);
     // q/k/v projections without bias, plus q_bias and v_bias (k has none)
-    linear_forward(be, a.qp, a.lnq, w.wt(rp.q_w), w.p(rp.q_bias), R, D, D);
-    linear_forward(be, a.kp, a.lnk, w.wt(rp.k_w), nullptr, RL, D, D);
-    linear_forward(be, a.vp, a.lnv, w.wt(rp.v_w), w.p(rp.v_bias), RL, D, D);
+    linear_forward(be, a.qp, in.lnq, w.wt(rp.q_w), w.p(rp.q_bias), R, D, D);
+    linear_forward(be, a.kp, in.lnk, w.wt(rp.k_w), nullptr, RL, D, D);
+    linear_forward(be, a.vp, in.lnv, w.wt(rp.v_w), w.p(rp.v_bias), RL, D, D);
     be.attention_forward(a.att, a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
     linear_forward(be, a.proj, a.att, w.wt(rp.proj_w), w.p(rp.proj_b), R, D, D);
-    // h = LN2(q + s1 g1 a): the norm is applied to the residual stream itself
-    be.residual_forward(a.h, q, a.proj, w.p(rp.gamma1), drop1, s.B, s.Nm, D);
-    be.layernorm_forward(a.hn, a.ln2_mean, a.ln2_rstd, a.h, w.p(rp.ln2_w), w.p(rp.ln2_b), R, D, s.ln_eps);
+    // h = LN2(q + s1 g1 a): the norm is applied to the residual stream itself (hn stays fp32: the
+    // residual below reads it)
+    be.residual_layernorm_forward(a.h, a.hn, nullptr, a.ln2_mean, a.ln2_rstd, q, a.proj, w.p(rp.gamma1), drop1,
+                                  w.p(rp.ln2_w), w.p(rp.ln2_b), s.B, s.Nm, D, s.ln_eps);
     linear_forward(be, a.fc1, a.hn, w.wt(rp.fc1_w), w.p(rp.fc1_b), R, D, s.mlp);
-    be.gelu_forward(sc.gelu, a.fc1, R * s.mlp);
-    linear_forward(be, a.fc2, sc.gelu, w.wt(rp.fc2_w), w.p(rp.fc2_b), R, s.mlp, D);
+    if (bf16) {
+        be.gelu_forward_bf16(sc.gelu_bf16, a.fc1, R * s.mlp);
+    } else {
+        be.gelu_forward(sc.gelu, a.fc1, R * s.mlp);
+    }
+    linear_forward(be, a.fc2, in.gelu, w.wt(rp.fc2_w), w.p(rp.fc2_b), R, s.mlp, D);
     be.residual_forward(q_out, a.hn, a.fc2, w.p(rp.gamma2), drop2, s.B, s.Nm, D);
 }
 
@@ -303,26 +341,36 @@ void regressor_backward(Backend& be, const Weights& w, const RegressorParams& rp
     float* dfc2 = sc.d_big;
     zero(be, dfc2, R * D);
     be.residual_backward(nullptr, dfc2, w.g(rp.gamma2), dq, a.fc2, w.p(rp.gamma2), drop2, s.B, s.Nm, D);
-    be.gelu_forward(sc.gelu, a.fc1, R * M);
-    linear_backward(be, sc.d_mlp, w.g(rp.fc2_w), w.g(rp.fc2_b), dfc2, sc.gelu, w.wt(rp.fc2_w), R, M, D, false);
+    const bool bf16 = w.precision == GemmPrecision::BF16;
+    if (bf16) {
+        be.gelu_forward_bf16(sc.gelu_bf16, a.fc1, R * M);
+    } else {
+        be.gelu_forward(sc.gelu, a.fc1, R * M);
+    }
+    const RegressorInputs in = regressor_inputs(a, sc, bf16);
+    linear_backward(be, sc.d_mlp, w.g(rp.fc2_w), w.g(rp.fc2_b), dfc2, in.gelu, w.wt(rp.fc2_w), R, M, D, false,
+                    sc.dy_bf16);
     float* dfc1 = sc.gelu;
     zero(be, dfc1, R * M);
     be.gelu_backward(dfc1, sc.d_mlp, a.fc1, R * M);
-    linear_backward(be, dq, w.g(rp.fc1_w), w.g(rp.fc1_b), dfc1, a.hn, w.wt(rp.fc1_w), R, D, M, true);
+    linear_backward(be, dq, w.g(rp.fc1_w), w.g(rp.fc1_b), dfc1, a.hn, w.wt(rp.fc1_w), R, D, M, true, sc.dy_bf16);
     // dq = d(hn) now; hn = LN2(h)
     zero(be, sc.d_h, R * D);
     be.layernorm_backward(sc.d_h, w.g(rp.ln2_w), w.g(rp.ln2_b), dq, a.h, w.p(rp.ln2_w), a.ln2_mean, a.ln2_rstd, R, D);
     // h = q + s1 g1 proj: d(q) = d_h, d(proj) = s1 g1 d_h
     zero(be, sc.d_proj, R * D);
     be.residual_backward(nullptr, sc.d_proj, w.g(rp.gamma1), sc.d_h, a.proj, w.p(rp.gamma1), drop1, s.B, s.Nm, D);
-    linear_backward(be, sc.d_att, w.g(rp.proj_w), w.g(rp.proj_b), sc.d_proj, a.att, w.wt(rp.proj_w), R, D, D, false);
+    linear_backward(be, sc.d_att, w.g(rp.proj_w), w.g(rp.proj_b), sc.d_proj, a.att, w.wt(rp.proj_w), R, D, D, false,
+                    sc.dy_bf16);
     zero(be, sc.d_q, R * D);
     zero(be, sc.d_k, RL * D);
     zero(be, sc.d_v, RL * D);
     be.attention_backward(sc.d_q, sc.d_k, sc.d_v, sc.d_att, a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
-    linear_backward(be, sc.d_lnq, w.g(rp.q_w), w.g(rp.q_bias), sc.d_q, a.lnq, w.wt(rp.q_w), R, D, D, false);
-    linear_backward(be, sc.d_lnk, w.g(rp.k_w), nullptr, sc.d_k, a.lnk, w.wt(rp.k_w), RL, D, D, false);
-    linear_backward(be, sc.d_lnv, w.g(rp.v_w), w.g(rp.v_bias), sc.d_v, a.lnv, w.wt(rp.v_w), RL, D, D, false);
+    linear_backward(be, sc.d_lnq, w.g(rp.q_w), w.g(rp.q_bias), sc.d_q, in.lnq, w.wt(rp.q_w), R, D, D, false,
+                    sc.dy_bf16);
+    linear_backward(be, sc.d_lnk, w.g(rp.k_w), nullptr, sc.d_k, in.lnk, w.wt(rp.k_w), RL, D, D, false, sc.dy_bf16);
+    linear_backward(be, sc.d_lnv, w.g(rp.v_w), w.g(rp.v_bias), sc.d_v, in.lnv, w.wt(rp.v_w), RL, D, D, false,
+                    sc.dy_bf16);
     // q_in = q + pos_m
     be.layernorm_backward(sc.d_h, w.g(rp.lnq_w), w.g(rp.lnq_b), sc.d_lnq, a.q_in, w.p(rp.lnq_w), a.lnq_mean,
                           a.lnq_rstd, R, D);

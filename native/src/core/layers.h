@@ -104,6 +104,7 @@ struct RegressorActs {
     float *qp, *kp, *vp, *probs, *att, *proj;       // [B,Nm,D], [B,L,D] x2, [B,H,Nm,L], [B,Nm,D] x2
     float *h, *hn, *ln2_mean, *ln2_rstd;            // [B,Nm,D] residual, its LN
     float *fc1, *fc2;
+    uint16_t *lnq_bf16, *lnk_bf16, *lnv_bf16;      // the q/k/v LN outputs of BF16 passes (lnq, lnk, lnv unused then)
 
     static RegressorActs allocate(Workspace& ws, int64_t B, int64_t Nv, int64_t Nm, int64_t D, int64_t heads,
                                   int64_t mlp);
@@ -111,6 +112,7 @@ struct RegressorActs {
 
 struct RegressorScratch {
     float *gelu, *d_mlp, *d_big, *d_proj, *d_att, *d_q, *d_k, *d_v, *d_lnq, *d_lnk, *d_lnv, *d_h, *d_kv;
+    uint16_t *gelu_bf16, *dy_bf16;  // as in BlockScratch
     static RegressorScratch allocate(Workspace& ws, int64_t B, int64_t Nv, int64_t Nm, int64_t D, int64_t mlp);
 };
 

@@ -167,12 +167,7 @@ public final class NativeModel implements AutoCloseable {
 
     /** Losses and gradients (readable in {@link Slot#GRAD}) without an update or stochastic depth, in fp32. */
     public StepResult computeGradients(Tensor images, Tensor mask) {
-        MemorySegment h = handle();
-        images.describe(imagesArg);
-        mask.describe(maskArg);
-        Native.check(CaeNative.cae_compute_gradients(h, imagesArg, maskArg, resultArg),
-                () -> "computing gradients on images " + images + " with mask " + mask);
-        return result();
+        return computeGradients(images, mask, StepOptions.defaults().withDropPath(false));
     }
 
     /**
