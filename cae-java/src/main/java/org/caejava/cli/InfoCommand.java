@@ -10,6 +10,7 @@ import org.caejava.api.BackendInfo;
 import org.caejava.api.Context;
 import org.caejava.api.DeviceInfo;
 import org.caejava.api.NativeLibrary;
+import org.caejava.api.Precision;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -50,6 +51,7 @@ final class InfoCommand implements Callable<Integer> {
         try (Context ctx = Context.create()) {
             info.put("default_context", ctx.description());
             info.put("default_threads", ctx.threads());
+            info.put("default_precision", Precision.defaultFor(ctx.backend()).toString());
         }
 
         PrintWriter out = spec.commandLine().getOut();
@@ -78,7 +80,8 @@ final class InfoCommand implements Callable<Integer> {
                     d.get("free_memory").asLong() / 1073741824.0, d.get("compute_capability").asText(),
                     d.get("multiprocessors").asInt());
         }
-        out.printf("default:  %s%n", info.get("default_context").asText());
+        out.printf("default:  %s; training steps at %s (--precision)%n", info.get("default_context").asText(),
+                info.get("default_precision").asText());
         out.flush();
         return 0;
     }

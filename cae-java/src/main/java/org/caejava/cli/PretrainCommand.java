@@ -20,7 +20,9 @@ import org.caejava.CaeTrainer;
 import org.caejava.StepMetrics;
 import org.caejava.TrainingListener;
 import org.caejava.TrainingState;
+import org.caejava.api.Backend;
 import org.caejava.api.Context;
+import org.caejava.api.Precision;
 import org.caejava.data.Datasets;
 import org.caejava.data.ImageDataset;
 import org.caejava.data.ImageSource;
@@ -213,6 +215,9 @@ final class PretrainCommand implements Callable<Integer> {
                                     + " test images", describe(config), total, b, (double) total / stepsPerEpoch,
                             masks instanceof BlockMaskGenerator ? "block" : "random", " masks of " + masked + "/"
                                     + config.numPatches() + " patches", outDir);
+                    if (ctx.backend() == Backend.CPU && precisionOption.resolve(ctx.backend()) == Precision.BF16) {
+                        stdout.printf("  bf16 on the CPU is an emulation of the GPU's arithmetic, slower than fp32%n");
+                    }
                     if (resumeFrom != null) {
                         stdout.printf("  resuming from step %d (%s)%n", model.state().step(), resumeFrom);
                     }
