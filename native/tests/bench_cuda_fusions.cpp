@@ -193,6 +193,23 @@ int main(int argc, char** argv) {
            median_ms(be, [&] { attention(GemmPrecision::FP32); }),
            std::to_string(batch) + "x" + std::to_string(H) + "x" + std::to_string(T) + "x" + std::to_string(hd));
 
+    // 6. the fused attention kernels (a second backend made with CAE_FUSED_ATTENTION=1) against
+    // the batched GEMMs, both at bf16; the buffers of the first backend serve both (one device).
+    if (backend == "cuda") {
+        setenv("CAE_FUSED_ATTENTION", "1", 1);
+        std::unique_ptr<Backend> fb = make_cuda_backend(0);
+        unsetenv("CAE_FUSED_ATTENTION");
+        s.precision = GemmPrecision::BF16;
+        const double f = median_ms(*fb, [&] {
+            fb->attention_forward(att, probs, qkv, qkv + D, qkv + 2 * D, s);
+            fb->attention_backward(dqkv, dqkv + D, dqkv + 2 * D, datt, probs, qkv, qkv + D, qkv + 2 * D, s);
+        });
+        be.synchronize();
+        report("attention fwd+bwd bf16, fused kernels", "attention fwd+bwd bf16, batched GEMMs", f,
+               median_ms(be, [&] { attention(GemmPrecision::BF16); }),
+               std::to_string(batch) + "x" + std::to_string(H) + "x" + std::to_string(T) + "x" + std::to_string(hd));
+    }
+
     for (void* p : blocks) be.release(p);
     return 0;
 }

@@ -126,6 +126,9 @@ if [[ $(tail -2 "$WORK/stages.tsv" | head -1 | cut -f2) != 0 ]]; then
 fi
 stage "ops CAE_GEMM=fallback" 150 test "CAE_GEMM=fallback '$T/test_cuda_ops'"
 stage "ops CAE_GEMM=mma" 150 test "CAE_GEMM=mma '$T/test_cuda_ops'"
+# The fused attention kernels (off by default): the attention ops and the whole model with them.
+stage "attention CAE_FUSED_ATTENTION=1" 60 test "CAE_FUSED_ATTENTION=1 '$T/test_cuda_ops' attention"
+stage "model CAE_FUSED_ATTENTION=1" 150 test "CAE_FUSED_ATTENTION=1 '$T/test_cuda_model'"
 
 # ---------------------------------------------------------------- 4. benchmarks, ours and PyTorch's in turn
 # CAE-B (ViT-B/16 224, pixel target), 98 of 196 patches masked. Ours at bf16 (the CUDA default)

@@ -136,6 +136,10 @@ void CudaBackend::attention_forward(float* out, float* probs, const float* q, co
         CAE_CUDA_CHECK_LAUNCH("fill_rows_kernel");
         return;
     }
+    if (fused_attention_applies(s)) {
+        fused_attention_forward(out, probs, q, k, v, s);
+        return;
+    }
     const int64_t nq_elems = pairs * nq * hd, nk_elems = pairs * nk * hd;
     Scratch qg(*this, nq_elems * sizeof(float)), kg(*this, nk_elems * sizeof(float)),
         vg(*this, nk_elems * sizeof(float)), og(*this, nq_elems * sizeof(float));
@@ -166,6 +170,10 @@ void CudaBackend::attention_backward(float* dq, float* dk, float* dv, const floa
     const int64_t H = s.heads, pairs = s.batch * H, nq = s.q_len, nk = s.kv_len, hd = s.head_dim;
     if (pairs <= 0 || nq <= 0 || nk <= 0 || hd <= 0 || (!dq && !dk && !dv)) return;
     use_device();
+    if (fused_attention_applies(s)) {  // the forward left row statistics in probs
+        fused_attention_backward(dq, dk, dv, dout, probs, q, k, v, s);
+        return;
+    }
     const int64_t nq_elems = pairs * nq * hd, nk_elems = pairs * nk * hd;
     auto gather = [&](float* dst, const float* src, int64_t ld, int64_t N) {
         const int64_t n = pairs * N * hd;

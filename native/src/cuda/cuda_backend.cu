@@ -60,6 +60,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
         gemm_kind_ = gemm_kind_from_environment(lib->loaded());
         tf32_ = tf32_from_environment();
         graphs_ = graphs_from_environment();
+        init_fused_attention();
         if (gemm_kind_ == GemmKind::CublasLt) {
             const size_t workspace_bytes = size_t{32} << 20;
             cublaslt_workspace_ = raw_alloc(workspace_bytes);
@@ -71,6 +72,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
         if (gemm_kind_ == GemmKind::Mma && !tf32_) gemm += " (3xTF32)";
         if (tf32_) gemm += ", TF32 allowed";
         if (!graphs_) gemm += ", CUDA graphs off";
+        if (fused_attention_) gemm += ", fused attention";
         description_ = cat("cuda: ", prop.name, " (device ", device, ", sm_", prop.major, prop.minor, ", ",
                            prop.multiProcessorCount, " SMs), GEMM ", gemm);
     } catch (...) {

@@ -30,6 +30,9 @@ namespace cae::cuda {
 // CAE_CUDA_GRAPHS=0|off|false turns the recording of training steps as CUDA graphs off; it is
 // on by default, except with CAE_CUDA_SYNC=1 (graphs.cu).
 bool graphs_from_environment();
+// CAE_FUSED_ATTENTION=1|on|true: attention through the fused kernels where the shape allows
+// (attention_fused.cu); off by default.
+bool fused_attention_from_environment();
 
 class CudaBackend final : public Backend {
 public:
@@ -120,6 +123,13 @@ private:
     void raw_release(void* p) noexcept;
     // Row-major GEMM on the chosen implementation (no device switch: callers did it).
     void run_gemm(const GemmArgs& g);
+    // attention_fused.cu: the fused kernels, when CAE_FUSED_ATTENTION=1 and the shape allows.
+    void init_fused_attention();
+    bool fused_attention_applies(const AttentionShape& s) const;
+    void fused_attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
+                                 const AttentionShape& s);
+    void fused_attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs,
+                                  const float* q, const float* k, const float* v, const AttentionShape& s);
     // precision.cu: false when cuBLASLt could not run it and `fallback` is false (nothing done).
     bool run_gemm_bf16(const GemmArgs& g, bool fallback);
     void launch_round_bf16(uint16_t* dst, const float* src, int64_t n);
@@ -134,6 +144,8 @@ private:
     std::string description_;
     int sm_count_ = 1;
     bool graphs_ = true;  // CAE_CUDA_GRAPHS=0 turns recording off (graphs.cu)
+    bool fused_attention_ = false;  // CAE_FUSED_ATTENTION=1 (attention_fused.cu)
+    int64_t fused_smem_limit_ = 0;  // the device's opt-in shared memory per block
     // While recording: every block the recorded ops allocated (with its size class), and those
     // released again (free for reuse within the recording).
     struct RecordPool {
