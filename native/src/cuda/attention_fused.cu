@@ -15,28 +15,21 @@ namespace cae::cuda {
 
 namespace {
 
-template <int HD>
-__global__ void __launch_bounds__(fused::kRows) fused_forward_kernel(fused::Args a) {
-    extern __shared__ float smem[];
-    fused::forward_load<HD>(a, blockIdx.y, smem, threadIdx.x);
-    __syncthreads();
-    fused::forward_row<HD>(a, blockIdx.y, blockIdx.x, smem, threadIdx.x);
-}
+// The three kernels: the block's cooperative load, a barrier, then one row per thread.
+enum class Pass { Forward, BackwardQ, BackwardK };
 
-template <int HD>
-__global__ void __launch_bounds__(fused::kRows) fused_backward_q_kernel(fused::Args a) {
+template <int HD, Pass P>
+__global__ void __launch_bounds__(fused::kRows) fused_kernel(fused::Args a) {
     extern __shared__ float smem[];
-    fused::backward_q_load<HD>(a, blockIdx.y, smem, threadIdx.x);
+    const int64_t pair = blockIdx.y, tile = blockIdx.x;
+    const int tid = static_cast<int>(threadIdx.x);
+    if (P == Pass::Forward) fused::forward_load<HD>(a, pair, smem, tid);
+    if (P == Pass::BackwardQ) fused::backward_q_load<HD>(a, pair, smem, tid);
+    if (P == Pass::BackwardK) fused::backward_k_load<HD>(a, pair, smem, tid);
     __syncthreads();
-    fused::backward_q_row<HD>(a, blockIdx.y, blockIdx.x, smem, threadIdx.x);
-}
-
-template <int HD>
-__global__ void __launch_bounds__(fused::kRows) fused_backward_k_kernel(fused::Args a) {
-    extern __shared__ float smem[];
-    fused::backward_k_load<HD>(a, blockIdx.y, smem, threadIdx.x);
-    __syncthreads();
-    fused::backward_k_row<HD>(a, blockIdx.y, blockIdx.x, smem, threadIdx.x);
+    if (P == Pass::Forward) fused::forward_row<HD>(a, pair, tile, smem, tid);
+    if (P == Pass::BackwardQ) fused::backward_q_row<HD>(a, pair, tile, smem, tid);
+    if (P == Pass::BackwardK) fused::backward_k_row<HD>(a, pair, tile, smem, tid);
 }
 
 constexpr int64_t kMaxLen = 256;
@@ -53,9 +46,30 @@ int64_t max_smem_bytes() {
 template <int HD>
 void allow_smem(int64_t bytes) {
     const int b = static_cast<int>(bytes);
-    CAE_CUDA_CHECK(cudaFuncSetAttribute(fused_forward_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
-    CAE_CUDA_CHECK(cudaFuncSetAttribute(fused_backward_q_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
-    CAE_CUDA_CHECK(cudaFuncSetAttribute(fused_backward_k_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, b));
+    const auto attr = cudaFuncAttributeMaxDynamicSharedMemorySize;
+    CAE_CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<HD, Pass::Forward>, attr, b));
+    CAE_CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<HD, Pass::BackwardQ>, attr, b));
+    CAE_CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<HD, Pass::BackwardK>, attr, b));
+}
+
+// One pass's kernel for the head dim, with the shared memory of `len` rows (keys for the forward
+// and the query side, queries for the key side).
+template <Pass P, int HD>
+int64_t smem_bytes(int64_t len) {
+    const int64_t floats = P == Pass::BackwardK ? fused::backward_k_smem_floats<HD>(len)
+                           : P == Pass::BackwardQ ? fused::backward_q_smem_floats<HD>(len)
+                                                  : fused::forward_smem_floats<HD>(len);
+    return floats * static_cast<int64_t>(sizeof(float));
+}
+
+template <Pass P>
+void launch(int64_t head_dim, dim3 grid, int64_t len, const fused::Args& a, cudaStream_t stream) {
+    if (head_dim == 32) {
+        fused_kernel<32, P><<<grid, fused::kRows, smem_bytes<P, 32>(len), stream>>>(a);
+    } else {
+        fused_kernel<64, P><<<grid, fused::kRows, smem_bytes<P, 64>(len), stream>>>(a);
+    }
+    CAE_CUDA_CHECK_LAUNCH("fused attention kernel");
 }
 
 fused::Args fused_args(const AttentionShape& s, const float* q, const float* k, const float* v) {
@@ -105,12 +119,7 @@ void CudaBackend::fused_attention_forward(float* out, float* probs, const float*
     a.out = out;
     a.stats = probs;  // row statistics instead of probabilities (null: no backward follows)
     const dim3 grid(tiles(s.q_len), static_cast<unsigned int>(s.batch * s.heads));
-    if (s.head_dim == 32) {
-        fused_forward_kernel<32><<<grid, fused::kRows, fused::forward_smem_floats<32>(s.kv_len) * 4, stream_>>>(a);
-    } else {
-        fused_forward_kernel<64><<<grid, fused::kRows, fused::forward_smem_floats<64>(s.kv_len) * 4, stream_>>>(a);
-    }
-    CAE_CUDA_CHECK_LAUNCH("fused_forward_kernel");
+    launch<Pass::Forward>(s.head_dim, grid, s.kv_len, a, stream_);
 }
 
 void CudaBackend::fused_attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs,
@@ -126,19 +135,8 @@ void CudaBackend::fused_attention_backward(float* dq, float* dk, float* dv, cons
     a.rowdot = rowdot.as<float>();
     const dim3 qgrid(tiles(s.q_len), static_cast<unsigned int>(pairs));
     const dim3 kgrid(tiles(s.kv_len), static_cast<unsigned int>(pairs));
-    if (s.head_dim == 32) {
-        fused_backward_q_kernel<32><<<qgrid, fused::kRows, fused::backward_q_smem_floats<32>(s.kv_len) * 4, stream_>>>(a);
-    } else {
-        fused_backward_q_kernel<64><<<qgrid, fused::kRows, fused::backward_q_smem_floats<64>(s.kv_len) * 4, stream_>>>(a);
-    }
-    CAE_CUDA_CHECK_LAUNCH("fused_backward_q_kernel");
-    if (!dk && !dv) return;
-    if (s.head_dim == 32) {
-        fused_backward_k_kernel<32><<<kgrid, fused::kRows, fused::backward_k_smem_floats<32>(s.q_len) * 4, stream_>>>(a);
-    } else {
-        fused_backward_k_kernel<64><<<kgrid, fused::kRows, fused::backward_k_smem_floats<64>(s.q_len) * 4, stream_>>>(a);
-    }
-    CAE_CUDA_CHECK_LAUNCH("fused_backward_k_kernel");
+    launch<Pass::BackwardQ>(s.head_dim, qgrid, s.kv_len, a, stream_);
+    if (dk || dv) launch<Pass::BackwardK>(s.head_dim, kgrid, s.q_len, a, stream_);
 }
 
 }  // namespace cae::cuda
