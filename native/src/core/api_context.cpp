@@ -87,8 +87,8 @@ double measure_gemm(cae_context* context, cae_precision precision, int32_t m, in
     if (precision == CAE_PRECISION_BF16) {
         // Operands rounded once, before the timing: the rate of the products alone.
         g.precision = cae::GemmPrecision::BF16;
-        auto* a16 = reinterpret_cast<uint16_t*>(ws.floats((int64_t(m) * k + 1) / 2));
-        auto* b16 = reinterpret_cast<uint16_t*>(ws.floats((int64_t(k) * n + 1) / 2));
+        uint16_t* a16 = ws.bf16s(int64_t(m) * k);
+        uint16_t* b16 = ws.bf16s(int64_t(k) * n);
         be.round_to_bf16(a16, g.a, int64_t(m) * k);
         be.round_to_bf16(b16, g.b, int64_t(k) * n);
         g.a_bf16 = a16;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "core/error.h"
 #include "core/memory_stats.h"
@@ -52,9 +53,10 @@ struct Model::StepBuffers {
     std::vector<int32_t> host_vis, host_msk;
     bool drop_used = false;                   // the last forward drew stochastic depth
     float* images = nullptr;                  // [B, C, H, W] the recorded passes read (see step)
-    // Recorded forward + backward passes by (drop path, precision), and how often each ran.
+    // Recorded forward + backward passes by (drop path, precision) (null: recording failed), and
+    // the keys that ran once directly.
     std::map<int, std::unique_ptr<Backend::Recording>> recordings;
-    std::map<int, int> runs;
+    std::set<int> ran_directly;
 
     StepBuffers(Backend& be, const ModelDims& d, int64_t B_, int64_t Nm_) : ws(be), B(B_), Nv(d.N - Nm_), Nm(Nm_) {
         const int64_t D = d.D, N = d.N, K = d.patch_dim, Te = 1 + Nv, Ta = 1 + Nm, L = Nv + Nm;
@@ -444,29 +446,29 @@ void Model::backward(StepBuffers& sb, GemmPrecision precision) {
 bool Model::forward_backward_recorded(StepBuffers& sb, const float* images, GemmPrecision precision) {
     Backend& be = backend();
     if (!be.can_record() || sb.images == nullptr) return false;
-    // The recording reads the images from sb.images: the caller's buffer may differ next time.
-    const int64_t image_floats = sb.B * dims_.chans * dims_.img * dims_.img;
-    be.copy_on_device(sb.images, images, static_cast<size_t>(image_floats) * sizeof(float));
     const int key = (sb.drop_used ? 1 : 0) + 2 * static_cast<int>(precision);
     auto found = sb.recordings.find(key);
     if (found == sb.recordings.end()) {
         // The first run is direct: it creates the GEMM plans and fills the memory caches, so that
         // the recording (from the second run on) holds no first-use work.
-        if (sb.runs[key]++ == 0) return false;
+        if (sb.ran_directly.insert(key).second) return false;
         std::unique_ptr<Backend::Recording> rec;
         be.begin_recording();
+        bool recorded = true;
         try {
             forward(sb, sb.images, true, sb.drop_used, precision);
             backward(sb, precision);
         } catch (...) {
-            be.end_recording();  // ends the capture; what it recorded is dropped
-            sb.recordings[key] = nullptr;
-            return false;
+            recorded = false;
         }
-        rec = be.end_recording();
+        rec = be.end_recording();  // ends the capture either way
+        if (!recorded) rec.reset();  // what a failed pass recorded is dropped
         found = sb.recordings.emplace(key, std::move(rec)).first;
     }
     if (!found->second) return false;  // recording failed for this key: run directly
+    // The recording reads the images from sb.images: the caller's buffer may differ every step.
+    const int64_t image_floats = sb.B * dims_.chans * dims_.img * dims_.img;
+    be.copy_on_device(sb.images, images, static_cast<size_t>(image_floats) * sizeof(float));
     found->second->replay();
     return true;
 }

@@ -19,6 +19,11 @@ final class PrecisionOption {
         return precision == null ? "auto" : precision.trim().toLowerCase(Locale.ROOT);
     }
 
+    /** Throws for a value that is not bf16, fp32 or auto, before any backend is chosen. */
+    void validate() {
+        resolve(Backend.CPU);
+    }
+
     /** The precision to train at on `backend` (the context's resolved backend). */
     Precision resolve(Backend backend) {
         if (requested().equals("auto")) {

@@ -177,6 +177,9 @@ final class PretrainCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), outDir + " already holds a run (" + CHECKPOINT
                     + "): continue it with --resume, or choose another --out");
         }
+        // Checked before anything is written (a resumed run's come from its run.json).
+        where.parsedBackend();
+        precisionOption.validate();
         Files.createDirectories(outDir);
 
         // The data: the training split (augmented) and, where there is one, a labeled test split.
@@ -207,22 +210,24 @@ final class PretrainCommand implements Callable<Integer> {
                 CaeModel model = resumeFrom != null ? CaeModel.load(ctx, resumeFrom)
                         : CaeModel.create(ctx, config, runSeed);
                 try (model; MetricsLog metrics = MetricsLog.open(outDir, model.state().step())) {
+                    Precision precision = precisionOption.resolve(ctx.backend());
                     stdout.printf("cae pretrain: %s, %s matrix products%n  data: %s (%d training images%s)%n  model: %s%n"
                             + "  %d steps of %d images (%.1f epochs), %s%s%n  output: %s%n", ctx.description(),
-                            precisionOption.resolve(ctx.backend()),
+                            precision,
                             data == null ? "Fashion-MNIST" + (Datasets.fullFashionMnistInstalled() ? "" : ", embedded subset")
                                     : data, train.size(), test == null ? ", no labeled test split" : ", " + test.size()
                                     + " test images", describe(config), total, b, (double) total / stepsPerEpoch,
                             masks instanceof BlockMaskGenerator ? "block" : "random", " masks of " + masked + "/"
                                     + config.numPatches() + " patches", outDir);
-                    if (ctx.backend() == Backend.CPU && precisionOption.resolve(ctx.backend()) == Precision.BF16) {
+                    if (ctx.backend() == Backend.CPU && precision == Precision.BF16) {
                         stdout.printf("  bf16 on the CPU is an emulation of the GPU's arithmetic, slower than fp32%n");
                     }
                     if (resumeFrom != null) {
                         stdout.printf("  resuming from step %d (%s)%n", model.state().step(), resumeFrom);
                     }
                     stdout.flush();
-                    boolean stopped = train(ctx, model, train, masks, b, total, runSeed, checkpointFile, metrics, stdout);
+                    boolean stopped = train(model, precision, train, masks, b, total, runSeed, checkpointFile, metrics,
+                            stdout);
                     if (stopped) {
                         return 130;
                     }
@@ -234,7 +239,7 @@ final class PretrainCommand implements Callable<Integer> {
     }
 
     /** Trains until done or until Ctrl-C / SIGTERM, which writes a checkpoint first. Returns true when stopped. */
-    private boolean train(Context ctx, CaeModel model, ImageDataset train, MaskGenerator masks, int b, long total,
+    private boolean train(CaeModel model, Precision precision, ImageDataset train, MaskGenerator masks, int b, long total,
             long runSeed, Path checkpointFile, MetricsLog metrics, PrintWriter stdout) {
         ProgressPrinter progress = new ProgressPrinter(stdout, ProgressPrinter.terminal(), logInterval);
         AtomicBoolean stop = new AtomicBoolean();
@@ -256,7 +261,7 @@ final class PretrainCommand implements Callable<Integer> {
                     .seed(runSeed).maskGenerator(masks).checkpoint(checkpointFile,
                             checkpointEvery != null ? checkpointEvery : 100)
                     .loaderThreads(loaderThreads != null ? loaderThreads : 1).stopWhen(stop::get).strictData(strict)
-                    .listener(both(progress, metrics)).precision(precisionOption.resolve(ctx.backend()));
+                    .listener(both(progress, metrics)).precision(precision);
             if (lr != null) {
                 builder.learningRate(lr);
             }

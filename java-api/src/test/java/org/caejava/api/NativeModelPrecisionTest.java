@@ -64,7 +64,6 @@ class NativeModelPrecisionTest {
                 den += g32[i] * (double) g32[i];
             }
             assertTrue(Math.sqrt(num / den) < 3e-2, "relative L2 of a bf16 gradient: " + Math.sqrt(num / den));
-            assertEquals(fp32.loss(), m.computeGradients(images, mask).loss(), "the plain call is fp32");
         }
     }
 

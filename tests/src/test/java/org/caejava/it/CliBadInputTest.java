@@ -146,5 +146,12 @@ class CliBadInputTest {
         assertEquals(1, precision.exit(), precision.output());
         assertTrue(precision.output().contains("--precision must be bf16, fp32 or auto, not \"fp8\""),
                 precision.output());
+        // pretrain refuses them before it writes anything
+        Path run = dir.resolve("refused-run");
+        CliEndToEndTest.Run pretrain = CliEndToEndTest.run(dir.resolve("pretrain.log"), "pretrain", "--steps", "1",
+                "--batch", "2", "--backend", "cpu", "--precision", "fp8", "--out", run.toString());
+        assertEquals(1, pretrain.exit(), pretrain.output());
+        assertTrue(pretrain.output().contains("--precision must be bf16, fp32 or auto"), pretrain.output());
+        assertFalse(Files.exists(run), "no output folder for a refused run");
     }
 }
