@@ -173,6 +173,44 @@ int main(int argc, char** argv) {
            median_ms(be, [&] { be.gemm(fc1(GemmPrecision::BF16, bias, true)); }),
            median_ms(be, [&] { be.gemm(fc1(GemmPrecision::BF16, bias, false)); }), gs);
 
+    // 4b. the fc1 weight gradient: dW += dy^T x with the bias gradient in the same GEMM (BGRADB
+    // epilogue) against the GEMM then bias_backward
+    float *dW = floats(M * D, 0.0f), *db = floats(M, 0.0f);
+    uint16_t* dy16 = halfs(rows * M);
+    be.round_to_bf16(dy16, g1, rows * M);
+    auto fc1_wgrad = [&](GemmPrecision p, float* bias_grad) {
+        GemmArgs g;
+        g.precision = p;
+        g.trans_a = true;
+        g.m = M;
+        g.n = D;
+        g.k = rows;
+        g.a = g1;
+        g.lda = M;
+        g.b = x;
+        g.ldb = D;
+        g.beta = 1.0f;
+        g.c = dW;
+        g.ldc = D;
+        g.bias_grad = bias_grad;
+        if (p == GemmPrecision::BF16) {
+            g.a_bf16 = dy16;
+            g.b_bf16 = x16;
+        }
+        return g;
+    };
+    const std::string ws = std::to_string(M) + "x" + std::to_string(D) + "x" + std::to_string(rows);
+    for (GemmPrecision p : {GemmPrecision::FP32, GemmPrecision::BF16}) {
+        const bool b16 = p == GemmPrecision::BF16;
+        report(b16 ? "weight gemm bf16 + bias-gradient epilogue" : "weight gemm fp32 + bias-gradient epilogue",
+               b16 ? "weight gemm bf16 + bias_backward" : "weight gemm fp32 + bias_backward",
+               median_ms(be, [&] { be.gemm(fc1_wgrad(p, db)); }), median_ms(be, [&] {
+                   be.gemm(fc1_wgrad(p, nullptr));
+                   be.fill(db, 0.0f, M);
+                   be.bias_backward(db, g1, M, rows, M);
+               }), ws);
+    }
+
     // 5. attention, forward and backward, bf16 products against fp32
     float *qkv = floats(rows * 3 * D, 1.0f), *att = floats(rows * D, 0.0f);
     float *probs = floats(batch * H * T * T, 0.0f), *dqkv = floats(rows * 3 * D, 0.0f), *datt = floats(rows * D, 1.0f);

@@ -6,7 +6,8 @@
 // consistency, equal batch counts, and pointer / row-stride / batch-stride alignment at least
 // the MIN_ALIGNMENT preferences the algorithm was chosen for. It offers no algorithm when k is 13.
 // Types: CUDA_R_32F everywhere, or CUDA_R_16BF A and B with CUDA_R_32F C and D (compute 32F).
-// Epilogues: DEFAULT, and BIAS (an fp32 vector, one value per row of D, here without batches).
+// Epilogues: DEFAULT, BIAS (an fp32 vector, one value per row of D, here without batches) and
+// BGRADB (the sums of op(B) over k written to that vector, one per column of D, without batches).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -19,7 +20,7 @@ struct Desc {
     int compute, scale;
     int32_t transa = 0, transb = 0;
     uint32_t epilogue = 1;        // DEFAULT
-    const float* bias = nullptr;  // BIAS: one value per row of D
+    float* bias = nullptr;  // BIAS: one value per row of D; BGRADB: one per column of D
 };
 struct Layout {
     int type;
@@ -127,11 +128,11 @@ int cublasLtMatmulDescSetAttribute(void* desc, int attr, const void* buf, size_t
         std::memcpy(&d->bias, buf, sizeof(void*));
         return kSuccess;
     }
-    if (attr == 7) {  // EPILOGUE: DEFAULT or BIAS
+    if (attr == 7) {  // EPILOGUE: DEFAULT, BIAS or BGRADB
         uint32_t e;
         if (size != sizeof(e)) return kInvalidValue;
         std::memcpy(&e, buf, sizeof e);
-        if (e != 1 && e != 4) return kNotSupported;
+        if (e != 1 && e != 4 && e != 512) return kNotSupported;
         d->epilogue = e;
         return kSuccess;
     }
@@ -229,7 +230,7 @@ int cublasLtMatmul(void* handle, void* desc, const void* alpha, const void* A, v
     if (st != kSuccess) return st;
     const Algo* al = static_cast<const Algo*>(algo);
     if (al == nullptr || al->magic != kMagic) return kInvalidValue;
-    if (dsc->epilogue == 4 && (dsc->bias == nullptr || lc->batch != 1)) return kInvalidValue;
+    if ((dsc->epilogue == 4 || dsc->epilogue == 512) && (dsc->bias == nullptr || lc->batch != 1)) return kInvalidValue;
     const bool batched = lc->batch > 1;
     if (!aligned(A, *la, al->align[0], batched) || !aligned(B, *lb, al->align[1], batched) ||
         !aligned(C, *lc, al->align[2], batched) || !aligned(D, *ld, al->align[3], batched))
@@ -250,6 +251,13 @@ int cublasLtMatmul(void* handle, void* desc, const void* alpha, const void* A, v
                 if (dsc->epilogue == 4) v += dsc->bias[i];  // BIAS: broadcast over the columns of D
                 d[j * ld->ld + i] = static_cast<float>(v);
             }
+        if (dsc->epilogue == 512) {  // BGRADB: sums of op(B) over k, one per column of D
+            for (int64_t j = 0; j < n; ++j) {
+                double s = 0.0;
+                for (int64_t p = 0; p < k; ++p) s += at(b, *lb, dsc->transb, p, j);
+                dsc->bias[j] = static_cast<float>(s);
+            }
+        }
     }
     return kSuccess;
 }

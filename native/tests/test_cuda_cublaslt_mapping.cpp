@@ -4,7 +4,8 @@
 // row-major GemmArgs product correctly through it: all transposes, alpha/beta, padded row
 // strides, strided batches, a shared A (batch stride 0), single rows and columns, beta = 0 over
 // NaN, misaligned pointers; BF16 products (bf16 A and B, fp32 C) over the same cases; the BIAS
-// epilogue (C[i, j] += bias[j]) on the single-matrix ones. Plans are cached per shape.
+// epilogue (C[i, j] += bias[j]) on the single-matrix ones, and the BGRADB epilogue (the sums of
+// op(A) over k, a weight GEMM's bias gradient) where it applies. Plans are cached per shape.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -84,7 +85,7 @@ struct Case {
     bool shared_a;
 };
 
-void run_case(cuda::CublasLtGemm& lt, const Case& cs, bool bf16 = false, bool bias = false) {
+void run_case(cuda::CublasLtGemm& lt, const Case& cs, bool bf16 = false, bool bias = false, bool bgrad = false) {
     GemmArgs g;
     if (bf16) g.precision = GemmPrecision::BF16;
     g.trans_a = cs.ta;
@@ -123,6 +124,17 @@ void run_case(cuda::CublasLtGemm& lt, const Case& cs, bool bf16 = false, bool bi
         for (int64_t i = 0; i < cs.m; ++i)
             for (int64_t j = 0; j < cs.n; ++j) want[static_cast<size_t>(i * g.ldc + j)] += bias_v[static_cast<size_t>(j)];
     }
+    // bias_grad[i] = sum_p op(A)[i, p] (A stored k x m: trans_a), of the values the product reads.
+    Floats bias_grad(static_cast<size_t>(cs.m), std::numeric_limits<float>::quiet_NaN());
+    std::vector<double> want_bg(static_cast<size_t>(cs.m), 0.0);
+    if (bgrad) {
+        g.bias_grad = bias_grad.data();
+        for (int64_t i = 0; i < cs.m; ++i)
+            for (int64_t p = 0; p < cs.k; ++p) {
+                const float x = a[static_cast<size_t>(cs.offset_a + p * g.lda + i)];
+                want_bg[static_cast<size_t>(i)] += bf16 ? bf16_to_float(float_to_bf16(x)) : x;
+            }
+    }
     g.a = a.data() + cs.offset_a;
     g.b = b.data() + cs.offset_b;
     g.c = c.data() + cs.offset_c;
@@ -136,7 +148,7 @@ void run_case(cuda::CublasLtGemm& lt, const Case& cs, bool bf16 = false, bool bi
     }
     char label[200];
     std::snprintf(label, sizeof label, "%s%s%s%s m %lld n %lld k %lld batch %lld pad %lld alpha %.1f beta %.1f off %lld/%lld/%lld%s",
-                  bf16 ? "bf16 " : "", bias ? "bias " : "", cs.ta ? "T" : "N", cs.tb ? "T" : "N", (long long)cs.m, (long long)cs.n, (long long)cs.k,
+                  bf16 ? "bf16 " : "", bias ? "bias " : bgrad ? "bias-grad " : "", cs.ta ? "T" : "N", cs.tb ? "T" : "N", (long long)cs.m, (long long)cs.n, (long long)cs.k,
                   (long long)cs.batch, (long long)cs.pad, cs.alpha, cs.beta, (long long)cs.offset_a,
                   (long long)cs.offset_b, (long long)cs.offset_c, cs.shared_a ? " shared A" : "");
     bool ran = false;
@@ -158,6 +170,7 @@ void run_case(cuda::CublasLtGemm& lt, const Case& cs, bool bf16 = false, bool bi
     // Every element of C (valid ones and padding) against the reference (padding unchanged).
     std::vector<float> got(c.begin() + cs.offset_c, c.end());
     harness::check_close(label, got.data(), want.data(), got.size(), 1e-6);
+    if (bgrad) harness::check_close(std::string(label) + " bias gradient", bias_grad.data(), want_bg.data(), want_bg.size(), 1e-6);
 }
 
 }  // namespace
@@ -189,6 +202,10 @@ TEST_CASE("row-major GEMMs through the column-major library: every case") {
     }
     cases.push_back({false, true, 64, 48, 32, 1, 0, 1.0f, 0.0f, 64, 64, 64, false});  // 256-byte aligned
     cases.push_back({false, false, 5, 4, 13, 1, 0, 1.0f, 0.0f, 0, 0, 0, false});     // no algorithm: fallback
+    // Weight gradients dW += dy^T x (the bias-gradient epilogue's use): padded, accumulating, 4-byte aligned
+    cases.push_back({true, false, 48, 40, 64, 1, 0, 1.0f, 1.0f, 0, 0, 0, false});
+    cases.push_back({true, false, 17, 33, 9, 1, 3, 1.0f, 1.0f, 0, 0, 0, false});
+    cases.push_back({true, false, 24, 16, 20, 1, 1, 1.0f, 0.0f, 1, 3, 1, false});
     auto all = [&] {
         for (const Case& c : cases) run_case(lt, c);
         for (const Case& c : cases) run_case(lt, c, true);
@@ -196,6 +213,12 @@ TEST_CASE("row-major GEMMs through the column-major library: every case") {
             if (c.batch == 1) {
                 run_case(lt, c, false, true);
                 run_case(lt, c, true, true);
+            }
+        }
+        for (const Case& c : cases) {  // the bias-gradient epilogue where it applies (a weight gradient)
+            if (c.batch == 1 && c.ta && c.alpha == 1.0f) {
+                run_case(lt, c, false, false, true);
+                run_case(lt, c, true, false, true);
             }
         }
     };

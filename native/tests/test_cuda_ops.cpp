@@ -435,6 +435,36 @@ TEST_CASE("gemm with a bias (the cuBLASLt epilogue; product + bias kernel for ba
         }
 }
 
+TEST_CASE("gemm with a bias gradient (the cuBLASLt BGRADB epilogue; product + column sums otherwise), fp32 and bf16") {
+    struct Shape {
+        int64_t m, n, k;
+        float alpha;
+    };
+    // dW [out, in] += dy^T x, db = colsum(dy), as the linear layers call it; alpha 0.5 takes the
+    // product + column sums route on every GEMM kind.
+    for (const GemmPrecision precision : {GemmPrecision::FP32, GemmPrecision::BF16})
+        for (const Shape& s : {Shape{3072, 768, 4 * 99, 1.0f}, Shape{37, 21, 300, 1.0f}, Shape{37, 21, 300, 0.5f}}) {
+            int64_t as, bs, cs;
+            GemmArgs g = gemm_args(true, false, s.m, s.n, s.k, s.alpha, 1.0f, 1, 0, &as, &bs, &cs);
+            g.precision = precision;
+            Arrays in;
+            in.f["a"] = randn(as);
+            in.f["b"] = randn(bs);
+            in.f["c"] = c_prefill(g, cs, false);
+            in.f["db"] = nans(s.m);  // overwritten
+            const std::string label = std::string("gemm + bias gradient ") +
+                                      (precision == GemmPrecision::BF16 ? "bf16" : "fp32") + " TN " +
+                                      dims({s.m, s.n, s.k}) + " alpha " + std::to_string(s.alpha).substr(0, 3);
+            check_op(label, in, {"c", "db"}, [g](Backend& be, const Ptrs& p) mutable {
+                g.a = p["a"];
+                g.b = p["b"];
+                g.c = p["c"];
+                g.bias_grad = p["db"];
+                be.gemm(g);
+            }, gemm_tol(), false);
+        }
+}
+
 // ---------------------------------------------------------------- element-wise
 
 TEST_CASE("fill, axpy, copy_rows, add_rows") {

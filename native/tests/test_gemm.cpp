@@ -251,6 +251,42 @@ TEST_CASE("gemm: BF16 = the exact product of bf16-rounded operands, summed in fp
                    "given bf16 operands give the same bits as rounding inside");
 }
 
+TEST_CASE("gemm: bias_grad = the sums of op(A) over k, overwritten, of the values the product reads") {
+    cpu::CpuBackend be(2);
+    for (bool bf16 : {false, true})
+        for (const Shape& s : {Shape{17, 33, 65}, Shape{768, 64, 300}, Shape{5, 3, 1}}) {
+            const std::string name = std::string(bf16 ? "bf16 " : "fp32 ") + shape_name(s);
+            Problem pr(s, true, false, 1.0f, 1.0f, 1, 17, false, bf16);
+            std::vector<float> bias_grad(static_cast<size_t>(s.m), 123.0f);  // overwritten, not added to
+            pr.g.bias_grad = bias_grad.data();
+            be.gemm(pr.g);
+            harness::check_error(name + " product", pr.error(), kTol);
+            double worst = 0.0;
+            for (int64_t i = 0; i < s.m; ++i) {
+                double want = 0.0, norm = 0.0;
+                for (int64_t p = 0; p < s.k; ++p) {
+                    const float x = pr.a[static_cast<size_t>(p * pr.g.lda + i)];
+                    const double v = bf16 ? bf16_to_float(float_to_bf16(x)) : x;
+                    want += v;
+                    norm += std::abs(v);
+                }
+                worst = std::max(worst, std::abs(bias_grad[static_cast<size_t>(i)] - want) / norm);
+            }
+            std::printf("    %s bias_grad: max |error| / sum|a| %.2e\n", name.c_str(), worst);
+            harness::check(worst < 1e-6, name + " bias_grad against the sums in double");
+        }
+    Problem plain({4, 4, 4}, false, false, 1.0f, 0.0f, 1, 3);
+    std::vector<float> bias_grad(4);
+    plain.g.bias_grad = bias_grad.data();
+    bool thrown = false;
+    try {
+        be.gemm(plain.g);
+    } catch (const Error& e) {
+        thrown = e.status() == CAE_ERR_INVALID_ARGUMENT;
+    }
+    harness::check(thrown, "bias_grad without trans_a is refused");
+}
+
 TEST_CASE("gemm: bitwise repeatable per thread count; built-in equal across counts") {
     const Shape s{300, 200, 150};
     for (const Impl& im : impls()) {

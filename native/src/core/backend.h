@@ -47,6 +47,10 @@ inline float bf16_to_float(uint16_t h) {
 // a / b, element for element): the backend then reads it instead of rounding a / b itself.
 // bias (optional, n floats): C[b][i, j] += bias[j] after the product, in the same pass where the
 // backend can (a cuBLASLt epilogue).
+// bias_grad (optional, m floats; only with trans_a and batch 1, the weight gradient of a linear
+// layer dW = dy^T x): bias_grad[i] = sum over k of op(A)[i, k], OVERWRITTEN (not accumulated), the
+// sum of A as the product reads it (its bf16 values for BF16), in the same pass where the backend
+// can (the cuBLASLt BGRADB epilogue).
 struct GemmArgs {
     bool trans_a = false;
     bool trans_b = false;
@@ -67,6 +71,7 @@ struct GemmArgs {
     const uint16_t* a_bf16 = nullptr;
     const uint16_t* b_bf16 = nullptr;
     const float* bias = nullptr;
+    float* bias_grad = nullptr;
 };
 
 // Elements from the first to the last one a stored operand of rows x cols (row stride ld)

@@ -66,7 +66,7 @@ void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* 
         be.round_to_bf16(dy_bf16, dy, rows * out);
         dy16 = dy_bf16;
     }
-    if (dW != nullptr) {  // dW [out, in] += dy^T [out, rows] x [rows, in]
+    if (dW != nullptr) {  // dW [out, in] += dy^T [out, rows] x [rows, in]; db = colsum(dy) by the same GEMM
         GemmArgs g;
         g.precision = W.precision;
         g.trans_a = true;
@@ -82,9 +82,12 @@ void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* 
         g.beta = 1.0f;
         g.c = dW;
         g.ldc = in;
+        g.bias_grad = db;
         be.gemm(g);
+    } else if (db != nullptr) {
+        be.fill(db, 0.0f, out);
+        be.bias_backward(db, dy, out, rows, out);
     }
-    if (db != nullptr) be.bias_backward(db, dy, out, rows, out);
     if (dx != nullptr) {  // dx [rows, in] (+)= dy [rows, out] W [out, in]
         GemmArgs g;
         g.precision = W.precision;

@@ -78,6 +78,19 @@ const float* bf16_operand(const float* x, const uint16_t* x_bf16, int64_t span, 
 }  // namespace
 
 void CpuBackend::gemm(const GemmArgs& g) {
+    if (g.bias_grad != nullptr) {  // the product, then the sums of A's columns (A is stored k x m)
+        CAE_REQUIRE(g.trans_a && g.batch == 1, "a GEMM's bias gradient needs trans_a and batch 1, got trans_a ",
+                    g.trans_a, " batch ", g.batch);
+        GemmArgs r = g;
+        r.bias_grad = nullptr;
+        gemm(r);
+        fill(g.bias_grad, 0.0f, g.m);
+        if (g.m <= 0 || g.k <= 0) return;
+        std::vector<float> a_buf;
+        const float* a = g.precision == GemmPrecision::BF16 ? bf16_operand(g.a, g.a_bf16, gemm_span_a(g), a_buf) : g.a;
+        bias_backward(g.bias_grad, a, g.lda, g.k, g.m);
+        return;
+    }
     if (g.bias != nullptr) {  // the product, then the bias per batch item
         GemmArgs r = g;
         r.bias = nullptr;

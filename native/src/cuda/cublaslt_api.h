@@ -10,9 +10,11 @@
 //    MatmulPreferenceAttribute}.html), which cover cuBLAS 12.9/13 (they list the 13.x grouped
 //    attributes), and cublasLt.h as published in public repositories (e.g. llama.cpp's
 //    include/cuda/cublasLt.h). The values used here are unchanged since CUDA 11.
-//  - cublasLtEpilogue_t (DEFAULT = 1, BIAS = 4) and the EPILOGUE (7) / BIAS_POINTER (8)
-//    attributes: nvmath.bindings.cublasLt.Epilogue and .MatmulDescAttribute. The bias vector's
-//    type defaults to D's (fp32 here).
+//  - cublasLtEpilogue_t (DEFAULT = 1, BIAS = 4, BGRADB = 512) and the EPILOGUE (7) /
+//    BIAS_POINTER (8) attributes: nvmath.bindings.cublasLt.Epilogue and .MatmulDescAttribute.
+//    The bias (or bias gradient) vector's type defaults to D's (fp32 here). The GELU epilogues
+//    are not used: cuBLASLt's GELU is the tanh approximation (PyTorch's _addmm_activation
+//    matches gelu(approximate="tanh") on CUDA), and CAE's MLP uses the exact erf GELU.
 //  - cublasComputeType_t: cuBLAS docs section 2.2.11 and nvmath.bindings.cublas.ComputeType
 //    (COMPUTE_32F = 68, COMPUTE_32F_FAST_TF32 = 77).
 //  - cublasOperation_t (CUBLAS_OP_N = 0, CUBLAS_OP_T = 1), cublasStatus_t (SUCCESS = 0):
@@ -64,6 +66,7 @@ constexpr int kDescBiasPointer = 8;  // CUBLASLT_MATMUL_DESC_BIAS_POINTER, const
 // cublasLtEpilogue_t
 constexpr uint32_t kEpilogueDefault = 1;  // CUBLASLT_EPILOGUE_DEFAULT
 constexpr uint32_t kEpilogueBias = 4;     // CUBLASLT_EPILOGUE_BIAS: D += bias broadcast over D's columns
+constexpr uint32_t kEpilogueBgradB = 512; // CUBLASLT_EPILOGUE_BGRADB: bias = sums of op(B) over k, one per column of D
 
 // cublasLtMatmulPreferenceAttributes_t
 constexpr int kPrefMaxWorkspaceBytes = 1;  // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t

@@ -234,6 +234,24 @@ void CudaBackend::gemm(const GemmArgs& g) {
 }
 
 void CudaBackend::run_gemm(const GemmArgs& g) {
+    if (g.bias_grad != nullptr) {
+        CAE_REQUIRE(g.trans_a && g.batch == 1, "a GEMM's bias gradient needs trans_a and batch 1, got trans_a ",
+                    g.trans_a, " batch ", g.batch);
+        // cuBLASLt sums A in its BGRADB epilogue (alpha 1, no bias); otherwise the product, then the sums.
+        if (gemm_kind_ == GemmKind::CublasLt && g.m > 0 && g.n > 0 && g.k > 0 && g.alpha == 1.0f && g.bias == nullptr) {
+            GemmArgs r = g;
+            if (g.precision == GemmPrecision::BF16) {
+                if (run_gemm_bf16(r, /*fallback=*/false)) return;
+            } else if (cublaslt_->run(r)) {
+                return;
+            }
+        }
+        GemmArgs r = g;
+        r.bias_grad = nullptr;
+        run_gemm(r);
+        operand_column_sums(g.bias_grad, g.a, g.a_bf16, g.lda, g.k, g.m, g.precision == GemmPrecision::BF16);
+        return;
+    }
     if (g.m <= 0 || g.n <= 0 || g.batch <= 0) return;
     if (g.bias != nullptr) {
         // cuBLASLt adds the bias in its epilogue (one item, a product to compute); otherwise the

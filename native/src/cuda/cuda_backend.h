@@ -132,6 +132,10 @@ private:
                                   const float* q, const float* k, const float* v, const AttentionShape& s);
     // precision.cu: false when cuBLASLt could not run it and `fallback` is false (nothing done).
     bool run_gemm_bf16(const GemmArgs& g, bool fallback);
+    // out[c] = sum_r a[r * ld + c] (overwritten): the bias gradient of a GEMM (GemmArgs::bias_grad)
+    // where no epilogue computed it; bf16: the sum of the bf16 values (a16's, or a's rounded).
+    void operand_column_sums(float* out, const float* a, const uint16_t* a16, int64_t ld, int64_t rows, int64_t cols,
+                             bool bf16);
     void launch_round_bf16(uint16_t* dst, const float* src, int64_t n);
 
     int device_ = 0;

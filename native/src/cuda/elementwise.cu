@@ -107,6 +107,22 @@ struct BiasGrad {
     __device__ void operator()(int64_t r, int64_t c, double* v) const { v[0] = dout[r * ld + c]; }
 };
 
+// An operand's element as a GEMM reads it: fp32, or its bf16 value (a16's, or a's rounded).
+struct OperandValue {
+    const float* a;
+    const __nv_bfloat16* a16;
+    int64_t ld;
+    bool bf16;
+    __device__ void operator()(int64_t r, int64_t c, double* v) const {
+        const int64_t i = r * ld + c;
+        if (!bf16) {
+            v[0] = a[i];
+        } else {
+            v[0] = __bfloat162float(a16 != nullptr ? a16[i] : __float2bfloat16_rn(a[i]));
+        }
+    }
+};
+
 // s[b] * (dout * y) in double, as the CPU backend sums it.
 struct GammaGrad {
     const float* dout;
@@ -164,6 +180,17 @@ void CudaBackend::bias_backward(float* dbias, const float* dout, int64_t ld, int
     Scratch partials(*this, column_partials_size(1, rows, cols) * sizeof(double));
     float* const outs[1] = {dbias};
     column_sums<1>(outs, partials.as<double>(), rows, cols, BiasGrad{dout, ld}, stream_);
+}
+
+void CudaBackend::operand_column_sums(float* out, const float* a, const uint16_t* a16, int64_t ld, int64_t rows,
+                                      int64_t cols, bool bf16) {
+    if (cols <= 0) return;
+    fill(out, 0.0f, cols);
+    if (rows <= 0) return;
+    Scratch partials(*this, column_partials_size(1, rows, cols) * sizeof(double));
+    float* const outs[1] = {out};
+    column_sums<1>(outs, partials.as<double>(), rows, cols,
+                   OperandValue{a, reinterpret_cast<const __nv_bfloat16*>(a16), ld, bf16}, stream_);
 }
 
 void CudaBackend::gelu_forward(float* out, const float* x, int64_t n) {

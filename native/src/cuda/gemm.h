@@ -54,7 +54,8 @@ public:
 
     // g with m, n, k >= 1 and alpha != 0 (the caller handles the degenerate cases); for BF16,
     // g.a_bf16 and g.b_bf16 are set (bf16 A and B, fp32 C); a bias only with batch 1, added by the
-    // BIAS epilogue. Returns false
+    // BIAS epilogue; a bias gradient only with batch 1, trans_a, alpha 1 and no bias, written by
+    // the BGRADB epilogue (cuBLASLt's B is our A). Returns false
     // (having done nothing) for a shape cuBLASLt offers no algorithm for or refuses to run: the
     // caller then uses a fallback kernel. Such a shape is reported once on stderr.
     bool run(const GemmArgs& g);
@@ -67,7 +68,8 @@ private:
         int64_t m, n, k, lda, ldb, ldc, sa, sb, sc, batch;
         uint32_t align_a, align_b, align_c;
         bool bf16;
-        bool bias;  // the BIAS epilogue
+        bool bias;   // the BIAS epilogue
+        bool bgrad;  // the BGRADB epilogue
         bool operator<(const Key& o) const;
     };
     struct Plan {

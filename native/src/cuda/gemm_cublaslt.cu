@@ -41,7 +41,7 @@ int64_t layout_ld(int64_t rows, int64_t cols, int64_t ld) { return cols == 1 ? s
 bool CublasLtGemm::Key::operator<(const Key& o) const {
     auto tie = [](const Key& k) {
         return std::make_tuple(k.ta, k.tb, k.m, k.n, k.k, k.lda, k.ldb, k.ldc, k.sa, k.sb, k.sc, k.batch,
-                               k.align_a, k.align_b, k.align_c, k.bf16, k.bias);
+                               k.align_a, k.align_b, k.align_c, k.bf16, k.bias, k.bgrad);
     };
     return tie(*this) < tie(o);
 }
@@ -94,7 +94,9 @@ CublasLtGemm::Plan& CublasLtGemm::plan_for(const Key& key) {
           api_.matmul_desc_set_attribute(p.desc, lt::kDescTransB, &op_b, sizeof(op_b)));
     // Our C[i, j] += bias[j] is D^T's rows in cuBLASLt's view: the BIAS epilogue's broadcast over
     // D's columns, with D's n rows (our columns) the bias length.
-    const uint32_t epilogue = key.bias ? lt::kEpilogueBias : lt::kEpilogueDefault;
+    // Our bias gradient (sums of op(A) over k, one per row of our C) is the sums of cuBLASLt's op(B)
+    // over k, one per column of D: the BGRADB epilogue.
+    const uint32_t epilogue = key.bias ? lt::kEpilogueBias : key.bgrad ? lt::kEpilogueBgradB : lt::kEpilogueDefault;
     check("cublasLtMatmulDescSetAttribute(EPILOGUE)",
           api_.matmul_desc_set_attribute(p.desc, lt::kDescEpilogue, &epilogue, sizeof(epilogue)));
 
@@ -164,6 +166,8 @@ bool CublasLtGemm::run(const GemmArgs& g) {
     const bool bf16 = g.precision == GemmPrecision::BF16;
     CAE_REQUIRE(!bf16 || (g.a_bf16 != nullptr && g.b_bf16 != nullptr), "cuBLASLt BF16 GEMM without bf16 operands");
     CAE_REQUIRE(g.bias == nullptr || g.batch == 1, "cuBLASLt GEMM with a bias and batch ", g.batch);
+    CAE_REQUIRE(g.bias_grad == nullptr || (g.batch == 1 && g.trans_a && g.alpha == 1.0f && g.bias == nullptr),
+                "cuBLASLt GEMM with a bias gradient needs batch 1, trans_a, alpha 1 and no bias");
     const size_t esz = bf16 ? sizeof(uint16_t) : sizeof(float);
     const void* a0 = bf16 ? static_cast<const void*>(g.a_bf16) : static_cast<const void*>(g.a);
     const void* b0 = bf16 ? static_cast<const void*>(g.b_bf16) : static_cast<const void*>(g.b);
@@ -184,11 +188,11 @@ bool CublasLtGemm::run(const GemmArgs& g) {
             alignment_of(a0, ld_a, g.stride_a, strided, esz),
             alignment_of(b0, ld_b, g.stride_b, strided, esz),
             alignment_of(g.c, ld_c, g.stride_c, strided, sizeof(float)),
-            bf16, g.bias != nullptr};
+            bf16, g.bias != nullptr, g.bias_grad != nullptr};
     Plan& p = plan_for(key);
     if (!p.usable) return false;
-    if (g.bias != nullptr) {
-        const void* bias = g.bias;
+    if (g.bias != nullptr || g.bias_grad != nullptr) {
+        const void* bias = g.bias != nullptr ? static_cast<const void*>(g.bias) : static_cast<const void*>(g.bias_grad);
         lt::Status st = api_.matmul_desc_set_attribute(p.desc, lt::kDescBiasPointer, &bias, sizeof(bias));
         if (st != lt::kStatusSuccess) fail_status("cublasLtMatmulDescSetAttribute(BIAS_POINTER)", st);
     }
@@ -215,7 +219,7 @@ void CublasLtGemm::report_unusable(const Key& key, const std::string& why) {
     std::fprintf(stderr,
                  "cae: %s for %s%s m %lld n %lld k %lld trans %d%d ld %lld/%lld/%lld batch %lld alignments %u/%u/%u; "
                  "this shape uses a fallback kernel\n",
-                 why.c_str(), key.bf16 ? "bf16" : "fp32", key.bias ? " + bias" : "", static_cast<long long>(key.m), static_cast<long long>(key.n),
+                 why.c_str(), key.bf16 ? "bf16" : "fp32", key.bias ? " + bias" : key.bgrad ? " + bias gradient" : "", static_cast<long long>(key.m), static_cast<long long>(key.n),
                  static_cast<long long>(key.k), key.ta ? 1 : 0, key.tb ? 1 : 0, static_cast<long long>(key.lda),
                  static_cast<long long>(key.ldb), static_cast<long long>(key.ldc), static_cast<long long>(key.batch),
                  key.align_a, key.align_b, key.align_c);
