@@ -211,6 +211,70 @@ int main(int argc, char** argv) {
                }), ws);
     }
 
+    // 4c. the patch embedding of a step (224x224 images, 16x16 patches, 98 of 196 masked): the
+    // visible and masked patches extracted in token order, each embedded by its own GEMM, and the
+    // pixel targets extracted masked-only, against extracting every patch, one GEMM over all of
+    // them, then gathering the embeddings and the targets (fp32 GEMMs).
+    {
+        const int64_t N = 196, Nv = 98, Nm = 98, K = 768, C = 3, img_side = 224, p = 16;
+        float* images = floats(batch * C * img_side * img_side, 1.0f);
+        float *pw = floats(D * K, 0.02f), *pb = floats(D, 0.1f);
+        float *all_patches = floats(batch * N * K, 0.0f), *all_emb = floats(batch * N * D, 0.0f);
+        float *pv = floats(batch * Nv * K, 0.0f), *pm = floats(batch * Nm * K, 0.0f), *target = floats(batch * Nm * K, 0.0f);
+        float *ev = floats(batch * Nv * D, 0.0f), *em = floats(batch * Nm * D, 0.0f);
+        std::vector<int32_t> vis(static_cast<size_t>(batch * Nv)), msk(static_cast<size_t>(batch * Nm));
+        for (int64_t bi = 0; bi < batch; ++bi) {
+            std::vector<int32_t> order(static_cast<size_t>(N));
+            for (int64_t t = 0; t < N; ++t) order[static_cast<size_t>(t)] = static_cast<int32_t>(t);
+            std::shuffle(order.begin(), order.end(), rng);
+            std::sort(order.begin(), order.begin() + Nv);
+            std::sort(order.begin() + Nv, order.end());
+            std::copy(order.begin(), order.begin() + Nv, vis.begin() + bi * Nv);
+            std::copy(order.begin() + Nv, order.end(), msk.begin() + bi * Nm);
+        }
+        auto ints = [&](const std::vector<int32_t>& h) {
+            auto* d = static_cast<int32_t*>(be.alloc(h.size() * sizeof(int32_t)));
+            be.copy_to_device(d, h.data(), h.size() * sizeof(int32_t));
+            blocks.push_back(d);
+            return d;
+        };
+        const int32_t *idx_vis = ints(vis), *idx_msk = ints(msk);
+        auto embed = [&](float* y, const float* patches, int64_t n) {
+            GemmArgs g;
+            g.trans_b = true;
+            g.m = n;
+            g.n = D;
+            g.k = K;
+            g.a = patches;
+            g.lda = K;
+            g.b = pw;
+            g.ldb = K;
+            g.c = y;
+            g.ldc = D;
+            g.bias = pb;
+            be.gemm(g);
+        };
+        const double fused = median_ms(be, [&] {
+            be.patchify_gather(pv, images, idx_vis, batch, Nv, C, img_side, img_side, p, PatchOrder::ChannelsFirst);
+            embed(ev, pv, batch * Nv);
+            be.patchify_gather(pm, images, idx_msk, batch, Nm, C, img_side, img_side, p, PatchOrder::ChannelsFirst);
+            embed(em, pm, batch * Nm);
+            be.patchify_gather(target, images, idx_msk, batch, Nm, C, img_side, img_side, p, PatchOrder::PixelsFirst);
+        });
+        const double separate = median_ms(be, [&] {
+            be.patchify(all_patches, images, batch, C, img_side, img_side, p, PatchOrder::ChannelsFirst);
+            embed(all_emb, all_patches, batch * N);
+            be.gather_tokens(ev, Nv * D, all_emb, N * D, idx_vis, batch, Nv, D, false);
+            be.gather_tokens(em, Nm * D, all_emb, N * D, idx_msk, batch, Nm, D, false);
+            be.gather_tokens(pv, Nv * K, all_patches, N * K, idx_vis, batch, Nv, K, false);  // the weight gradient's input
+            be.patchify(all_patches, images, batch, C, img_side, img_side, p, PatchOrder::PixelsFirst);
+            be.gather_tokens(target, Nm * K, all_patches, N * K, idx_msk, batch, Nm, K, false);
+        });
+        report("patchify_gather (visible, masked, target) + 2 embedding gemms",
+               "patchify x2 + embedding gemm over all patches + 4 gathers", fused, separate,
+               std::to_string(batch) + "x3x224x224 p16");
+    }
+
     // 5. attention, forward and backward, bf16 products against fp32
     float *qkv = floats(rows * 3 * D, 1.0f), *att = floats(rows * D, 0.0f);
     float *probs = floats(batch * H * T * T, 0.0f), *dqkv = floats(rows * 3 * D, 0.0f), *datt = floats(rows * D, 1.0f);

@@ -883,6 +883,24 @@ TEST_CASE("patchify, both orders") {
     }
 }
 
+TEST_CASE("patchify_gather (the masked and visible patches of CAE-B and a small image), both orders") {
+    for (auto [B, C, H, W, p, n_sel] : {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>{4, 3, 224, 224, 16, 98},
+                                        {3, 1, 28, 28, 4, 25}, {2, 3, 10, 10, 3, 1}}) {
+        const int64_t N = (H / p) * (W / p), P = C * p * p;
+        for (PatchOrder order : {PatchOrder::ChannelsFirst, PatchOrder::PixelsFirst}) {
+            Arrays in;
+            in.i["idx"] = random_indices(B, N, n_sel);
+            in.f["img"] = randn(B * C * H * W);
+            in.f["out"] = nans(B * n_sel * P);
+            check_op(std::string("patchify_gather ") + dims({B, C, H, W}) + " p" + std::to_string(p) + " n_sel " +
+                         std::to_string(n_sel) + (order == PatchOrder::ChannelsFirst ? " (c,py,px)" : " (py,px,c)"),
+                     in, {"out"}, [=](Backend& be, const Ptrs& q) {
+                         be.patchify_gather(q["out"], q["img"], q.idx("idx"), B, n_sel, C, H, W, p, order);
+                     });
+        }
+    }
+}
+
 // ---------------------------------------------------------------- losses
 
 TEST_CASE("mse forward and backward, l2_norm") {

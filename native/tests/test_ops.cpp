@@ -501,6 +501,28 @@ TEST_CASE("patchify, both orders") {
     }
 }
 
+TEST_CASE("patchify_gather = patchify then gather_tokens, both orders, repeated and unordered indices") {
+    auto& be = backend();
+    std::mt19937_64 rng(11);
+    for (auto [B, C, H, W, p, n_sel] : {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>{2, 3, 8, 12, 4, 5},
+                                        {3, 1, 28, 28, 4, 49}, {1, 2, 3, 3, 1, 1}, {2, 3, 32, 32, 16, 3}}) {
+        const Vec img = randn(B * C * H * W);
+        const int64_t N = (H / p) * (W / p), P = C * p * p;
+        std::vector<int32_t> idx(static_cast<size_t>(B * n_sel));
+        for (int32_t& i : idx) i = static_cast<int32_t>(rng() % static_cast<uint64_t>(N));
+        for (PatchOrder order : {PatchOrder::ChannelsFirst, PatchOrder::PixelsFirst}) {
+            Vec all(B * N * P, NAN), want(B * n_sel * P, NAN), got(B * n_sel * P, NAN);
+            be.patchify(all.data(), img.data(), B, C, H, W, p, order);
+            be.gather_tokens(want.data(), n_sel * P, all.data(), N * P, idx.data(), B, n_sel, P, false);
+            be.patchify_gather(got.data(), img.data(), idx.data(), B, n_sel, C, H, W, p, order);
+            harness::check(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0,
+                           std::string("patchify_gather ") + dims({B, C, H, W}) + " p" + std::to_string(p) + " n_sel " +
+                               std::to_string(n_sel) + (order == PatchOrder::ChannelsFirst ? " (c,py,px)" : " (py,px,c)") +
+                               ": bitwise equal");
+        }
+    }
+}
+
 TEST_CASE("normalize_rows (unbiased variance, eps inside the sqrt)") {
     auto& be = backend();
     for (auto [rows, P] : {std::pair<int64_t, int64_t>{7, 13}, {5, 48}, {3, 768}, {2, 2}}) {

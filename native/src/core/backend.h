@@ -227,6 +227,11 @@ public:
     // order, the values of each patch in `order`.
     virtual void patchify(float* out, const float* img, int64_t B, int64_t C, int64_t H, int64_t W,
                           int64_t p, PatchOrder order) = 0;
+    // The patches idx[b, j] of each image only, in that order: out [B, n_sel, C*p*p], row (b, j) =
+    // row idx[b, j] of image b's patchify output, read straight from the images (the token gather
+    // fused into the patch extraction). idx [B, n_sel] int32 in this backend's memory.
+    virtual void patchify_gather(float* out, const float* img, const int32_t* idx, int64_t B, int64_t n_sel,
+                                 int64_t C, int64_t H, int64_t W, int64_t p, PatchOrder order) = 0;
     // In place, per row of x [rows, P]: x = (x - mean) / sqrt(var + eps), var unbiased (P - 1).
     virtual void normalize_rows(float* x, int64_t rows, int64_t P, float eps) = 0;
 

@@ -30,7 +30,8 @@ struct Model::StepBuffers {
     Workspace ws;
     int64_t B, Nv, Nm;
     int32_t *idx_vis, *idx_msk;               // [B, Nv], [B, Nm]
-    float *patches, *emb;                     // [B, N, K], [B, N, D]
+    float *patches_vis, *patches_msk;         // [B, Nv, K], [B, Nm, K] channels-first patches
+    float *emb_vis, *emb_msk;                 // [B, Nv, D], [B, Nm, D] their patch embeddings
     std::vector<float*> enc_stream;           // depth + 1 x [B, 1+Nv, D]
     std::vector<BlockActs> enc_acts;
     float *z, *z_mean, *z_rstd;               // encoder.norm output [B, 1+Nv, D]
@@ -44,12 +45,12 @@ struct Model::StepBuffers {
     std::vector<float*> dec_stream;           // dec_depth + 1 x [B, Nm, D]
     std::vector<BlockActs> dec_acts;
     float *dec_out, *dec_mean, *dec_rstd, *pred;  // [B, Nm, D], [B, Nm, K]
-    float *pix, *target;                      // [B, N, K] pixels-first patches, [B, Nm, K] normalized
+    float* target;                            // [B, Nm, K] pixels-first masked patches, normalized
     BlockScratch sc;                          // shared by encoder, alignment pass and decoder
     float* scalars;                           // loss_main, loss_align, grad_norm
     float *drop_enc, *drop_al, *drop_reg, *drop_dec;  // [depth, 2, B] per stack
     // backward
-    float *d_pred, *d_latent, *d_decn, *d_dec, *d_reg, *d_z, *d_enc, *dx_vis, *patches_vis;
+    float *d_pred, *d_latent, *d_decn, *d_dec, *d_reg, *d_z, *d_enc, *dx_vis;
     std::vector<int32_t> host_vis, host_msk;
     bool drop_used = false;                   // the last forward drew stochastic depth
     float* images = nullptr;                  // [B, C, H, W] the recorded passes read (see step)
@@ -59,13 +60,15 @@ struct Model::StepBuffers {
     std::set<int> ran_directly;
 
     StepBuffers(Backend& be, const ModelDims& d, int64_t B_, int64_t Nm_) : ws(be), B(B_), Nv(d.N - Nm_), Nm(Nm_) {
-        const int64_t D = d.D, N = d.N, K = d.patch_dim, Te = 1 + Nv, Ta = 1 + Nm, L = Nv + Nm;
+        const int64_t D = d.D, K = d.patch_dim, Te = 1 + Nv, Ta = 1 + Nm, L = Nv + Nm;
         idx_vis = ws.ints(B * Nv);
         idx_msk = ws.ints(B * Nm);
         host_vis.resize(static_cast<size_t>(B * Nv));
         host_msk.resize(static_cast<size_t>(B * Nm));
-        patches = ws.floats(B * N * K);
-        emb = ws.floats(B * N * D);
+        patches_vis = ws.floats(B * Nv * K);
+        patches_msk = ws.floats(B * Nm * K);
+        emb_vis = ws.floats(B * Nv * D);
+        emb_msk = ws.floats(B * Nm * D);
         for (int64_t l = 0; l <= d.depth; ++l) enc_stream.push_back(ws.floats(B * Te * D));
         for (int64_t l = 0; l < d.depth; ++l) enc_acts.push_back(BlockActs::allocate(ws, B, Te, D, d.heads, d.mlp));
         z = ws.floats(B * Te * D);
@@ -96,7 +99,6 @@ struct Model::StepBuffers {
         dec_mean = ws.floats(B * Nm);
         dec_rstd = ws.floats(B * Nm);
         pred = ws.floats(B * Nm * K);
-        pix = ws.floats(B * N * K);
         target = ws.floats(B * Nm * K);
         sc = BlockScratch::allocate(ws, B * std::max(Te, Ta), D, d.mlp);
         scalars = ws.floats(4);
@@ -112,7 +114,6 @@ struct Model::StepBuffers {
         d_z = ws.floats(B * Te * D);
         d_enc = ws.floats(B * Te * D);
         dx_vis = ws.floats(B * Nv * D);
-        patches_vis = ws.floats(B * Nv * K);
         if (be.can_record()) images = ws.floats(B * d.chans * d.img * d.img);
     }
 };
@@ -275,7 +276,7 @@ void Model::encode_tokens(const float* emb, const int32_t* idx, int64_t B, int64
     const int64_t D = d.D, T = 1 + n_sel;
     // [cls ; patches + pos]: cls's position row is zero
     be.copy_rows(stream0, T * D, w.p(table_.cls_token), 0, B, D);
-    be.gather_tokens(stream0 + D, T * D, emb, d.N * D, idx, B, n_sel, D, false);
+    be.copy_rows(stream0 + D, T * D, emb, n_sel * D, B, n_sel * D);
     be.gather_tokens(stream0 + D, T * D, w.p(table_.pos_embed) + D, 0, idx, B, n_sel, D, true);
     const BlockShape shape{B, T, D, d.heads, d.mlp, d.ln_eps};
     float* cur = stream0;
@@ -307,21 +308,23 @@ void Model::forward(StepBuffers& sb, const float* images, bool with_alignment, b
     Backend& be = backend();
     const ModelDims& d = dims_;
     const Weights w = weights(precision, true);
-    const int64_t B = sb.B, Nv = sb.Nv, Nm = sb.Nm, D = d.D, N = d.N, K = d.patch_dim, Te = 1 + Nv;
+    const int64_t B = sb.B, Nv = sb.Nv, Nm = sb.Nm, D = d.D, K = d.patch_dim, Te = 1 + Nv;
     const int64_t L = Nv + Nm;
 
     auto drop = [&](float* base, int64_t layer, int branch) -> const float* {
         return drop_path ? base + (layer * 2 + branch) * B : nullptr;
     };
 
-    // Patch embedding of every patch: a Conv2d with kernel = stride = patch as a GEMM.
-    be.patchify(sb.patches, images, B, d.chans, d.img, d.img, d.patch, PatchOrder::ChannelsFirst);
-    linear_forward(be, sb.emb, sb.patches, w.wt(table_.patch_w), w.p(table_.patch_b), B * N, K, D);
+    // Patch embedding (a Conv2d with kernel = stride = patch, as a GEMM) of the visible patches,
+    // extracted in the encoder's token order (the gather done by the extraction).
+    be.patchify_gather(sb.patches_vis, images, sb.idx_vis, B, Nv, d.chans, d.img, d.img, d.patch,
+                       PatchOrder::ChannelsFirst);
+    linear_forward(be, sb.emb_vis, sb.patches_vis, w.wt(table_.patch_w), w.p(table_.patch_b), B * Nv, K, D);
 
     // Encoder on [cls ; visible patches + pos].
     float* x0 = sb.enc_stream[0];
     be.copy_rows(x0, Te * D, w.p(table_.cls_token), 0, B, D);
-    be.gather_tokens(x0 + D, Te * D, sb.emb, N * D, sb.idx_vis, B, Nv, D, false);
+    be.copy_rows(x0 + D, Te * D, sb.emb_vis, Nv * D, B, Nv * D);
     be.gather_tokens(x0 + D, Te * D, w.p(table_.pos_embed) + D, 0, sb.idx_vis, B, Nv, D, true);
     const BlockShape enc_shape{B, Te, D, d.heads, d.mlp, d.ln_eps};
     for (int64_t l = 0; l < d.depth; ++l) {
@@ -334,7 +337,10 @@ void Model::forward(StepBuffers& sb, const float* images, bool with_alignment, b
 
     // Alignment target: the same encoder, no gradients, on the masked patches; cls dropped.
     if (with_alignment) {
-        encode_tokens(sb.emb, sb.idx_msk, B, Nm, drop_path ? sb.drop_al : nullptr, sb.al_stream0, sb.al_stream1,
+        be.patchify_gather(sb.patches_msk, images, sb.idx_msk, B, Nm, d.chans, d.img, d.img, d.patch,
+                           PatchOrder::ChannelsFirst);
+        linear_forward(be, sb.emb_msk, sb.patches_msk, w.wt(table_.patch_w), w.p(table_.patch_b), B * Nm, K, D);
+        encode_tokens(sb.emb_msk, sb.idx_msk, B, Nm, drop_path ? sb.drop_al : nullptr, sb.al_stream0, sb.al_stream1,
                       sb.al_acts, sb.sc, sb.al_out, sb.al_mean, sb.al_rstd, precision);
         be.copy_rows(sb.t_align, Nm * D, sb.al_out + D, (1 + Nm) * D, B, Nm * D);
     }
@@ -371,8 +377,7 @@ void Model::forward(StepBuffers& sb, const float* images, bool with_alignment, b
     linear_forward(be, sb.pred, sb.dec_out, w.wt(table_.head_w), w.p(table_.head_b), B * Nm, D, K);
 
     // Target: the masked patches' pixels in (py, px, c) order, normalized per patch.
-    be.patchify(sb.pix, images, B, d.chans, d.img, d.img, d.patch, PatchOrder::PixelsFirst);
-    be.gather_tokens(sb.target, Nm * K, sb.pix, N * K, sb.idx_msk, B, Nm, K, false);
+    be.patchify_gather(sb.target, images, sb.idx_msk, B, Nm, d.chans, d.img, d.img, d.patch, PatchOrder::PixelsFirst);
     be.normalize_rows(sb.target, B * Nm, K, d.pix_eps);
 
     be.mse_forward(sb.scalars + 0, sb.pred, sb.target, B * Nm * K);
@@ -383,7 +388,7 @@ void Model::backward(StepBuffers& sb, GemmPrecision precision) {
     Backend& be = backend();
     const ModelDims& d = dims_;
     const Weights w = weights(precision, true);
-    const int64_t B = sb.B, Nv = sb.Nv, Nm = sb.Nm, D = d.D, N = d.N, K = d.patch_dim, Te = 1 + Nv;
+    const int64_t B = sb.B, Nv = sb.Nv, Nm = sb.Nm, D = d.D, K = d.patch_dim, Te = 1 + Nv;
     auto drop = [&](float* base, int64_t layer, int branch) -> const float* {
         return sb.drop_used ? base + (layer * 2 + branch) * B : nullptr;
     };
@@ -436,7 +441,6 @@ void Model::backward(StepBuffers& sb, GemmPrecision precision) {
     // Encoder input [cls ; emb[vis] + pos[vis]]: only visible patches reach the patch embedding.
     if (float* g = w.g(table_.cls_token)) be.bias_backward(g, sb.d_enc, Te * D, B, D);
     be.copy_rows(sb.dx_vis, Nv * D, sb.d_enc + D, Te * D, B, Nv * D);
-    be.gather_tokens(sb.patches_vis, Nv * K, sb.patches, N * K, sb.idx_vis, B, Nv, K, false);
     linear_backward(be, nullptr, w.g(table_.patch_w), w.g(table_.patch_b), sb.dx_vis, sb.patches_vis,
                     w.wt(table_.patch_w), B * Nv, K, D, false);
 

@@ -73,8 +73,9 @@ private:
     // forward + backward of a step, recorded once per (shape, options) where the backend records
     // and replayed after that. Returns false when it ran the passes directly.
     bool forward_backward_recorded(StepBuffers& sb, const float* images, GemmPrecision precision);
-    // The encoder (no gradients) over the patches idx [B, n_sel] + cls, ending with its norm:
-    // out [B, 1 + n_sel, D], its GEMMs at `precision`. Stream and activations come from `bufs`.
+    // The encoder (no gradients) over cls + the patches idx [B, n_sel], whose embeddings emb
+    // [B, n_sel, D] are in that order, ending with its norm: out [B, 1 + n_sel, D], its GEMMs at
+    // `precision`.
     void encode_tokens(const float* emb, const int32_t* idx, int64_t B, int64_t n_sel, const float* drops,
                        float* stream0, float* stream1, BlockActs& acts, BlockScratch& sc, float* out, float* mean,
                        float* rstd, GemmPrecision precision);

@@ -67,6 +67,8 @@ public:
                             int64_t C) override;
     void patchify(float* out, const float* img, int64_t B, int64_t C, int64_t H, int64_t W,
                   int64_t p, PatchOrder order) override;
+    void patchify_gather(float* out, const float* img, const int32_t* idx, int64_t B, int64_t n_sel, int64_t C,
+                         int64_t H, int64_t W, int64_t p, PatchOrder order) override;
     void normalize_rows(float* x, int64_t rows, int64_t P, float eps) override;
     void mse_forward(float* loss, const float* pred, const float* target, int64_t n) override;
     void mse_backward(float* dpred, const float* pred, const float* target, int64_t n,

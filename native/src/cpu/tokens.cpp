@@ -58,6 +58,26 @@ void CpuBackend::scatter_add_tokens(float* dx, int64_t dx_bstride, const float* 
     }
 }
 
+namespace {
+
+// Patch (gy, gx) of one image [C, H, W] into `patch` (C p p values in `order`).
+void write_patch(float* patch, const float* image, int64_t C, int64_t H, int64_t W, int64_t p, int64_t gy,
+                 int64_t gx, PatchOrder order) {
+    for (int64_t c = 0; c < C; ++c) {
+        const float* plane = image + c * H * W + (gy * p) * W + gx * p;
+        for (int64_t py = 0; py < p; ++py) {
+            const float* src = plane + py * W;
+            if (order == PatchOrder::ChannelsFirst) {
+                std::memcpy(patch + (c * p + py) * p, src, p * sizeof(float));
+            } else {
+                for (int64_t px = 0; px < p; ++px) patch[(py * p + px) * C + c] = src[px];
+            }
+        }
+    }
+}
+
+}  // namespace
+
 // img [B, C, H, W] -> out [B, (H/p)(W/p), C p p]; patch (gy, gx) is token gy (W/p) + gx.
 void CpuBackend::patchify(float* out, const float* img, int64_t B, int64_t C, int64_t H, int64_t W,
                           int64_t p, PatchOrder order) {
@@ -66,20 +86,19 @@ void CpuBackend::patchify(float* out, const float* img, int64_t B, int64_t C, in
 #pragma omp parallel for num_threads(team_size(threads_, B * gh * gw * P, kStreamGrain)) schedule(static)
     for (int64_t bg = 0; bg < B * gh; ++bg) {
         const int64_t b = bg / gh, gy = bg % gh;
-        for (int64_t gx = 0; gx < gw; ++gx) {
-            float* patch = out + ((b * gh + gy) * gw + gx) * P;
-            for (int64_t c = 0; c < C; ++c) {
-                const float* plane = img + (b * C + c) * H * W + (gy * p) * W + gx * p;
-                for (int64_t py = 0; py < p; ++py) {
-                    const float* src = plane + py * W;
-                    if (order == PatchOrder::ChannelsFirst) {
-                        std::memcpy(patch + (c * p + py) * p, src, p * sizeof(float));
-                    } else {
-                        for (int64_t px = 0; px < p; ++px) patch[(py * p + px) * C + c] = src[px];
-                    }
-                }
-            }
-        }
+        for (int64_t gx = 0; gx < gw; ++gx)
+            write_patch(out + ((b * gh + gy) * gw + gx) * P, img + b * C * H * W, C, H, W, p, gy, gx, order);
+    }
+}
+
+void CpuBackend::patchify_gather(float* out, const float* img, const int32_t* idx, int64_t B, int64_t n_sel,
+                                 int64_t C, int64_t H, int64_t W, int64_t p, PatchOrder order) {
+    const int64_t gw = W / p, P = C * p * p;
+    if (B <= 0 || n_sel <= 0 || gw <= 0 || C <= 0) return;
+#pragma omp parallel for num_threads(team_size(threads_, B * n_sel * P, kStreamGrain)) schedule(static)
+    for (int64_t r = 0; r < B * n_sel; ++r) {
+        const int64_t token = idx[r];
+        write_patch(out + r * P, img + (r / n_sel) * C * H * W, C, H, W, p, token / gw, token % gw, order);
     }
 }
 

@@ -87,6 +87,8 @@ public:
                             const int32_t* idx, int64_t B, int64_t n_sel, int64_t C) override;
     void patchify(float* out, const float* img, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p,
                   PatchOrder order) override;
+    void patchify_gather(float* out, const float* img, const int32_t* idx, int64_t B, int64_t n_sel, int64_t C,
+                         int64_t H, int64_t W, int64_t p, PatchOrder order) override;
     void normalize_rows(float* x, int64_t rows, int64_t P, float eps) override;
     void mse_forward(float* loss, const float* pred, const float* target, int64_t n) override;
     void mse_backward(float* dpred, const float* pred, const float* target, int64_t n, float scale) override;
@@ -132,6 +134,9 @@ private:
                                   const float* q, const float* k, const float* v, const AttentionShape& s);
     // precision.cu: false when cuBLASLt could not run it and `fallback` is false (nothing done).
     bool run_gemm_bf16(const GemmArgs& g, bool fallback);
+    // patchify (idx null, n_sel = every patch) and patchify_gather
+    void launch_patchify(float* out, const float* img, const int32_t* idx, int64_t B, int64_t n_sel, int64_t C,
+                         int64_t H, int64_t W, int64_t p, PatchOrder order);
     // out[c] = sum_r a[r * ld + c] (overwritten): the bias gradient of a GEMM (GemmArgs::bias_grad)
     // where no epilogue computed it; bf16: the sum of the bf16 values (a16's, or a's rounded).
     void operand_column_sums(float* out, const float* a, const uint16_t* a16, int64_t ld, int64_t rows, int64_t cols,

@@ -50,14 +50,17 @@ __global__ void scatter_add_shared_kernel(float* __restrict__ dx, const float* _
     }
 }
 
-// img [B, C, H, W] -> out [B, gh*gw, C*p*p]; one thread per output element.
+// img [B, C, H, W] -> out [B, n_sel, C*p*p]: row (b, j) is patch idx[b * n_sel + j] of image b,
+// or patch j when idx is null (n_sel = gh*gw: every patch); one thread per output element.
 template <bool CHANNELS_FIRST>
-__global__ void patchify_kernel(float* __restrict__ out, const float* __restrict__ img, int64_t C, int64_t H,
-                                int64_t W, int64_t p, int64_t gw, int64_t tokens, int64_t n) {
+__global__ void patchify_kernel(float* __restrict__ out, const float* __restrict__ img,
+                                const int32_t* __restrict__ idx, int64_t C, int64_t H, int64_t W, int64_t p,
+                                int64_t gw, int64_t n_sel, int64_t n) {
     const int64_t P = C * p * p;
     for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-        const int64_t row = i / P, w = i - row * P;  // row = b * tokens + token
-        const int64_t b = row / tokens, token = row - b * tokens;
+        const int64_t row = i / P, w = i - row * P;  // row = b * n_sel + j
+        const int64_t b = row / n_sel;
+        const int64_t token = idx != nullptr ? static_cast<int64_t>(idx[row]) : row - b * n_sel;
         const int64_t gy = token / gw, gx = token - gy * gw;
         int64_t c, py, px;
         if (CHANNELS_FIRST) {  // (c, py, px)
@@ -105,19 +108,29 @@ void CudaBackend::scatter_add_tokens(float* dx, int64_t dx_bstride, const float*
     CAE_CUDA_CHECK_LAUNCH("scatter_add_kernel");
 }
 
-void CudaBackend::patchify(float* out, const float* img, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p,
-                           PatchOrder order) {
-    if (p <= 0) return;
-    const int64_t gh = H / p, gw = W / p, P = C * p * p;
-    if (B <= 0 || gh <= 0 || gw <= 0 || C <= 0) return;
-    const int64_t n = B * gh * gw * P;
+void CudaBackend::launch_patchify(float* out, const float* img, const int32_t* idx, int64_t B, int64_t n_sel, int64_t C,
+                                  int64_t H, int64_t W, int64_t p, PatchOrder order) {
+    const int64_t gw = W / p, n = B * n_sel * C * p * p;
+    if (B <= 0 || n_sel <= 0 || C <= 0 || gw <= 0) return;
     use_device();
     if (order == PatchOrder::ChannelsFirst) {
-        patchify_kernel<true><<<grid_for(n, kThreads), kThreads, 0, stream_>>>(out, img, C, H, W, p, gw, gh * gw, n);
+        patchify_kernel<true><<<grid_for(n, kThreads), kThreads, 0, stream_>>>(out, img, idx, C, H, W, p, gw, n_sel, n);
     } else {
-        patchify_kernel<false><<<grid_for(n, kThreads), kThreads, 0, stream_>>>(out, img, C, H, W, p, gw, gh * gw, n);
+        patchify_kernel<false><<<grid_for(n, kThreads), kThreads, 0, stream_>>>(out, img, idx, C, H, W, p, gw, n_sel, n);
     }
     CAE_CUDA_CHECK_LAUNCH("patchify_kernel");
+}
+
+void CudaBackend::patchify(float* out, const float* img, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p,
+                           PatchOrder order) {
+    if (p <= 0 || H / p <= 0) return;
+    launch_patchify(out, img, nullptr, B, (H / p) * (W / p), C, H, W, p, order);
+}
+
+void CudaBackend::patchify_gather(float* out, const float* img, const int32_t* idx, int64_t B, int64_t n_sel,
+                                  int64_t C, int64_t H, int64_t W, int64_t p, PatchOrder order) {
+    if (p <= 0) return;
+    launch_patchify(out, img, idx, B, n_sel, C, H, W, p, order);
 }
 
 }  // namespace cae::cuda
