@@ -233,19 +233,19 @@ void CudaBackend::gemm(const GemmArgs& g) {
     run_gemm(g);
 }
 
+// One cuBLASLt call with its epilogue, where cuBLASLt is the GEMM and has an algorithm for it.
+bool CudaBackend::run_gemm_epilogue(const GemmArgs& g) {
+    if (gemm_kind_ != GemmKind::CublasLt) return false;
+    if (g.precision == GemmPrecision::BF16) return run_gemm_bf16(g, /*fallback=*/false);
+    return cublaslt_->run(g);
+}
+
 void CudaBackend::run_gemm(const GemmArgs& g) {
     if (g.bias_grad != nullptr) {
         CAE_REQUIRE(g.trans_a && g.batch == 1, "a GEMM's bias gradient needs trans_a and batch 1, got trans_a ",
                     g.trans_a, " batch ", g.batch);
         // cuBLASLt sums A in its BGRADB epilogue (alpha 1, no bias); otherwise the product, then the sums.
-        if (gemm_kind_ == GemmKind::CublasLt && g.m > 0 && g.n > 0 && g.k > 0 && g.alpha == 1.0f && g.bias == nullptr) {
-            GemmArgs r = g;
-            if (g.precision == GemmPrecision::BF16) {
-                if (run_gemm_bf16(r, /*fallback=*/false)) return;
-            } else if (cublaslt_->run(r)) {
-                return;
-            }
-        }
+        if (g.m > 0 && g.n > 0 && g.k > 0 && g.alpha == 1.0f && g.bias == nullptr && run_gemm_epilogue(g)) return;
         GemmArgs r = g;
         r.bias_grad = nullptr;
         run_gemm(r);
@@ -256,14 +256,7 @@ void CudaBackend::run_gemm(const GemmArgs& g) {
     if (g.bias != nullptr) {
         // cuBLASLt adds the bias in its epilogue (one item, a product to compute); otherwise the
         // product and then the bias kernel.
-        if (gemm_kind_ == GemmKind::CublasLt && g.batch == 1 && g.k > 0 && g.alpha != 0.0f) {
-            GemmArgs r = g;
-            if (g.precision == GemmPrecision::BF16) {
-                if (run_gemm_bf16(r, /*fallback=*/false)) return;
-            } else if (cublaslt_->run(r)) {
-                return;
-            }
-        }
+        if (g.batch == 1 && g.k > 0 && g.alpha != 0.0f && run_gemm_epilogue(g)) return;
         GemmArgs r = g;
         r.bias = nullptr;
         run_gemm(r);
