@@ -8,12 +8,19 @@
 // contiguous head-major scratch [B*H, N, hd] (one copy kernel per operand), every product is one
 // strided-batched GEMM over the B*H pairs on the backend's GEMM (cuBLASLt or the fallback), and
 // the results are scattered back (written for the forward output, added for the gradients).
+// With bf16 products, the kernels that produce a product's operand write its bf16 rounding
+// directly (the head gathers of q, k, v and dO, the softmax's P next to the fp32 P the backward
+// keeps, the softmax backward's dS), so no GEMM rounds an operand again: the same numbers as
+// rounding inside the GEMM, in half the memory and without the extra passes.
 //
 // Forward, per pair: S = scale Q K^T straight into probs [B, H, Nq, Nk]; row softmax in place;
 // O = P V, scattered into out (row stride ldo).
 // Backward: dV += P^T dO; dP = dO V^T; dS = P (dP - rowsum(dP P)); dQ += scale dS K;
 // dK += scale dS^T Q. A null gradient output is skipped (and its products with it).
+#include <cuda_bf16.h>
+
 #include <cmath>
+#include <memory>
 
 #include "cuda/cuda_backend.h"
 #include "cuda/kernels.cuh"
@@ -25,14 +32,18 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kRowsPerBlock = 8;  // softmax: one warp per row
 
-// dst [B*H, N, hd] <- src [B, N, ld] (head h at column h*hd)
-__global__ void gather_heads_kernel(float* __restrict__ dst, const float* __restrict__ src, int64_t ld, int64_t H,
+__device__ __forceinline__ void store(float* p, float x) { *p = x; }
+__device__ __forceinline__ void store(__nv_bfloat16* p, float x) { *p = __float2bfloat16_rn(x); }
+
+// dst [B*H, N, hd] <- src [B, N, ld] (head h at column h*hd); T = __nv_bfloat16: rounded
+template <typename T>
+__global__ void gather_heads_kernel(T* __restrict__ dst, const float* __restrict__ src, int64_t ld, int64_t H,
                                     int64_t N, int64_t hd, int64_t n) {
     for (int64_t i = global_thread(); i < n; i += grid_threads()) {
         const int64_t e = i % hd, row = i / hd;  // row = (b*H + h)*N + t
         const int64_t t = row % N, bh = row / N;
         const int64_t h = bh % H, b = bh / H;
-        dst[i] = src[(b * N + t) * ld + h * hd + e];
+        store(dst + i, src[(b * N + t) * ld + h * hd + e]);
     }
 }
 
@@ -53,8 +64,9 @@ __global__ void scatter_heads_kernel(float* __restrict__ dst, const float* __res
     }
 }
 
-// Rows of s [rows, n] in place: softmax.
-__global__ void __launch_bounds__(kRowsPerBlock* kWarp) softmax_rows_kernel(float* __restrict__ s, int64_t rows, int64_t n) {
+// Rows of s [rows, n] in place: softmax; s16 (may be null): the same probabilities rounded to bf16.
+__global__ void __launch_bounds__(kRowsPerBlock* kWarp)
+    softmax_rows_kernel(float* __restrict__ s, __nv_bfloat16* __restrict__ s16, int64_t rows, int64_t n) {
     const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
     const int lane = threadIdx.x % kWarp;
     if (row >= rows) return;
@@ -70,12 +82,19 @@ __global__ void __launch_bounds__(kRowsPerBlock* kWarp) softmax_rows_kernel(floa
     }
     sum = warp_sum(sum);
     const float inv = static_cast<float>(1.0 / static_cast<double>(sum));
-    for (int64_t c = lane; c < n; c += kWarp) r[c] *= inv;
+    __nv_bfloat16* r16 = s16 != nullptr ? s16 + row * n : nullptr;
+    for (int64_t c = lane; c < n; c += kWarp) {
+        const float p = r[c] * inv;
+        r[c] = p;
+        if (r16 != nullptr) r16[c] = __float2bfloat16_rn(p);
+    }
 }
 
-// Rows of dp [rows, n] in place: dp = p (dp - sum(dp p)).
+// Rows of dp [rows, n]: ds = p (dp - sum(dp p)), in place, or only rounded to bf16 into ds16 when
+// that is given.
 __global__ void __launch_bounds__(kRowsPerBlock* kWarp)
-    softmax_backward_rows_kernel(float* __restrict__ dp, const float* __restrict__ p, int64_t rows, int64_t n) {
+    softmax_backward_rows_kernel(float* __restrict__ dp, __nv_bfloat16* __restrict__ ds16, const float* __restrict__ p,
+                                 int64_t rows, int64_t n) {
     const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
     const int lane = threadIdx.x % kWarp;
     if (row >= rows) return;
@@ -84,7 +103,12 @@ __global__ void __launch_bounds__(kRowsPerBlock* kWarp)
     float dot = 0.0f;
     for (int64_t c = lane; c < n; c += kWarp) dot += d[c] * pr[c];
     dot = warp_sum(dot);
-    for (int64_t c = lane; c < n; c += kWarp) d[c] = pr[c] * (d[c] - dot);
+    if (ds16 != nullptr) {
+        __nv_bfloat16* o = ds16 + row * n;
+        for (int64_t c = lane; c < n; c += kWarp) o[c] = __float2bfloat16_rn(pr[c] * (d[c] - dot));
+    } else {
+        for (int64_t c = lane; c < n; c += kWarp) d[c] = pr[c] * (d[c] - dot);
+    }
 }
 
 __global__ void fill_rows_kernel(float* __restrict__ dst, int64_t ld, int64_t rows, int64_t cols, float value) {
@@ -95,10 +119,22 @@ __global__ void fill_rows_kernel(float* __restrict__ dst, int64_t ld, int64_t ro
     }
 }
 
+// A product's operand: fp32, or (bf16 products only) already rounded to bf16.
+struct Operand {
+    const float* f32 = nullptr;
+    const uint16_t* bf16 = nullptr;
+};
+Operand fp32(const float* x) { return Operand{x, nullptr}; }
+// A gathered scratch operand (a CudaBackend::Scratch): bf16 values, or fp32.
+template <class S>
+Operand operand(const S& scratch, bool bf16) {
+    return bf16 ? Operand{nullptr, scratch.template as<uint16_t>()} : Operand{scratch.template as<float>(), nullptr};
+}
+
 // One strided-batched product over the B*H pairs, all matrices contiguous per pair.
-GemmArgs pair_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                   const float* b, int64_t ldb, float* c, int64_t ldc, int64_t pairs, int64_t sa, int64_t sb,
-                   int64_t sc, GemmPrecision precision) {
+GemmArgs pair_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, Operand a, int64_t lda, Operand b,
+                   int64_t ldb, float* c, int64_t ldc, int64_t pairs, int64_t sa, int64_t sb, int64_t sc,
+                   GemmPrecision precision) {
     GemmArgs g;
     g.precision = precision;
     g.trans_a = ta;
@@ -107,10 +143,12 @@ GemmArgs pair_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alph
     g.n = n;
     g.k = k;
     g.alpha = alpha;
-    g.a = a;
+    g.a = a.f32;
+    g.a_bf16 = a.bf16;
     g.lda = lda;
     g.stride_a = sa;
-    g.b = b;
+    g.b = b.f32;
+    g.b_bf16 = b.bf16;
     g.ldb = ldb;
     g.stride_b = sb;
     g.beta = 0.0f;
@@ -141,25 +179,25 @@ void CudaBackend::attention_forward(float* out, float* probs, const float* q, co
         return;
     }
     const int64_t nq_elems = pairs * nq * hd, nk_elems = pairs * nk * hd;
-    Scratch qg(*this, nq_elems * sizeof(float)), kg(*this, nk_elems * sizeof(float)),
-        vg(*this, nk_elems * sizeof(float)), og(*this, nq_elems * sizeof(float));
-    auto gather = [&](float* dst, const float* src, int64_t ld, int64_t N) {
-        const int64_t n = pairs * N * hd;
-        gather_heads_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(dst, src, ld, H, N, hd, n);
-        CAE_CUDA_CHECK_LAUNCH("gather_heads_kernel");
-    };
-    gather(qg.as<float>(), q, s.ldq, nq);
-    gather(kg.as<float>(), k, s.ldk, nk);
-    gather(vg.as<float>(), v, s.ldv, nk);
+    const bool bf16 = s.precision == GemmPrecision::BF16;
+    const size_t esz = bf16 ? sizeof(uint16_t) : sizeof(float);  // gathered operands: bf16 for bf16 products
+    Scratch qg(*this, nq_elems * esz), kg(*this, nk_elems * esz), vg(*this, nk_elems * esz),
+        og(*this, nq_elems * sizeof(float));
+    gather_heads(qg, q, s.ldq, s, nq);
+    gather_heads(kg, k, s.ldk, s, nk);
+    gather_heads(vg, v, s.ldv, s, nk);
 
     // probs = scale Q K^T  [Nq, Nk] per pair
-    run_gemm(pair_gemm(false, true, nq, nk, hd, s.scale, qg.as<float>(), hd, kg.as<float>(), hd, probs, nk, pairs,
+    run_gemm(pair_gemm(false, true, nq, nk, hd, s.scale, operand(qg, bf16), hd, operand(kg, bf16), hd, probs, nk, pairs,
                        nq * hd, nk * hd, nq * nk, s.precision));
-    softmax_rows_kernel<<<row_blocks(pairs * nq), kRowsPerBlock * kWarp, 0, stream_>>>(probs, pairs * nq, nk);
+    std::unique_ptr<Scratch> p16;  // bf16: P rounded for P V, beside the fp32 P kept for the backward
+    if (bf16) p16 = std::make_unique<Scratch>(*this, static_cast<size_t>(pairs * nq * nk) * sizeof(uint16_t));
+    softmax_rows_kernel<<<row_blocks(pairs * nq), kRowsPerBlock * kWarp, 0, stream_>>>(
+        probs, bf16 ? p16->as<__nv_bfloat16>() : nullptr, pairs * nq, nk);
     CAE_CUDA_CHECK_LAUNCH("softmax_rows_kernel");
     // O = P V  [Nq, hd] per pair
-    run_gemm(pair_gemm(false, false, nq, hd, nk, 1.0f, probs, nk, vg.as<float>(), hd, og.as<float>(), hd, pairs,
-                       nq * nk, nk * hd, nq * hd, s.precision));
+    run_gemm(pair_gemm(false, false, nq, hd, nk, 1.0f, bf16 ? operand(*p16, true) : fp32(probs), nk, operand(vg, bf16),
+                       hd, og.as<float>(), hd, pairs, nq * nk, nk * hd, nq * hd, s.precision));
     scatter_heads_kernel<false><<<grid_for(nq_elems, kThreads), kThreads, 0, stream_>>>(out, og.as<float>(), s.ldo, H,
                                                                                         nq, hd, nq_elems);
     CAE_CUDA_CHECK_LAUNCH("scatter_heads_kernel");
@@ -175,51 +213,64 @@ void CudaBackend::attention_backward(float* dq, float* dk, float* dv, const floa
         return;
     }
     const int64_t nq_elems = pairs * nq * hd, nk_elems = pairs * nk * hd;
-    auto gather = [&](float* dst, const float* src, int64_t ld, int64_t N) {
-        const int64_t n = pairs * N * hd;
-        gather_heads_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(dst, src, ld, H, N, hd, n);
-        CAE_CUDA_CHECK_LAUNCH("gather_heads_kernel");
-    };
+    const bool bf16 = s.precision == GemmPrecision::BF16;
+    const size_t esz = bf16 ? sizeof(uint16_t) : sizeof(float);
     auto scatter_add = [&](float* dst, const float* src, int64_t ld, int64_t N) {
         const int64_t n = pairs * N * hd;
         scatter_heads_kernel<true><<<grid_for(n, kThreads), kThreads, 0, stream_>>>(dst, src, ld, H, N, hd, n);
         CAE_CUDA_CHECK_LAUNCH("scatter_heads_kernel");
     };
-    Scratch dog(*this, nq_elems * sizeof(float));
-    gather(dog.as<float>(), dout, s.ldo, nq);
+    Scratch dog(*this, nq_elems * esz);
+    gather_heads(dog, dout, s.ldo, s, nq);
 
     if (dv) {  // dV = P^T dO  [Nk, hd]
         Scratch dvg(*this, nk_elems * sizeof(float));
-        run_gemm(pair_gemm(true, false, nk, hd, nq, 1.0f, probs, nk, dog.as<float>(), hd, dvg.as<float>(), hd, pairs,
-                           nq * nk, nq * hd, nk * hd, s.precision));
+        run_gemm(pair_gemm(true, false, nk, hd, nq, 1.0f, fp32(probs), nk, operand(dog, bf16), hd, dvg.as<float>(), hd,
+                           pairs, nq * nk, nq * hd, nk * hd, s.precision));
         scatter_add(dv, dvg.as<float>(), s.ldv, nk);
     }
     if (!dq && !dk) return;
 
     Scratch ds(*this, pairs * nq * nk * sizeof(float));
-    {  // dP = dO V^T  [Nq, Nk]; then dS in place
-        Scratch vg(*this, nk_elems * sizeof(float));
-        gather(vg.as<float>(), v, s.ldv, nk);
-        run_gemm(pair_gemm(false, true, nq, nk, hd, 1.0f, dog.as<float>(), hd, vg.as<float>(), hd, ds.as<float>(), nk,
-                           pairs, nq * hd, nk * hd, nq * nk, s.precision));
+    {  // dP = dO V^T  [Nq, Nk]; then dS (in place, or as bf16 only for bf16 products)
+        Scratch vg(*this, nk_elems * esz);
+        gather_heads(vg, v, s.ldv, s, nk);
+        run_gemm(pair_gemm(false, true, nq, nk, hd, 1.0f, operand(dog, bf16), hd, operand(vg, bf16), hd, ds.as<float>(),
+                           nk, pairs, nq * hd, nk * hd, nq * nk, s.precision));
     }
-    softmax_backward_rows_kernel<<<row_blocks(pairs * nq), kRowsPerBlock * kWarp, 0, stream_>>>(ds.as<float>(), probs,
-                                                                                               pairs * nq, nk);
+    std::unique_ptr<Scratch> ds16;
+    if (bf16) ds16 = std::make_unique<Scratch>(*this, static_cast<size_t>(pairs * nq * nk) * sizeof(uint16_t));
+    softmax_backward_rows_kernel<<<row_blocks(pairs * nq), kRowsPerBlock * kWarp, 0, stream_>>>(
+        ds.as<float>(), bf16 ? ds16->as<__nv_bfloat16>() : nullptr, probs, pairs * nq, nk);
     CAE_CUDA_CHECK_LAUNCH("softmax_backward_rows_kernel");
+    const Operand dS = bf16 ? operand(*ds16, true) : fp32(ds.as<float>());
     if (dq) {  // dQ = scale dS K  [Nq, hd]
-        Scratch kg(*this, nk_elems * sizeof(float)), dqg(*this, nq_elems * sizeof(float));
-        gather(kg.as<float>(), k, s.ldk, nk);
-        run_gemm(pair_gemm(false, false, nq, hd, nk, s.scale, ds.as<float>(), nk, kg.as<float>(), hd, dqg.as<float>(),
-                           hd, pairs, nq * nk, nk * hd, nq * hd, s.precision));
+        Scratch kg(*this, nk_elems * esz), dqg(*this, nq_elems * sizeof(float));
+        gather_heads(kg, k, s.ldk, s, nk);
+        run_gemm(pair_gemm(false, false, nq, hd, nk, s.scale, dS, nk, operand(kg, bf16), hd, dqg.as<float>(), hd, pairs,
+                           nq * nk, nk * hd, nq * hd, s.precision));
         scatter_add(dq, dqg.as<float>(), s.ldq, nq);
     }
     if (dk) {  // dK = scale dS^T Q  [Nk, hd]
-        Scratch qg(*this, nq_elems * sizeof(float)), dkg(*this, nk_elems * sizeof(float));
-        gather(qg.as<float>(), q, s.ldq, nq);
-        run_gemm(pair_gemm(true, false, nk, hd, nq, s.scale, ds.as<float>(), nk, qg.as<float>(), hd, dkg.as<float>(),
-                           hd, pairs, nq * nk, nq * hd, nk * hd, s.precision));
+        Scratch qg(*this, nq_elems * esz), dkg(*this, nk_elems * sizeof(float));
+        gather_heads(qg, q, s.ldq, s, nq);
+        run_gemm(pair_gemm(true, false, nk, hd, nq, s.scale, dS, nk, operand(qg, bf16), hd, dkg.as<float>(), hd, pairs,
+                           nq * nk, nq * hd, nk * hd, s.precision));
         scatter_add(dk, dkg.as<float>(), s.ldk, nk);
     }
+}
+
+// dst [B*H, N, hd] <- the heads of src (row stride ld): fp32, or rounded to bf16 for bf16 products.
+void CudaBackend::gather_heads(const Scratch& dst, const float* src, int64_t ld, const AttentionShape& s, int64_t N) {
+    const int64_t n = s.batch * s.heads * N * s.head_dim;
+    if (s.precision == GemmPrecision::BF16) {
+        gather_heads_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(dst.as<__nv_bfloat16>(), src, ld, s.heads,
+                                                                            N, s.head_dim, n);
+    } else {
+        gather_heads_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(dst.as<float>(), src, ld, s.heads, N,
+                                                                            s.head_dim, n);
+    }
+    CAE_CUDA_CHECK_LAUNCH("gather_heads_kernel");
 }
 
 }  // namespace cae::cuda

@@ -135,6 +135,8 @@ private:
     // precision.cu: false when cuBLASLt could not run it and `fallback` is false (nothing done).
     bool run_gemm_bf16(const GemmArgs& g, bool fallback);
     bool run_gemm_epilogue(const GemmArgs& g);
+    // attention.cu: the heads of src gathered head-major into dst (bf16 values for bf16 products)
+    void gather_heads(const Scratch& dst, const float* src, int64_t ld, const AttentionShape& s, int64_t N);
     // patchify (idx null, n_sel = every patch) and patchify_gather
     void launch_patchify(float* out, const float* img, const int32_t* idx, int64_t B, int64_t n_sel, int64_t C,
                          int64_t H, int64_t W, int64_t p, PatchOrder order);
