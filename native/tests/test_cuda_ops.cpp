@@ -60,12 +60,12 @@ Backend& cpu() {
 }
 
 // Whether the CUDA backend runs this attention shape through its fused kernels
-// (CAE_FUSED_ATTENTION=1; head dims 32 and 64, 1 to 256 queries, 2 to 256 keys).
+// (CAE_FUSED_ATTENTION=1; head dims 16 to 128 in steps of 16, 1 to 256 queries, 2 to 256 keys).
 bool fused_attention(const AttentionShape& s) {
     const char* v = std::getenv("CAE_FUSED_ATTENTION");
     const bool on = v != nullptr && (std::string(v) == "1" || std::string(v) == "on" || std::string(v) == "true");
-    return on && !self_test() && (s.head_dim == 32 || s.head_dim == 64) && s.q_len >= 1 && s.q_len <= 256 &&
-           s.kv_len >= 2 && s.kv_len <= 256;
+    return on && !self_test() && s.head_dim >= 16 && s.head_dim <= 128 && s.head_dim % 16 == 0 && s.q_len >= 1 &&
+           s.q_len <= 256 && s.kv_len >= 2 && s.kv_len <= 256;
 }
 
 // The tolerance of ops whose result comes from the CUDA backend's GEMM.
@@ -761,6 +761,10 @@ TEST_CASE("attention forward (out, probs) and backward (dq, dk, dv; dv alone), f
         {"regressor-like cross (Nk 196, Nq 98)", 2, 12, 98, 196, 64, false, 0, 0},
         {"long rows (Nk 300)", 1, 2, 20, 300, 32, false, 0, 5},
         {"head dim 32, 65 queries, 130 keys", 2, 4, 65, 130, 32, false, 1, 2},
+        {"head dim 48, 70 queries, 33 keys", 2, 2, 70, 33, 48, false, 3, 1},
+        {"ViT-H/16 (2 x 4 heads x 197, head dim 80)", 2, 4, 197, 197, 80, true, 0, 0},
+        {"head dim 96, 98 queries, 150 keys", 2, 3, 98, 150, 96, false, 2, 0},
+        {"head dim 128, 256 queries and keys", 1, 2, 256, 256, 128, true, 0, 4},
     };
     for (const GemmPrecision precision : {GemmPrecision::FP32, GemmPrecision::BF16})
     for (const Case& c : cases) {

@@ -1,11 +1,12 @@
 // The fused attention kernels (attention_fused.h) and their dispatch: used by the CUDA backend's
-// attention ops for head dims 32 and 64 and up to 256 queries and keys when CAE_FUSED_ATTENTION=1
-// (off by default until a GPU run has validated and timed it against the batched-GEMM path).
-// The forward then leaves each row's max and sum of exponentials in `probs` instead of the
-// probabilities, and the backward recomputes them from there.
+// attention ops for head dims 16 to 128 (multiples of 16) and up to 256 queries and keys when
+// CAE_FUSED_ATTENTION=1 (off by default until a GPU run has validated and timed it against the
+// batched-GEMM path). The forward then leaves each row's max and sum of exponentials in `probs`
+// instead of the probabilities, and the backward recomputes them from there.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "cuda/attention_fused.h"
 #include "cuda/cuda_backend.h"
@@ -15,60 +16,73 @@ namespace cae::cuda {
 
 namespace {
 
-// The three kernels: the block's cooperative load, a barrier, then one row per thread.
-enum class Pass { Forward, BackwardQ, BackwardK };
+using fused::Pass;
 
+// One block: per step, the cooperative load of the step's tiles between two barriers (skipped,
+// barriers included, when the previous step left them in place; the same decision in every
+// thread), then the thread's row work. Threads without a row still load and reach the barriers.
 template <int HD, Pass P>
 __global__ void __launch_bounds__(fused::kRows) fused_kernel(fused::Args a) {
-    extern __shared__ float smem[];
+    extern __shared__ __align__(16) float smem[];
     const int64_t pair = blockIdx.y, tile = blockIdx.x;
     const int tid = static_cast<int>(threadIdx.x);
-    if (P == Pass::Forward) fused::forward_load<HD>(a, pair, smem, tid);
-    if (P == Pass::BackwardQ) fused::backward_q_load<HD>(a, pair, smem, tid);
-    if (P == Pass::BackwardK) fused::backward_k_load<HD>(a, pair, smem, tid);
-    __syncthreads();
-    if (P == Pass::Forward) fused::forward_row<HD>(a, pair, tile, smem, tid);
-    if (P == Pass::BackwardQ) fused::backward_q_row<HD>(a, pair, tile, smem, tid);
-    if (P == Pass::BackwardK) fused::backward_k_row<HD>(a, pair, tile, smem, tid);
+    fused::RowState<HD> r;
+    const int steps = fused::step_count<HD, P>(a);
+    for (int s = 0; s < steps; ++s) {
+        const unsigned what = fused::step_loads<HD, P>(a, s);
+        if (what) {
+            __syncthreads();
+            fused::step_load<HD, P>(a, pair, s, what, smem, tid);
+            __syncthreads();
+        }
+        fused::step_work<HD, P>(a, pair, tile, s, smem, tid, r);
+    }
 }
 
 constexpr int64_t kMaxLen = 256;
+constexpr int64_t kDefaultSmem = 48 * 1024;
 
 unsigned int tiles(int64_t n) { return static_cast<unsigned int>((n + fused::kRows - 1) / fused::kRows); }
 
-template <int HD>
-int64_t max_smem_bytes() {
-    return sizeof(float) * std::max({fused::forward_smem_floats<HD>(kMaxLen), fused::backward_q_smem_floats<HD>(kMaxLen),
-                                     fused::backward_k_smem_floats<HD>(kMaxLen)});
+// Calls f(std::integral_constant<int, HD>{}) for a head dim with kernels; false for the others.
+template <class F>
+bool with_head_dim(int64_t hd, F&& f) {
+    switch (hd) {
+        case 16: f(std::integral_constant<int, 16>{}); return true;
+        case 32: f(std::integral_constant<int, 32>{}); return true;
+        case 48: f(std::integral_constant<int, 48>{}); return true;
+        case 64: f(std::integral_constant<int, 64>{}); return true;
+        case 80: f(std::integral_constant<int, 80>{}); return true;
+        case 96: f(std::integral_constant<int, 96>{}); return true;
+        case 112: f(std::integral_constant<int, 112>{}); return true;
+        case 128: f(std::integral_constant<int, 128>{}); return true;
+        default: return false;
+    }
 }
 
-// Lets each kernel use the shared memory of the longest sequence it accepts (beyond the default 48 KiB).
-template <int HD>
-void allow_smem(int64_t bytes) {
-    const int b = static_cast<int>(bytes);
-    const auto attr = cudaFuncAttributeMaxDynamicSharedMemorySize;
-    CAE_CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<HD, Pass::Forward>, attr, b));
-    CAE_CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<HD, Pass::BackwardQ>, attr, b));
-    CAE_CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<HD, Pass::BackwardK>, attr, b));
-}
-
-// One pass's kernel for the head dim, with the shared memory of `len` rows (keys for the forward
-// and the query side, queries for the key side).
-template <Pass P, int HD>
+// Shared bytes of pass P's kernel for `len` rows on its tiled side (keys for the forward and the
+// query side, queries for the key side). At most a tile's worth: the same for every len >= tile.
+template <int HD, Pass P>
 int64_t smem_bytes(int64_t len) {
-    const int64_t floats = P == Pass::BackwardK ? fused::backward_k_smem_floats<HD>(len)
-                           : P == Pass::BackwardQ ? fused::backward_q_smem_floats<HD>(len)
-                                                  : fused::forward_smem_floats<HD>(len);
-    return floats * static_cast<int64_t>(sizeof(float));
+    return fused::smem_floats<HD, P>(len) * static_cast<int64_t>(sizeof(float));
+}
+
+// Lets the kernel use the shared memory of the longest sequence it accepts where that is beyond
+// the default 48 KiB (head dim 64's key side), up to the device's opt-in limit.
+template <int HD, Pass P>
+void allow_smem(int64_t optin) {
+    const int64_t bytes = std::min(smem_bytes<HD, P>(kMaxLen), optin);
+    if (bytes <= kDefaultSmem) return;
+    CAE_CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<HD, P>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(bytes)));
 }
 
 template <Pass P>
 void launch(int64_t head_dim, dim3 grid, int64_t len, const fused::Args& a, cudaStream_t stream) {
-    if (head_dim == 32) {
-        fused_kernel<32, P><<<grid, fused::kRows, smem_bytes<P, 32>(len), stream>>>(a);
-    } else {
-        fused_kernel<64, P><<<grid, fused::kRows, smem_bytes<P, 64>(len), stream>>>(a);
-    }
+    with_head_dim(head_dim, [&](auto hd) {
+        constexpr int HD = decltype(hd)::value;
+        fused_kernel<HD, P><<<grid, fused::kRows, smem_bytes<HD, P>(len), stream>>>(a);
+    });
     CAE_CUDA_CHECK_LAUNCH("fused attention kernel");
 }
 
@@ -102,15 +116,29 @@ void CudaBackend::init_fused_attention() {
     int optin = 0;
     CAE_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device_));
     fused_smem_limit_ = optin;
-    if (max_smem_bytes<32>() <= optin) allow_smem<32>(max_smem_bytes<32>());
-    if (max_smem_bytes<64>() <= optin) allow_smem<64>(max_smem_bytes<64>());
+    for (int64_t hd = 16; hd <= 128; hd += 16) {
+        with_head_dim(hd, [&](auto d) {
+            constexpr int HD = decltype(d)::value;
+            allow_smem<HD, Pass::Forward>(optin);
+            allow_smem<HD, Pass::BackwardQ>(optin);
+            allow_smem<HD, Pass::BackwardK>(optin);
+        });
+    }
 }
 
+// Both directions or neither: the forward's row statistics are only understood by the fused
+// backward, so every pass's shared memory for this shape must be within the opt-in limit (beyond
+// 48 KiB, allow_smem granted each kernel its need at kMaxLen, the most of any length, or the limit).
 bool CudaBackend::fused_attention_applies(const AttentionShape& s) const {
-    if (!fused_attention_ || (s.head_dim != 32 && s.head_dim != 64)) return false;
+    if (!fused_attention_) return false;
     if (s.q_len < 1 || s.q_len > kMaxLen || s.kv_len < 2 || s.kv_len > kMaxLen) return false;
-    const int64_t need = s.head_dim == 32 ? max_smem_bytes<32>() : max_smem_bytes<64>();
-    return need <= fused_smem_limit_ && s.batch * s.heads <= 65535;
+    int64_t need = 0;
+    const bool kernels = with_head_dim(s.head_dim, [&](auto hd) {
+        constexpr int HD = decltype(hd)::value;
+        need = std::max({smem_bytes<HD, Pass::Forward>(s.kv_len), smem_bytes<HD, Pass::BackwardQ>(s.kv_len),
+                         smem_bytes<HD, Pass::BackwardK>(s.q_len)});
+    });
+    return kernels && need <= fused_smem_limit_ && s.batch * s.heads <= 65535;
 }
 
 void CudaBackend::fused_attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,

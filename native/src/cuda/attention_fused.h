@@ -1,20 +1,44 @@
-// Fused multi-head attention for ViT lengths (up to 256 keys, head dim 32 or 64): K and V of one
-// (batch, head) pair fit in shared memory, so a block of kRows threads, one query row each, does
-// an exact softmax without materializing the probabilities. The forward keeps only each row's
+// Fused multi-head attention for ViT shapes (head dims 16 to 128 in steps of 16, up to 256
+// queries and keys): a block of kRows threads owns kRows rows of one (batch, head) pair, one row
+// per thread (query rows; key rows for the key side of the backward), and does an exact
+// three-pass softmax without materializing the probabilities. The forward keeps only each row's
 // max and sum of exponentials (`stats`); the backward recomputes the probabilities from them.
 //
-// The code is written as phases of a thread block: a cooperative load of rows into shared
-// memory, then per-thread work on the thread's own row with no further communication. The CUDA
-// kernels (attention_fused.cu) run phase, __syncthreads(), phase; test_attention_fused.cpp runs
-// the same phases on the host, every thread of every block in turn, against the CPU backend.
+// A pass is a sequence of steps. Each step is a cooperative load of a tile of the other side's
+// rows into shared memory (skipped when the previous step left the same tile there), then
+// per-thread work on the thread's own row with no further communication. The CUDA kernels
+// (attention_fused.cu) run __syncthreads(), load, __syncthreads(), work per step;
+// test_attention_fused.cpp runs the same steps on the host, every thread of every block in turn,
+// against the CPU backend.
+//
+// Shared memory: tiles of Dims::tile rows (64, or 32 above head dim 64), never a whole sequence,
+// so that a block needs at most 49,920 bytes whatever the length (head dim 64, key side; see
+// smem_floats); 32-row tiles above head dim 64 keep a block near 40 KiB, so that several blocks
+// share a multiprocessor. Keeping all of K and V would need 2 * 256 * 128 * 4 = 256 KiB at head
+// dim 128, beyond the 227 KiB opt-in of an H100. The price is that K (or Q) is read again from global
+// memory (L2) by every stage of a pass when a sequence spans several tiles; a sequence of one
+// tile is read once. Tiles hold fp32 values in both precisions (rounded to bf16 values on load
+// for bf16), unpadded: all threads of a block read the same row at once (a broadcast), as
+// 16-byte vectors.
+//
+// Registers: a thread holds one HD-float row of its own at a time (q, dO, k or v, read again per
+// step from global memory) and the accumulator of one slice of the head dim (all of it up to 64;
+// two slices of 40, 48, 56 or 64 above), so that about HD + HD / slices floats are live instead of
+// 3 HD, which spilled at head dim 64 already. The per-key factors of a tile (probabilities, dS)
+// pass from the row-dot phase to the accumulating phase through the thread's column of a shared
+// [tile, kRows] scratch. Each slice recomputes its tile's dot products: above head dim 64 that
+// repeats dot products, but every sum keeps its order and operands. ptxas (sm_80, sm_90a) reports
+// no spills for any head dim; above 64 the kernels use up to 255 registers, the rest of them
+// for shared-memory loads in flight.
 //
 // Arithmetic, per pair, with rows i (queries) and j (keys), s_ij = scale * (q_i . k_j):
 //   forward:  m_i = max_j s_ij, l_i = sum_j exp(s_ij - m_i), P_ij = exp(s_ij - m_i) / l_i,
 //             out_i = sum_j P_ij v_j
 //   backward: dP_ij = dO_i . v_j, D_i = sum_j P_ij dP_ij, dS_ij = P_ij (dP_ij - D_i),
 //             dq_i += scale sum_j dS_ij k_j, dk_j += scale sum_i dS_ij q_i, dv_j += sum_i P_ij dO_i
-// With bf16, the operands of the six products are rounded to bf16 as the batched-GEMM path
-// rounds them (q, k, v, dO, and P or dS where they multiply), and the sums stay fp32.
+// Every sum runs over j (or i) in increasing order, in fp32. With bf16, the operands of the six
+// products are rounded to bf16 as the batched-GEMM path rounds them (q, k, v, dO, and P or dS
+// where they multiply).
 #pragma once
 
 #include <cmath>
@@ -30,7 +54,20 @@
 namespace cae::fused {
 
 constexpr int kRows = 64;  // threads per block, one row each
-constexpr int kPad = 1;    // shared rows of HD + 1 floats: a column read by 32 rows hits 32 banks
+
+// Per head dim: rows of a shared tile, and the slices of the head dim that are accumulated one
+// after the other (a multiple of 4 columns each).
+template <int HD>
+struct Dims {
+    static constexpr int tile = HD <= 64 ? 64 : 32;
+    static constexpr int slices = (HD + 63) / 64;
+    static constexpr int slice = HD / slices;
+    static_assert(HD % 16 == 0 && slice % 4 == 0 && slice * slices == HD, "head dims are multiples of 16");
+};
+
+// The three kernels: forward (query rows), backward query side (query rows: D_i and dq),
+// backward key side (key rows: dv and dk).
+enum class Pass { Forward, BackwardQ, BackwardK };
 
 // x rounded to the nearest bf16 value (ties to even), as a float; NaN stays NaN.
 CAE_FUSED_FN float bf16_value(float x) {
@@ -78,208 +115,329 @@ struct Args {
     bool bf16;
 };
 
+// A thread's state between the steps of a pass.
+template <int HD>
+struct RowState {
+    float m, l, inv, D;              // row max, sum of exponentials, 1 / l, D_i
+    float acc[Dims<HD>::slice];      // the current slice of out, dq, dv or dk
+};
+
 template <int HD>
 CAE_FUSED_FN int64_t pair_offset(int64_t pair, int64_t n, int64_t ld, int64_t heads) {
     return (pair / heads) * n * ld + (pair % heads) * HD;
 }
 
-// Four partial sums (independent chains of multiply-adds), added pairwise at the end.
+// Four consecutive floats of shared memory (16-byte aligned): one vector load on the device.
+struct Four {
+    float x, y, z, w;
+};
+CAE_FUSED_FN Four load4(const float* p) {
+#ifdef __CUDA_ARCH__
+    const float4 f = *reinterpret_cast<const float4*>(p);
+    return {f.x, f.y, f.z, f.w};
+#else
+    return {p[0], p[1], p[2], p[3]};
+#endif
+}
+
+// r . s, r in registers and s a shared row: four partial sums (independent chains of
+// multiply-adds), added pairwise at the end.
 template <int HD>
-CAE_FUSED_FN float dot(const float* a, const float* b) {
-    static_assert(HD % 4 == 0, "head dims are multiples of 4");
+CAE_FUSED_FN float dot(const float* r, const float* s) {
     float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
 #pragma unroll
     for (int d = 0; d < HD; d += 4) {
-        s0 += a[d] * b[d];
-        s1 += a[d + 1] * b[d + 1];
-        s2 += a[d + 2] * b[d + 2];
-        s3 += a[d + 3] * b[d + 3];
+        const Four b = load4(s + d);
+        s0 += r[d] * b.x;
+        s1 += r[d + 1] * b.y;
+        s2 += r[d + 2] * b.z;
+        s3 += r[d + 3] * b.w;
     }
     return (s0 + s1) + (s2 + s3);
 }
 
-// Phase: the block's threads copy `rows` rows of HD floats (row stride ld) into shared rows of
-// HD + kPad floats, rounded to bf16 values when asked.
+// acc += p * s, s a shared row of W floats.
+template <int W>
+CAE_FUSED_FN void axpy(float* acc, float p, const float* s) {
+#pragma unroll
+    for (int d = 0; d < W; d += 4) {
+        const Four b = load4(s + d);
+        acc[d] += p * b.x;
+        acc[d + 1] += p * b.y;
+        acc[d + 2] += p * b.z;
+        acc[d + 3] += p * b.w;
+    }
+}
+
+// The thread's own row of HD floats from global memory into registers, rounded to bf16 values
+// when asked.
 template <int HD>
+CAE_FUSED_FN void load_own(float* x, const float* src, bool bf16) {
+#pragma unroll
+    for (int d = 0; d < HD; ++d) x[d] = bf16 ? bf16_value(src[d]) : src[d];
+}
+
+// Load phase: the block's threads copy `rows` rows of W floats (row stride ld) into shared rows
+// of W floats, rounded to bf16 values when asked.
+template <int W>
 CAE_FUSED_FN void load_rows(float* dst, const float* src, int64_t ld, int64_t rows, bool bf16, int tid) {
-    for (int64_t e = tid; e < rows * HD; e += kRows) {
-        const int64_t r = e / HD, c = e - r * HD;
+    const int n = static_cast<int>(rows) * W;
+    for (int e = tid; e < n; e += kRows) {
+        const int r = e / W, c = e - r * W;
         const float x = src[r * ld + c];
-        dst[r * (HD + kPad) + c] = bf16 ? bf16_value(x) : x;
+        dst[e] = bf16 ? bf16_value(x) : x;
     }
 }
 
-// Phase: the block's threads copy the per-row statistics m_i, l_i (and D_i when rowdot) of the
-// pair's query rows into shared memory: [nq] m, [nq] l, [nq] D.
-CAE_FUSED_FN void load_stats(float* dst, const float* stats, const float* rowdot, int64_t nq, int tid) {
-    for (int64_t i = tid; i < nq; i += kRows) {
+// Load phase: the statistics of `rows` query rows as [cap] m_i, [cap] 1 / l_i, [cap] D_i.
+CAE_FUSED_FN void load_stats(float* dst, int64_t cap, const float* stats, const float* rowdot, int64_t rows, int tid) {
+    for (int i = tid; i < rows; i += kRows) {
         dst[i] = stats[2 * i];
-        dst[nq + i] = stats[2 * i + 1];
-        if (rowdot) dst[2 * nq + i] = rowdot[i];
+        dst[cap + i] = static_cast<float>(1.0 / static_cast<double>(stats[2 * i + 1]));
+        dst[2 * cap + i] = rowdot[i];
     }
 }
 
-// Shared floats of each kernel.
-template <int HD>
-constexpr int64_t forward_smem_floats(int64_t nk) {
-    return 2 * nk * (HD + kPad);
-}
-template <int HD>
-constexpr int64_t backward_q_smem_floats(int64_t nk) {
-    return 2 * nk * (HD + kPad);
-}
-template <int HD>
-constexpr int64_t backward_k_smem_floats(int64_t nq) {
-    return 2 * nq * (HD + kPad) + 3 * nq;
+// ---- steps
+//
+// forward (rows i, tiles of keys):  every key tile for m_i, every key tile for l_i (then stats),
+//   then per slice every key tile for that slice of out_i. Tiles: K, and the slice of V.
+// backward, query side (rows i, tiles of keys): every key tile for D_i (then rowdot), then, with
+//   dq, per slice every key tile for that slice of dq_i. Tiles: K and V.
+// backward, key side (rows j, tiles of queries): with dv, per slice every query tile for that
+//   slice of dv_j; with dk, likewise for dk_j. Tiles: Q, dO and the rows' m, 1 / l, D.
+enum Stage { kMax, kSum, kOut, kRowDot, kDq, kDv, kDk };
+
+struct Step {
+    int stage;
+    int slice;
+    int64_t tile;
+};
+
+// Rows of the side that goes through shared memory.
+template <Pass P>
+CAE_FUSED_FN int64_t tiled_len(const Args& a) {
+    return P == Pass::BackwardK ? a.nq : a.nk;
 }
 
-// ---- forward: block (tile, pair) with rows i = tile * kRows + tid
+// Rows a shared tile is laid out for: a full tile, or the whole side when shorter.
 template <int HD>
-CAE_FUSED_FN void forward_load(const Args& a, int64_t pair, float* smem, int tid) {
-    float* ks = smem;
-    float* vs = smem + a.nk * (HD + kPad);
-    load_rows<HD>(ks, a.k + pair_offset<HD>(pair, a.nk, a.ldk, a.heads), a.ldk, a.nk, a.bf16, tid);
-    load_rows<HD>(vs, a.v + pair_offset<HD>(pair, a.nk, a.ldv, a.heads), a.ldv, a.nk, a.bf16, tid);
+CAE_FUSED_FN int64_t tile_cap(int64_t n) {
+    return n < Dims<HD>::tile ? n : Dims<HD>::tile;
 }
 
 template <int HD>
-CAE_FUSED_FN void forward_row(const Args& a, int64_t pair, int64_t tile, const float* smem, int tid) {
-    const int64_t i = tile * kRows + tid;
-    if (i >= a.nq) return;
-    const float* ks = smem;
-    const float* vs = smem + a.nk * (HD + kPad);
-    const float* qrow = a.q + pair_offset<HD>(pair, a.nq, a.ldq, a.heads) + i * a.ldq;
-    float q[HD];
-#pragma unroll
-    for (int d = 0; d < HD; ++d) q[d] = a.bf16 ? bf16_value(qrow[d]) : qrow[d];
-    float m = -INFINITY;
-    for (int64_t j = 0; j < a.nk; ++j) m = fmaxf(m, a.scale * dot<HD>(q, ks + j * (HD + kPad)));
-    float l = 0.0f;
-    for (int64_t j = 0; j < a.nk; ++j) l += exp_f(a.scale * dot<HD>(q, ks + j * (HD + kPad)) - m);
-    const float inv = static_cast<float>(1.0 / static_cast<double>(l));
-    float o[HD];
-#pragma unroll
-    for (int d = 0; d < HD; ++d) o[d] = 0.0f;
-    for (int64_t j = 0; j < a.nk; ++j) {
-        float p = exp_f(a.scale * dot<HD>(q, ks + j * (HD + kPad)) - m) * inv;
-        if (a.bf16) p = bf16_value(p);
-        const float* vr = vs + j * (HD + kPad);
-#pragma unroll
-        for (int d = 0; d < HD; ++d) o[d] += p * vr[d];
+CAE_FUSED_FN int64_t tile_count(int64_t n) {
+    return (n + Dims<HD>::tile - 1) / Dims<HD>::tile;
+}
+
+template <int HD, Pass P>
+CAE_FUSED_FN int step_count(const Args& a) {
+    const int t = static_cast<int>(tile_count<HD>(tiled_len<P>(a))), ts = t * Dims<HD>::slices;
+    if (P == Pass::Forward) return 2 * t + ts;
+    if (P == Pass::BackwardQ) return t + (a.dq ? ts : 0);
+    return (a.dv ? ts : 0) + (a.dk ? ts : 0);
+}
+
+template <int HD, Pass P>
+CAE_FUSED_FN Step step_at(const Args& a, int s) {
+    const int t = static_cast<int>(tile_count<HD>(tiled_len<P>(a))), ts = t * Dims<HD>::slices;
+    if (P == Pass::Forward) {
+        if (s < t) return {kMax, 0, s};
+        if (s < 2 * t) return {kSum, 0, s - t};
+        s -= 2 * t;
+        return {kOut, s / t, s % t};
     }
-    float* orow = a.out + pair_offset<HD>(pair, a.nq, a.ldo, a.heads) + i * a.ldo;
-#pragma unroll
-    for (int d = 0; d < HD; ++d) orow[d] = o[d];
-    if (a.stats) {
-        a.stats[(pair * a.nq + i) * 2] = m;
-        a.stats[(pair * a.nq + i) * 2 + 1] = l;
+    if (P == Pass::BackwardQ) {
+        if (s < t) return {kRowDot, 0, s};
+        s -= t;
+        return {kDq, s / t, s % t};
     }
+    if (a.dv) {
+        if (s < ts) return {kDv, s / t, s % t};
+        s -= ts;
+    }
+    return {kDk, s / t, s % t};
 }
 
-// ---- backward, query side: block (tile, pair) with query rows i; writes D_i and dq (+=)
-template <int HD>
-CAE_FUSED_FN void backward_q_load(const Args& a, int64_t pair, float* smem, int tid) {
-    forward_load<HD>(a, pair, smem, tid);  // the same K and V rows
+// Whether step s reads the second tile (V, or dO and the statistics).
+template <Pass P>
+CAE_FUSED_FN bool second_tile(const Step& st) {
+    return P != Pass::Forward || st.stage == kOut;
 }
 
-template <int HD>
-CAE_FUSED_FN void backward_q_row(const Args& a, int64_t pair, int64_t tile, const float* smem, int tid) {
-    const int64_t i = tile * kRows + tid;
-    if (i >= a.nq) return;
-    const float* ks = smem;
-    const float* vs = smem + a.nk * (HD + kPad);
-    const float* qrow = a.q + pair_offset<HD>(pair, a.nq, a.ldq, a.heads) + i * a.ldq;
-    const float* drow = a.dout + pair_offset<HD>(pair, a.nq, a.ldo, a.heads) + i * a.ldo;
-    float q[HD], g[HD];
-#pragma unroll
-    for (int d = 0; d < HD; ++d) {
-        q[d] = a.bf16 ? bf16_value(qrow[d]) : qrow[d];
-        g[d] = a.bf16 ? bf16_value(drow[d]) : drow[d];
-    }
-    const float m = a.stats[(pair * a.nq + i) * 2], l = a.stats[(pair * a.nq + i) * 2 + 1];
-    const float inv = static_cast<float>(1.0 / static_cast<double>(l));
-    float D = 0.0f;
-    for (int64_t j = 0; j < a.nk; ++j) {
-        const float p = exp_f(a.scale * dot<HD>(q, ks + j * (HD + kPad)) - m) * inv;
-        D += p * dot<HD>(g, vs + j * (HD + kPad));
-    }
-    a.rowdot[pair * a.nq + i] = D;
-    if (!a.dq) return;
-    float acc[HD];
-#pragma unroll
-    for (int d = 0; d < HD; ++d) acc[d] = 0.0f;
-    for (int64_t j = 0; j < a.nk; ++j) {
-        const float* kr = ks + j * (HD + kPad);
-        const float p = exp_f(a.scale * dot<HD>(q, kr) - m) * inv;
-        float ds = p * (dot<HD>(g, vs + j * (HD + kPad)) - D);
-        if (a.bf16) ds = bf16_value(ds);
-#pragma unroll
-        for (int d = 0; d < HD; ++d) acc[d] += ds * kr[d];
-    }
-    float* dqrow = a.dq + pair_offset<HD>(pair, a.nq, a.ldq, a.heads) + i * a.ldq;
-#pragma unroll
-    for (int d = 0; d < HD; ++d) dqrow[d] += a.scale * acc[d];
+// What step s loads: bit 0 the first tile (K rows, or Q rows on the key side), bit 1 the second
+// (V rows, the step's slice of them in the forward; dO rows and statistics on the key side).
+// Zero when the previous step left both in place: the kernel then skips the load and its
+// barriers. The same for every thread of a block.
+template <int HD, Pass P>
+CAE_FUSED_FN unsigned step_loads(const Args& a, int s) {
+    const Step cur = step_at<HD, P>(a, s);
+    const unsigned second = second_tile<P>(cur) ? 2u : 0u;
+    if (s == 0) return 1u | second;
+    const Step prev = step_at<HD, P>(a, s - 1);
+    unsigned what = prev.tile != cur.tile ? 1u : 0u;
+    if (second && (!second_tile<P>(prev) || prev.tile != cur.tile || (P == Pass::Forward && prev.slice != cur.slice)))
+        what |= 2u;
+    return what;
 }
 
-// ---- backward, key side: block (tile, pair) with key rows j; dv (+=) then dk (+=)
-template <int HD>
-CAE_FUSED_FN void backward_k_load(const Args& a, int64_t pair, float* smem, int tid) {
-    float* qs = smem;
-    float* gs = smem + a.nq * (HD + kPad);
-    float* st = smem + 2 * a.nq * (HD + kPad);
-    load_rows<HD>(qs, a.q + pair_offset<HD>(pair, a.nq, a.ldq, a.heads), a.ldq, a.nq, a.bf16, tid);
-    load_rows<HD>(gs, a.dout + pair_offset<HD>(pair, a.nq, a.ldo, a.heads), a.ldo, a.nq, a.bf16, tid);
-    load_stats(st, a.stats + pair * a.nq * 2, a.rowdot + pair * a.nq, a.nq, tid);
+// Shared floats of a block of pass P whose tiled side has n rows: [cap, HD] first tile,
+// [cap, slice or HD] second tile, [cap, kRows] scratch columns, and on the key side [3, cap]
+// statistics. Largest at head dim 64: 64 * (64 + 64 + 64) + 3 * 64 floats = 49,920 bytes.
+template <int HD, Pass P>
+constexpr int64_t smem_floats(int64_t n) {
+    const int64_t cap = n < Dims<HD>::tile ? n : Dims<HD>::tile;
+    return cap * (HD + (P == Pass::Forward ? Dims<HD>::slice : HD) + kRows) + (P == Pass::BackwardK ? 3 * cap : 0);
 }
 
-template <int HD>
-CAE_FUSED_FN void backward_k_row(const Args& a, int64_t pair, int64_t tile, const float* smem, int tid) {
-    const int64_t j = tile * kRows + tid;
-    if (j >= a.nk) return;
-    const float* qs = smem;
-    const float* gs = smem + a.nq * (HD + kPad);
-    const float* ms = smem + 2 * a.nq * (HD + kPad);
-    const float* ls = ms + a.nq;
-    const float* Ds = ls + a.nq;
-    const float* krow = a.k + pair_offset<HD>(pair, a.nk, a.ldk, a.heads) + j * a.ldk;
-    float kr[HD], acc[HD];
-#pragma unroll
-    for (int d = 0; d < HD; ++d) kr[d] = a.bf16 ? bf16_value(krow[d]) : krow[d];
-    if (a.dv) {  // dv_j += sum_i P_ij dO_i
-#pragma unroll
-        for (int d = 0; d < HD; ++d) acc[d] = 0.0f;
-        for (int64_t i = 0; i < a.nq; ++i) {
-            const float inv = static_cast<float>(1.0 / static_cast<double>(ls[i]));
-            float p = exp_f(a.scale * dot<HD>(qs + i * (HD + kPad), kr) - ms[i]) * inv;
-            if (a.bf16) p = bf16_value(p);
-            const float* gr = gs + i * (HD + kPad);
-#pragma unroll
-            for (int d = 0; d < HD; ++d) acc[d] += p * gr[d];
+// Load phase of step s (what: step_loads).
+template <int HD, Pass P>
+CAE_FUSED_FN void step_load(const Args& a, int64_t pair, int s, unsigned what, float* smem, int tid) {
+    const Step st = step_at<HD, P>(a, s);
+    const int64_t n = tiled_len<P>(a), cap = tile_cap<HD>(n), r0 = st.tile * Dims<HD>::tile;
+    const int64_t rows = n - r0 < Dims<HD>::tile ? n - r0 : Dims<HD>::tile;
+    float* first = smem;
+    float* second = smem + cap * HD;
+    if (P == Pass::Forward || P == Pass::BackwardQ) {
+        const float* k0 = a.k + pair_offset<HD>(pair, a.nk, a.ldk, a.heads) + r0 * a.ldk;  // the tile's first rows
+        const float* v0 = a.v + pair_offset<HD>(pair, a.nk, a.ldv, a.heads) + r0 * a.ldv;
+        if (what & 1u) load_rows<HD>(first, k0, a.ldk, rows, a.bf16, tid);
+        if (what & 2u) {
+            constexpr int W = Dims<HD>::slice;
+            if (P == Pass::Forward) {
+                load_rows<W>(second, v0 + st.slice * W, a.ldv, rows, a.bf16, tid);  // the step's slice
+            } else {
+                load_rows<HD>(second, v0, a.ldv, rows, a.bf16, tid);
+            }
         }
-        float* dvrow = a.dv + pair_offset<HD>(pair, a.nk, a.ldv, a.heads) + j * a.ldv;
-#pragma unroll
-        for (int d = 0; d < HD; ++d) dvrow[d] += acc[d];
+    } else {
+        const float* q0 = a.q + pair_offset<HD>(pair, a.nq, a.ldq, a.heads) + r0 * a.ldq;  // the tile's first rows
+        const float* g0 = a.dout + pair_offset<HD>(pair, a.nq, a.ldo, a.heads) + r0 * a.ldo;
+        const int64_t i0 = pair * a.nq + r0;  // ... and their place in stats and rowdot
+        if (what & 1u) load_rows<HD>(first, q0, a.ldq, rows, a.bf16, tid);
+        if (what & 2u) {
+            load_rows<HD>(second, g0, a.ldo, rows, a.bf16, tid);
+            load_stats(smem + cap * (2 * HD + kRows), cap, a.stats + 2 * i0, a.rowdot + i0, rows, tid);
+        }
     }
-    if (a.dk) {  // dk_j += scale sum_i dS_ij q_i
-        const float* vrow = a.v + pair_offset<HD>(pair, a.nk, a.ldv, a.heads) + j * a.ldv;
-        float vr[HD];
+}
+
+// Work phase of step s for the thread's own row `mine` (block tile * kRows + tid; a query row, or a
+// key row on the key side), against the `count` rows of the step's shared tile.
+template <int HD, Pass P>
+CAE_FUSED_FN void step_work(const Args& a, int64_t pair, int64_t tile, int s, float* smem, int tid, RowState<HD>& r) {
+    constexpr int W = Dims<HD>::slice;
+    const int64_t mine = tile * kRows + tid;
+    if (mine >= (P == Pass::BackwardK ? a.nk : a.nq)) return;
+    const Step st = step_at<HD, P>(a, s);
+    const int64_t n = tiled_len<P>(a), cap = tile_cap<HD>(n), r0 = st.tile * Dims<HD>::tile;
+    const int count = static_cast<int>(n - r0 < Dims<HD>::tile ? n - r0 : Dims<HD>::tile);
+    const bool first_tile = st.tile == 0, last_tile = r0 + count == n;
+    const int d0 = st.slice * W;
+    const float* t1 = smem;            // K (Q on the key side)
+    const float* t2 = smem + cap * HD;  // V (dO on the key side)
+    float* pc = smem + cap * (HD + (P == Pass::Forward ? W : HD)) + tid;  // the thread's column: pc[j * kRows]
+    float x[HD];  // the thread's own row in use
+
+    if (P == Pass::Forward) {
+        const int64_t qo = pair_offset<HD>(pair, a.nq, a.ldq, a.heads) + mine * a.ldq;
+        load_own<HD>(x, a.q + qo, a.bf16);
+        if (st.stage == kMax) {
+            if (first_tile) r.m = -INFINITY;
+            for (int j = 0; j < count; ++j) r.m = fmaxf(r.m, a.scale * dot<HD>(x, t1 + j * HD));
+        } else if (st.stage == kSum) {
+            if (first_tile) r.l = 0.0f;
+            for (int j = 0; j < count; ++j) r.l += exp_f(a.scale * dot<HD>(x, t1 + j * HD) - r.m);
+            if (last_tile) {
+                r.inv = static_cast<float>(1.0 / static_cast<double>(r.l));
+                if (a.stats) {
+                    a.stats[(pair * a.nq + mine) * 2] = r.m;
+                    a.stats[(pair * a.nq + mine) * 2 + 1] = r.l;
+                }
+            }
+        } else {  // out_i, slice d0
+            for (int j = 0; j < count; ++j) {
+                float p = exp_f(a.scale * dot<HD>(x, t1 + j * HD) - r.m) * r.inv;
+                pc[j * kRows] = a.bf16 ? bf16_value(p) : p;
+            }
+            if (first_tile) {
 #pragma unroll
-        for (int d = 0; d < HD; ++d) {
-            vr[d] = a.bf16 ? bf16_value(vrow[d]) : vrow[d];
-            acc[d] = 0.0f;
+                for (int d = 0; d < W; ++d) r.acc[d] = 0.0f;
+            }
+            for (int j = 0; j < count; ++j) axpy<W>(r.acc, pc[j * kRows], t2 + j * W);
+            if (last_tile) {
+                float* orow = a.out + pair_offset<HD>(pair, a.nq, a.ldo, a.heads) + mine * a.ldo + d0;
+#pragma unroll
+                for (int d = 0; d < W; ++d) orow[d] = r.acc[d];
+            }
         }
-        for (int64_t i = 0; i < a.nq; ++i) {
-            const float* qr = qs + i * (HD + kPad);
-            const float inv = static_cast<float>(1.0 / static_cast<double>(ls[i]));
-            const float p = exp_f(a.scale * dot<HD>(qr, kr) - ms[i]) * inv;
-            float ds = p * (dot<HD>(gs + i * (HD + kPad), vr) - Ds[i]);
-            if (a.bf16) ds = bf16_value(ds);
-#pragma unroll
-            for (int d = 0; d < HD; ++d) acc[d] += ds * qr[d];
+    } else if (P == Pass::BackwardQ) {
+        const int64_t qo = pair_offset<HD>(pair, a.nq, a.ldq, a.heads) + mine * a.ldq;
+        const int64_t go = pair_offset<HD>(pair, a.nq, a.ldo, a.heads) + mine * a.ldo;
+        if (s == 0) {
+            r.m = a.stats[(pair * a.nq + mine) * 2];
+            r.inv = static_cast<float>(1.0 / static_cast<double>(a.stats[(pair * a.nq + mine) * 2 + 1]));
         }
-        float* dkrow = a.dk + pair_offset<HD>(pair, a.nk, a.ldk, a.heads) + j * a.ldk;
+        load_own<HD>(x, a.q + qo, a.bf16);  // P_ij of the tile
+        for (int j = 0; j < count; ++j) pc[j * kRows] = exp_f(a.scale * dot<HD>(x, t1 + j * HD) - r.m) * r.inv;
+        load_own<HD>(x, a.dout + go, a.bf16);  // dO_i
+        if (st.stage == kRowDot) {
+            if (first_tile) r.D = 0.0f;
+            for (int j = 0; j < count; ++j) r.D += pc[j * kRows] * dot<HD>(x, t2 + j * HD);
+            if (last_tile) a.rowdot[pair * a.nq + mine] = r.D;
+        } else {  // dq_i, slice d0
+            for (int j = 0; j < count; ++j) {
+                const float ds = pc[j * kRows] * (dot<HD>(x, t2 + j * HD) - r.D);
+                pc[j * kRows] = a.bf16 ? bf16_value(ds) : ds;
+            }
+            if (first_tile) {
 #pragma unroll
-        for (int d = 0; d < HD; ++d) dkrow[d] += a.scale * acc[d];
+                for (int d = 0; d < W; ++d) r.acc[d] = 0.0f;
+            }
+            for (int j = 0; j < count; ++j) axpy<W>(r.acc, pc[j * kRows], t1 + j * HD + d0);
+            if (last_tile) {
+                float* dqrow = a.dq + qo + d0;
+#pragma unroll
+                for (int d = 0; d < W; ++d) dqrow[d] += a.scale * r.acc[d];
+            }
+        }
+    } else {
+        const float* ms = smem + cap * (2 * HD + kRows);
+        const float* invs = ms + cap;
+        const float* Ds = invs + cap;
+        const int64_t ko = pair_offset<HD>(pair, a.nk, a.ldk, a.heads) + mine * a.ldk;
+        const int64_t vo = pair_offset<HD>(pair, a.nk, a.ldv, a.heads) + mine * a.ldv;
+        load_own<HD>(x, a.k + ko, a.bf16);  // P_ij of the tile's queries i
+        for (int i = 0; i < count; ++i) {
+            const float p = exp_f(a.scale * dot<HD>(x, t1 + i * HD) - ms[i]) * invs[i];
+            pc[i * kRows] = a.bf16 && st.stage == kDv ? bf16_value(p) : p;
+        }
+        if (st.stage == kDk) {  // dS_ij
+            load_own<HD>(x, a.v + vo, a.bf16);
+            for (int i = 0; i < count; ++i) {
+                const float ds = pc[i * kRows] * (dot<HD>(x, t2 + i * HD) - Ds[i]);
+                pc[i * kRows] = a.bf16 ? bf16_value(ds) : ds;
+            }
+        }
+        if (first_tile) {
+#pragma unroll
+            for (int d = 0; d < W; ++d) r.acc[d] = 0.0f;
+        }
+        // dv_j += sum_i P_ij dO_i; dk_j += scale sum_i dS_ij q_i
+        const float* rhs = st.stage == kDv ? t2 : t1;
+        for (int i = 0; i < count; ++i) axpy<W>(r.acc, pc[i * kRows], rhs + i * HD + d0);
+        if (last_tile) {
+            if (st.stage == kDv) {
+                float* dvrow = a.dv + vo + d0;
+#pragma unroll
+                for (int d = 0; d < W; ++d) dvrow[d] += r.acc[d];
+            } else {
+                float* dkrow = a.dk + ko + d0;
+#pragma unroll
+                for (int d = 0; d < W; ++d) dkrow[d] += a.scale * r.acc[d];
+            }
+        }
     }
 }
 
