@@ -2,42 +2,22 @@
 // attention ops for head dims 16 to 128 (multiples of 16) and up to 256 queries and keys when
 // CAE_FUSED_ATTENTION=1 (off by default until a GPU run has validated and timed it against the
 // batched-GEMM path). The forward then leaves each row's max and sum of exponentials in `probs`
-// instead of the probabilities, and the backward recomputes them from there.
+// instead of the probabilities, and the backward recomputes them from there. The kernels are
+// compiled in attention_fused_hd*.cu, a few head dims each, so that they build in parallel.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
 
 #include "cuda/attention_fused.h"
+#include "cuda/attention_fused_kernels.cuh"
 #include "cuda/cuda_backend.h"
-#include "cuda/kernels.cuh"
 
 namespace cae::cuda {
 
 namespace {
 
 using fused::Pass;
-
-// One block: per step, the cooperative load of the step's tiles between two barriers (skipped,
-// barriers included, when the previous step left them in place; the same decision in every
-// thread), then the thread's row work. Threads without a row still load and reach the barriers.
-template <int HD, Pass P>
-__global__ void __launch_bounds__(fused::kRows) fused_kernel(fused::Args a) {
-    extern __shared__ __align__(16) float smem[];
-    const int64_t pair = blockIdx.y, tile = blockIdx.x;
-    const int tid = static_cast<int>(threadIdx.x);
-    fused::RowState<HD> r;
-    const int steps = fused::step_count<HD, P>(a);
-    for (int s = 0; s < steps; ++s) {
-        const unsigned what = fused::step_loads<HD, P>(a, s);
-        if (what) {
-            __syncthreads();
-            fused::step_load<HD, P>(a, pair, s, what, smem, tid);
-            __syncthreads();
-        }
-        fused::step_work<HD, P>(a, pair, tile, s, smem, tid, r);
-    }
-}
 
 constexpr int64_t kMaxLen = 256;
 constexpr int64_t kDefaultSmem = 48 * 1024;
@@ -72,16 +52,14 @@ int64_t smem_bytes(int64_t len) {
 template <int HD, Pass P>
 void allow_smem(int64_t optin) {
     const int64_t bytes = std::min(smem_bytes<HD, P>(kMaxLen), optin);
-    if (bytes <= kDefaultSmem) return;
-    CAE_CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<HD, P>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(bytes)));
+    if (bytes > kDefaultSmem) fused_kernels::set_max_smem<HD>(P, static_cast<int>(bytes));
 }
 
 template <Pass P>
 void launch(int64_t head_dim, dim3 grid, int64_t len, const fused::Args& a, cudaStream_t stream) {
     with_head_dim(head_dim, [&](auto hd) {
         constexpr int HD = decltype(hd)::value;
-        fused_kernel<HD, P><<<grid, fused::kRows, smem_bytes<HD, P>(len), stream>>>(a);
+        fused_kernels::launch<HD>(P, grid, static_cast<size_t>(smem_bytes<HD, P>(len)), a, stream);
     });
     CAE_CUDA_CHECK_LAUNCH("fused attention kernel");
 }
