@@ -156,6 +156,20 @@ void check_case(const std::string& name, int64_t B, int64_t H, int64_t nq, int64
     harness::check_close(label + ": " + which + " (accumulated)", grad_f.data(), grad_c.data(), grad_c.size(), tol);
     std::printf("    %-58s out %.1e, grads %.1e\n", (label + ": max abs diff").c_str(), max_abs_diff(out_f, out_c),
                 max_abs_diff(grad_f, grad_c));
+    // The forward with a bf16 output: every element the bf16 rounding of the fp32 output, bitwise
+    // (the padding columns untouched).
+    std::vector<uint16_t> out16(out_c.size(), 0xffff);
+    fused::Args a16 = a;
+    a16.out = nullptr;
+    a16.out16 = out16.data();
+    a16.stats = nullptr;
+    run_fused<HD>(a16, B * H, false);
+    bool same16 = true;
+    for (size_t i = 0; i < out16.size(); ++i) {
+        const bool column = static_cast<int64_t>(i) % s.ldo < D;
+        same16 = same16 && out16[i] == (column ? float_to_bf16(out_f[i]) : 0xffff);
+    }
+    harness::check(same16, label + ": the bf16 output is the fp32 output rounded, bitwise");
     // Only the gradient's own rows moved: the untouched elements of the buffer stayed bitwise.
     bool rest = true;
     for (size_t i = 0; i < grad0.size(); ++i) {

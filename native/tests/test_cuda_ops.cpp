@@ -644,6 +644,47 @@ TEST_CASE("layernorm_forward_bf16 and gelu_forward_bf16 = the fp32 ops rounded t
     }
 }
 
+TEST_CASE("attention_forward_bf16 = the fp32 output rounded to bf16 (batched GEMMs or fused kernels)") {
+    auto widen = [](const Vec& packed, int64_t n) {
+        Vec out(static_cast<size_t>(n));
+        const uint16_t* h = reinterpret_cast<const uint16_t*>(packed.data());
+        for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = bf16_to_float(h[i]);
+        return out;
+    };
+    for (const GemmPrecision precision : {GemmPrecision::FP32, GemmPrecision::BF16}) {
+        const int64_t B = 2, H = 12, N = 99, hd = 64, D = H * hd;
+        AttentionShape s;
+        s.batch = B;
+        s.heads = H;
+        s.q_len = s.kv_len = N;
+        s.head_dim = hd;
+        s.ldq = s.ldk = s.ldv = 3 * D;
+        s.ldo = D;
+        s.scale = 0.125f;
+        s.precision = precision;
+        Arrays in;
+        in.f["qkv"] = randn(B * N * 3 * D, 0.6f);
+        in.f["out16"] = bf16_nans(B * N * D);
+        in.f["ref"] = nans(B * N * D);
+        auto op = [=](Backend& be, const Ptrs& p) {
+            be.attention_forward_bf16(reinterpret_cast<uint16_t*>(p["out16"]), nullptr, p["qkv"], p["qkv"] + D,
+                                      p["qkv"] + 2 * D, s);
+            be.attention_forward(p["ref"], nullptr, p["qkv"], p["qkv"] + D, p["qkv"] + 2 * D, s);
+        };
+        const Arrays want = run_on(cpu(), in, op), got = run_on(gpu(), in, op);
+        const std::string label = std::string("attention_forward_bf16 ") +
+                                  (precision == GemmPrecision::BF16 ? "bf16" : "fp32") + " products";
+        const Vec g16 = widen(got.f.at("out16"), B * N * D), w16 = widen(want.f.at("out16"), B * N * D);
+        Vec own(g16.size());
+        for (size_t i = 0; i < own.size(); ++i) own[i] = bf16_to_float(float_to_bf16(got.f.at("ref")[i]));
+        for (const auto& [what, ref] : {std::pair<const char*, const Vec*>{" vs cpu", &w16}, {" vs its own fp32 output rounded", &own}}) {
+            const Diff d = compare(g16, *ref);
+            harness::check(d.nan_mismatch == 0, label + what + ": NaN where the reference has a number (or unwritten)");
+            harness::check_error(label + what, d.rel, 1e-4);
+        }
+    }
+}
+
 TEST_CASE("residual_layernorm_forward: fp32 and bf16 output, with and without gamma and sample scale") {
     const int64_t B = 3, T = 33, C = 768;
     for (int variant = 0; variant < 4; ++variant) {

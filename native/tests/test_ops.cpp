@@ -389,6 +389,14 @@ TEST_CASE("attention forward (out, probs) and backward (q, k, v)") {
         Vec out_no_probs(out_size, 7.0f);
         be.attention_forward(out_no_probs.data(), nullptr, qkv.data() + qo, qkv.data() + ko, qkv.data() + vo, s);
         harness::check_close(name + ": out without probs (null)", out_no_probs.data(), out.data(), out_size, 0.0);
+        // The bf16-output form: the fp32 output rounded, bitwise, the padding columns untouched.
+        std::vector<uint16_t> out16(static_cast<size_t>(out_size), 0xffff);
+        be.attention_forward_bf16(out16.data(), nullptr, qkv.data() + qo, qkv.data() + ko, qkv.data() + vo, s);
+        bool same16 = true;
+        for (int64_t i = 0; i < out_size; ++i)
+            same16 = same16 && out16[static_cast<size_t>(i)] ==
+                                   (i % s.ldo < D ? float_to_bf16(out[static_cast<size_t>(i)]) : uint16_t{0xffff});
+        harness::check(same16, name + ": attention_forward_bf16 = the output rounded to bf16, bitwise");
 
         // dout = R on the out region, 0 in its padding.
         Vec R = randn(out_size);

@@ -207,6 +207,11 @@ public:
     // (the softmax of scale * q k^T per row) and read by the backward.
     virtual void attention_forward(float* out, float* probs, const float* q, const float* k,
                                    const float* v, const AttentionShape& s) = 0;
+    // The same forward with the output written only as its bf16 rounding (row stride s.ldo, in bf16
+    // elements), for a BF16 GEMM that reads nothing else: the numbers of attention_forward then
+    // round_to_bf16, without the fp32 array.
+    virtual void attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
+                                        const AttentionShape& s) = 0;
     // dq, dk, dv use the strides of q, k, v.
     virtual void attention_backward(float* dq, float* dk, float* dv, const float* dout,
                                     const float* probs, const float* q, const float* k,

@@ -125,6 +125,7 @@ BlockActs BlockActs::allocate(Workspace& ws, int64_t B, int64_t T, int64_t D, in
     a.fc2 = ws.floats(rows * D);
     a.ln1_bf16 = ws.bf16s(rows * D);
     a.ln2_bf16 = ws.bf16s(rows * D);
+    a.att_bf16 = ws.bf16s(rows * D);
     return a;
 }
 
@@ -157,12 +158,17 @@ void block_forward(Backend& be, const Weights& w, const BlockParams& bp, const B
     const LinearInput ln1 = bf16 ? LinearInput(nullptr, a.ln1_bf16) : LinearInput(a.ln1);
     const LinearInput ln2 = bf16 ? LinearInput(nullptr, a.ln2_bf16) : LinearInput(a.ln2);
     const LinearInput gelu = bf16 ? LinearInput(nullptr, sc.gelu_bf16) : LinearInput(sc.gelu);
+    const LinearInput att = bf16 ? LinearInput(nullptr, a.att_bf16) : LinearInput(a.att);
     // qkv = LN1(x) Wqkv^T + [q_bias | 0 | v_bias], the bias added by the GEMM
     be.copy_on_device(sc.qkv_bias, w.p(bp.q_bias), static_cast<size_t>(D) * sizeof(float));
     be.copy_on_device(sc.qkv_bias + 2 * D, w.p(bp.v_bias), static_cast<size_t>(D) * sizeof(float));
     linear_forward(be, a.qkv, ln1, w.wt(bp.qkv_w), sc.qkv_bias, rows, D, 3 * D);
-    be.attention_forward(a.att, a.probs, a.qkv, a.qkv + D, a.qkv + 2 * D, self_attention(s, w.precision));
-    linear_forward(be, a.proj, a.att, w.wt(bp.proj_w), w.p(bp.proj_b), rows, D, D);
+    if (bf16) {
+        be.attention_forward_bf16(a.att_bf16, a.probs, a.qkv, a.qkv + D, a.qkv + 2 * D, self_attention(s, w.precision));
+    } else {
+        be.attention_forward(a.att, a.probs, a.qkv, a.qkv + D, a.qkv + 2 * D, self_attention(s, w.precision));
+    }
+    linear_forward(be, a.proj, att, w.wt(bp.proj_w), w.p(bp.proj_b), rows, D, D);
     // mid = x + s1 g1 proj and its LayerNorm in one pass
     be.residual_layernorm_forward(a.mid, bf16 ? nullptr : a.ln2, bf16 ? a.ln2_bf16 : nullptr, a.ln2_mean, a.ln2_rstd,
                                   x_in, a.proj, w.p(bp.gamma1), drop1, w.p(bp.ln2_w), w.p(bp.ln2_b), s.B, s.T, D,
@@ -194,6 +200,7 @@ void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const 
     const LinearInput gelu = bf16 ? LinearInput(nullptr, sc.gelu_bf16) : LinearInput(sc.gelu);
     const LinearInput ln1 = bf16 ? LinearInput(nullptr, a.ln1_bf16) : LinearInput(a.ln1);
     const LinearInput ln2 = bf16 ? LinearInput(nullptr, a.ln2_bf16) : LinearInput(a.ln2);
+    const LinearInput att = bf16 ? LinearInput(nullptr, a.att_bf16) : LinearInput(a.att);
     linear_backward(be, sc.d_mlp, w.g(bp.fc2_w), w.g(bp.fc2_b), dfc2, gelu, w.wt(bp.fc2_w), rows, M, D, false, sc.dy_bf16);
     float* dfc1 = sc.gelu;
     zero(be, dfc1, rows * M);
@@ -204,7 +211,7 @@ void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const 
     // mid = x_in + s1 g1 proj
     zero(be, sc.d_proj, rows * D);
     be.residual_backward(nullptr, sc.d_proj, w.g(bp.gamma1), dx, a.proj, w.p(bp.gamma1), drop1, s.B, s.T, D);
-    linear_backward(be, sc.d_att, w.g(bp.proj_w), w.g(bp.proj_b), sc.d_proj, a.att, w.wt(bp.proj_w), rows, D, D,
+    linear_backward(be, sc.d_att, w.g(bp.proj_w), w.g(bp.proj_b), sc.d_proj, att, w.wt(bp.proj_w), rows, D, D,
                     false, sc.dy_bf16);
     zero(be, sc.d_qkv, rows * 3 * D);
     be.attention_backward(sc.d_qkv, sc.d_qkv + D, sc.d_qkv + 2 * D, sc.d_att, a.probs, a.qkv, a.qkv + D,
@@ -247,6 +254,7 @@ RegressorActs RegressorActs::allocate(Workspace& ws, int64_t B, int64_t Nv, int6
     a.lnq_bf16 = ws.bf16s(R * D);
     a.lnk_bf16 = ws.bf16s(RL * D);
     a.lnv_bf16 = ws.bf16s(RL * D);
+    a.att_bf16 = ws.bf16s(R * D);
     return a;
 }
 
@@ -276,15 +284,15 @@ namespace {
 
 // The GEMM inputs of a regressor block: fp32, or for BF16 passes the bf16 outputs of their producers.
 struct RegressorInputs {
-    LinearInput lnq, lnk, lnv, gelu;
+    LinearInput lnq, lnk, lnv, gelu, att;
 };
 
 RegressorInputs regressor_inputs(const RegressorActs& a, const RegressorScratch& sc, bool bf16) {
     if (bf16) {
         return {LinearInput(nullptr, a.lnq_bf16), LinearInput(nullptr, a.lnk_bf16), LinearInput(nullptr, a.lnv_bf16),
-                LinearInput(nullptr, sc.gelu_bf16)};
+                LinearInput(nullptr, sc.gelu_bf16), LinearInput(nullptr, a.att_bf16)};
     }
-    return {LinearInput(a.lnq), LinearInput(a.lnk), LinearInput(a.lnv), LinearInput(sc.gelu)};
+    return {LinearInput(a.lnq), LinearInput(a.lnk), LinearInput(a.lnv), LinearInput(sc.gelu), LinearInput(a.att)};
 }
 
 }  // namespace
@@ -320,8 +328,12 @@ void regressor_forward(Backend& be, const Weights& w, const RegressorParams& rp,
     linear_forward(be, a.qp, in.lnq, w.wt(rp.q_w), w.p(rp.q_bias), R, D, D);
     linear_forward(be, a.kp, in.lnk, w.wt(rp.k_w), nullptr, RL, D, D);
     linear_forward(be, a.vp, in.lnv, w.wt(rp.v_w), w.p(rp.v_bias), RL, D, D);
-    be.attention_forward(a.att, a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
-    linear_forward(be, a.proj, a.att, w.wt(rp.proj_w), w.p(rp.proj_b), R, D, D);
+    if (bf16) {
+        be.attention_forward_bf16(a.att_bf16, a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
+    } else {
+        be.attention_forward(a.att, a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
+    }
+    linear_forward(be, a.proj, in.att, w.wt(rp.proj_w), w.p(rp.proj_b), R, D, D);
     // h = LN2(q + s1 g1 a): the norm is applied to the residual stream itself (hn stays fp32: the
     // residual below reads it)
     be.residual_layernorm_forward(a.h, a.hn, nullptr, a.ln2_mean, a.ln2_rstd, q, a.proj, w.p(rp.gamma1), drop1,
@@ -363,7 +375,7 @@ void regressor_backward(Backend& be, const Weights& w, const RegressorParams& rp
     // h = q + s1 g1 proj: d(q) = d_h, d(proj) = s1 g1 d_h
     zero(be, sc.d_proj, R * D);
     be.residual_backward(nullptr, sc.d_proj, w.g(rp.gamma1), sc.d_h, a.proj, w.p(rp.gamma1), drop1, s.B, s.Nm, D);
-    linear_backward(be, sc.d_att, w.g(rp.proj_w), w.g(rp.proj_b), sc.d_proj, a.att, w.wt(rp.proj_w), R, D, D, false,
+    linear_backward(be, sc.d_att, w.g(rp.proj_w), w.g(rp.proj_b), sc.d_proj, in.att, w.wt(rp.proj_w), R, D, D, false,
                     sc.dy_bf16);
     zero(be, sc.d_q, R * D);
     zero(be, sc.d_k, RL * D);

@@ -70,6 +70,7 @@ struct BlockActs {
     float *ln2, *ln2_mean, *ln2_rstd;
     float *fc1, *fc2;                  // [B,T,M] (before GELU), [B,T,D]
     uint16_t *ln1_bf16, *ln2_bf16;     // [B,T,D]: the LN outputs of BF16 passes (ln1, ln2 unused then)
+    uint16_t* att_bf16;                // [B,T,D]: the attention output of BF16 passes (att unused then)
 
     static BlockActs allocate(Workspace& ws, int64_t B, int64_t T, int64_t D, int64_t heads, int64_t mlp);
 };
@@ -106,6 +107,7 @@ struct RegressorActs {
     float *h, *hn, *ln2_mean, *ln2_rstd;            // [B,Nm,D] residual, its LN
     float *fc1, *fc2;
     uint16_t *lnq_bf16, *lnk_bf16, *lnv_bf16;      // the q/k/v LN outputs of BF16 passes (lnq, lnk, lnv unused then)
+    uint16_t* att_bf16;                            // [B,Nm,D] the attention output of BF16 passes (att unused then)
 
     static RegressorActs allocate(Workspace& ws, int64_t B, int64_t Nv, int64_t Nm, int64_t D, int64_t heads,
                                   int64_t mlp);

@@ -141,6 +141,17 @@ void CpuBackend::residual_layernorm_forward(float* mid, float* out, uint16_t* ou
     }
 }
 
+void CpuBackend::attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
+                                        const AttentionShape& s) {
+    const int64_t rows = s.batch * s.q_len, cols = s.heads * s.head_dim;
+    if (rows <= 0 || cols <= 0) return;
+    std::vector<float> tmp(static_cast<size_t>(rows * cols));
+    AttentionShape t = s;
+    t.ldo = cols;
+    attention_forward(tmp.data(), probs, q, k, v, t);
+    for (int64_t r = 0; r < rows; ++r) round_to_bf16(out + r * s.ldo, tmp.data() + r * cols, cols);
+}
+
 void CpuBackend::gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) {
     std::vector<float> tmp(static_cast<size_t>(n));
     gelu_forward(tmp.data(), x, n);

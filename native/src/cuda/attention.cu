@@ -47,19 +47,19 @@ __global__ void gather_heads_kernel(T* __restrict__ dst, const float* __restrict
     }
 }
 
-// dst [B, N, ld] (=, or += when ADD) <- src [B*H, N, hd]
-template <bool ADD>
-__global__ void scatter_heads_kernel(float* __restrict__ dst, const float* __restrict__ src, int64_t ld, int64_t H,
+// dst [B, N, ld] (=, or += when ADD; T = __nv_bfloat16: rounded) <- src [B*H, N, hd]
+template <bool ADD, typename T = float>
+__global__ void scatter_heads_kernel(T* __restrict__ dst, const float* __restrict__ src, int64_t ld, int64_t H,
                                      int64_t N, int64_t hd, int64_t n) {
     for (int64_t i = global_thread(); i < n; i += grid_threads()) {
         const int64_t e = i % hd, row = i / hd;
         const int64_t t = row % N, bh = row / N;
         const int64_t h = bh % H, b = bh / H;
-        float* d = dst + (b * N + t) * ld + h * hd + e;
-        if (ADD) {
+        T* d = dst + (b * N + t) * ld + h * hd + e;
+        if constexpr (ADD) {
             *d += src[i];
         } else {
-            *d = src[i];
+            store(d, src[i]);
         }
     }
 }
@@ -111,11 +111,12 @@ __global__ void __launch_bounds__(kRowsPerBlock* kWarp)
     }
 }
 
-__global__ void fill_rows_kernel(float* __restrict__ dst, int64_t ld, int64_t rows, int64_t cols, float value) {
+template <typename T>
+__global__ void fill_rows_kernel(T* __restrict__ dst, int64_t ld, int64_t rows, int64_t cols, float value) {
     const int64_t n = rows * cols;
     for (int64_t i = global_thread(); i < n; i += grid_threads()) {
         const int64_t r = i / cols, c = i - r * cols;
-        dst[r * ld + c] = value;
+        store(dst + r * ld + c, value);
     }
 }
 
@@ -165,17 +166,34 @@ unsigned int row_blocks(int64_t rows) { return static_cast<unsigned int>(ceil_di
 
 void CudaBackend::attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
                                     const AttentionShape& s) {
+    attention_forward_to(out, nullptr, probs, q, k, v, s);
+}
+
+void CudaBackend::attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
+                                         const AttentionShape& s) {
+    attention_forward_to(nullptr, out, probs, q, k, v, s);
+}
+
+// The forward into out (fp32) or, when that is null, out16 (bf16 only).
+void CudaBackend::attention_forward_to(float* out, uint16_t* out16, float* probs, const float* q, const float* k,
+                                       const float* v, const AttentionShape& s) {
     const int64_t H = s.heads, pairs = s.batch * H, nq = s.q_len, nk = s.kv_len, hd = s.head_dim;
     if (pairs <= 0 || nq <= 0 || hd <= 0) return;
     use_device();
+    auto* out_bf16 = reinterpret_cast<__nv_bfloat16*>(out16);
     if (nk <= 0) {  // no keys: an empty sum
         const int64_t rows = s.batch * nq, cols = H * hd;
-        fill_rows_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, stream_>>>(out, s.ldo, rows, cols, 0.0f);
+        if (out != nullptr) {
+            fill_rows_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, stream_>>>(out, s.ldo, rows, cols, 0.0f);
+        } else {
+            fill_rows_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, stream_>>>(out_bf16, s.ldo, rows, cols,
+                                                                                       0.0f);
+        }
         CAE_CUDA_CHECK_LAUNCH("fill_rows_kernel");
         return;
     }
     if (fused_attention_applies(s)) {
-        fused_attention_forward(out, probs, q, k, v, s);
+        fused_attention_forward(out, out16, probs, q, k, v, s);
         return;
     }
     const int64_t nq_elems = pairs * nq * hd, nk_elems = pairs * nk * hd;
@@ -198,8 +216,13 @@ void CudaBackend::attention_forward(float* out, float* probs, const float* q, co
     // O = P V  [Nq, hd] per pair
     run_gemm(pair_gemm(false, false, nq, hd, nk, 1.0f, bf16 ? operand(*p16, true) : fp32(probs), nk, operand(vg, bf16),
                        hd, og.as<float>(), hd, pairs, nq * nk, nk * hd, nq * hd, s.precision));
-    scatter_heads_kernel<false><<<grid_for(nq_elems, kThreads), kThreads, 0, stream_>>>(out, og.as<float>(), s.ldo, H,
-                                                                                        nq, hd, nq_elems);
+    if (out != nullptr) {
+        scatter_heads_kernel<false><<<grid_for(nq_elems, kThreads), kThreads, 0, stream_>>>(out, og.as<float>(), s.ldo,
+                                                                                            H, nq, hd, nq_elems);
+    } else {
+        scatter_heads_kernel<false><<<grid_for(nq_elems, kThreads), kThreads, 0, stream_>>>(out_bf16, og.as<float>(),
+                                                                                            s.ldo, H, nq, hd, nq_elems);
+    }
     CAE_CUDA_CHECK_LAUNCH("scatter_heads_kernel");
 }
 

@@ -119,10 +119,11 @@ bool CudaBackend::fused_attention_applies(const AttentionShape& s) const {
     return kernels && need <= fused_smem_limit_ && s.batch * s.heads <= 65535;
 }
 
-void CudaBackend::fused_attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
-                                          const AttentionShape& s) {
+void CudaBackend::fused_attention_forward(float* out, uint16_t* out16, float* probs, const float* q, const float* k,
+                                          const float* v, const AttentionShape& s) {
     fused::Args a = fused_args(s, q, k, v);
     a.out = out;
+    a.out16 = out16;
     a.stats = probs;  // row statistics instead of probabilities (null: no backward follows)
     const dim3 grid(tiles(s.q_len), static_cast<unsigned int>(s.batch * s.heads));
     launch<Pass::Forward>(s.head_dim, grid, s.kv_len, a, stream_);

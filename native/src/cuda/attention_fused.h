@@ -92,6 +92,18 @@ CAE_FUSED_FN float bf16_value(float x) {
 #endif
 }
 
+// The bits of bf16_value(x): its upper 16 bits.
+CAE_FUSED_FN uint16_t bf16_bits(float x) {
+    const float r = bf16_value(x);
+#ifdef __CUDA_ARCH__
+    return static_cast<uint16_t>(__float_as_uint(r) >> 16);
+#else
+    uint32_t u;
+    std::memcpy(&u, &r, sizeof(u));
+    return static_cast<uint16_t>(u >> 16);
+#endif
+}
+
 CAE_FUSED_FN float exp_f(float x) {
 #ifdef __CUDA_ARCH__
     return expf(x);
@@ -104,7 +116,8 @@ CAE_FUSED_FN float exp_f(float x) {
 struct Args {
     const float *q, *k, *v;
     int64_t ldq, ldk, ldv;
-    float* out;  // forward output (row stride ldo)
+    float* out;        // forward output (row stride ldo), or
+    uint16_t* out16;   // when out is null: the forward output's bf16 bits (row stride ldo)
     const float* dout;
     int64_t ldo;
     float *dq, *dk, *dv;  // backward outputs, accumulated (+=); each may be null
@@ -367,9 +380,14 @@ CAE_FUSED_FN void step_work(const Args& a, int64_t pair, int64_t tile, int s, fl
             }
             for (int j = 0; j < count; ++j) axpy<W>(r.acc, pc[j * kRows], t2 + j * W);
             if (last_tile) {
-                float* orow = a.out + pair_offset<HD>(pair, a.nq, a.ldo, a.heads) + mine * a.ldo + d0;
+                const int64_t o = pair_offset<HD>(pair, a.nq, a.ldo, a.heads) + mine * a.ldo + d0;
+                if (a.out != nullptr) {
 #pragma unroll
-                for (int d = 0; d < W; ++d) orow[d] = r.acc[d];
+                    for (int d = 0; d < W; ++d) a.out[o + d] = r.acc[d];
+                } else {
+#pragma unroll
+                    for (int d = 0; d < W; ++d) a.out16[o + d] = bf16_bits(r.acc[d]);
+                }
             }
         }
     } else if (P == Pass::BackwardQ) {

@@ -79,6 +79,8 @@ public:
                            int64_t C) override;
     void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
                            const AttentionShape& s) override;
+    void attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
+                                const AttentionShape& s) override;
     void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs,
                             const float* q, const float* k, const float* v, const AttentionShape& s) override;
     void gather_tokens(float* out, int64_t out_bstride, const float* x, int64_t x_bstride, const int32_t* idx,
@@ -128,7 +130,9 @@ private:
     // attention_fused.cu: the fused kernels, when CAE_FUSED_ATTENTION=1 and the shape allows.
     void init_fused_attention();
     bool fused_attention_applies(const AttentionShape& s) const;
-    void fused_attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
+    void attention_forward_to(float* out, uint16_t* out16, float* probs, const float* q, const float* k, const float* v,
+                              const AttentionShape& s);
+    void fused_attention_forward(float* out, uint16_t* out16, float* probs, const float* q, const float* k, const float* v,
                                  const AttentionShape& s);
     void fused_attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs,
                                   const float* q, const float* k, const float* v, const AttentionShape& s);
