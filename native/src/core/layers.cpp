@@ -123,9 +123,10 @@ BlockActs BlockActs::allocate(Workspace& ws, int64_t B, int64_t T, int64_t D, in
     a.ln2_rstd = ws.floats(rows);
     a.fc1 = ws.floats(rows * mlp);
     a.fc2 = ws.floats(rows * D);
-    a.ln1_bf16 = ws.bf16s(rows * D);
-    a.ln2_bf16 = ws.bf16s(rows * D);
-    a.att_bf16 = ws.bf16s(rows * D);
+    // A pass writes either the fp32 or the bf16 form of these (see block_forward): one memory.
+    a.ln1_bf16 = reinterpret_cast<uint16_t*>(a.ln1);
+    a.ln2_bf16 = reinterpret_cast<uint16_t*>(a.ln2);
+    a.att_bf16 = reinterpret_cast<uint16_t*>(a.att);
     return a;
 }
 
@@ -251,10 +252,11 @@ RegressorActs RegressorActs::allocate(Workspace& ws, int64_t B, int64_t Nv, int6
     a.ln2_rstd = ws.floats(R);
     a.fc1 = ws.floats(R * mlp);
     a.fc2 = ws.floats(R * D);
-    a.lnq_bf16 = ws.bf16s(R * D);
-    a.lnk_bf16 = ws.bf16s(RL * D);
-    a.lnv_bf16 = ws.bf16s(RL * D);
-    a.att_bf16 = ws.bf16s(R * D);
+    // A pass writes either the fp32 or the bf16 form of these (see regressor_forward): one memory.
+    a.lnq_bf16 = reinterpret_cast<uint16_t*>(a.lnq);
+    a.lnk_bf16 = reinterpret_cast<uint16_t*>(a.lnk);
+    a.lnv_bf16 = reinterpret_cast<uint16_t*>(a.lnv);
+    a.att_bf16 = reinterpret_cast<uint16_t*>(a.att);
     return a;
 }
 

@@ -69,8 +69,8 @@ struct BlockActs {
     float* mid;                        // [B,T,D] stream after the attention residual
     float *ln2, *ln2_mean, *ln2_rstd;
     float *fc1, *fc2;                  // [B,T,M] (before GELU), [B,T,D]
-    uint16_t *ln1_bf16, *ln2_bf16;     // [B,T,D]: the LN outputs of BF16 passes (ln1, ln2 unused then)
-    uint16_t* att_bf16;                // [B,T,D]: the attention output of BF16 passes (att unused then)
+    // [B,T,D]: the LN and attention outputs of BF16 passes, in the memory of ln1, ln2, att (unused then)
+    uint16_t *ln1_bf16, *ln2_bf16, *att_bf16;
 
     static BlockActs allocate(Workspace& ws, int64_t B, int64_t T, int64_t D, int64_t heads, int64_t mlp);
 };
@@ -106,8 +106,8 @@ struct RegressorActs {
     float *qp, *kp, *vp, *probs, *att, *proj;       // [B,Nm,D], [B,L,D] x2, [B,H,Nm,L], [B,Nm,D] x2
     float *h, *hn, *ln2_mean, *ln2_rstd;            // [B,Nm,D] residual, its LN
     float *fc1, *fc2;
-    uint16_t *lnq_bf16, *lnk_bf16, *lnv_bf16;      // the q/k/v LN outputs of BF16 passes (lnq, lnk, lnv unused then)
-    uint16_t* att_bf16;                            // [B,Nm,D] the attention output of BF16 passes (att unused then)
+    // the q/k/v LN and attention outputs of BF16 passes, in the memory of lnq, lnk, lnv, att (unused then)
+    uint16_t *lnq_bf16, *lnk_bf16, *lnv_bf16, *att_bf16;
 
     static RegressorActs allocate(Workspace& ws, int64_t B, int64_t Nv, int64_t Nm, int64_t D, int64_t heads,
                                   int64_t mlp);
