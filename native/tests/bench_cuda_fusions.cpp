@@ -132,6 +132,18 @@ int main(int argc, char** argv) {
                be.round_to_bf16(g16, g1, rows * M);
            }), rm);
 
+    // 3b. the GELU backward writing the bf16 output gradient of fc1 that its GEMMs read
+    {
+        float *dmlp = floats(rows * M, 1.0f), *dfc1 = floats(rows * M, 0.0f);
+        uint16_t* dfc1_16 = halfs(rows * M);
+        report("gelu_backward_bf16", "fill + gelu_backward + round_to_bf16",
+               median_ms(be, [&] { be.gelu_backward_bf16(dfc1_16, dmlp, f1, rows * M); }), median_ms(be, [&] {
+                   be.fill(dfc1, 0.0f, rows * M);
+                   be.gelu_backward(dfc1, dmlp, f1, rows * M);
+                   be.round_to_bf16(dfc1_16, dfc1, rows * M);
+               }), rm);
+    }
+
     // 4. the fc1 GEMM: bias in the epilogue; bf16 against fp32; a pre-rounded operand
     float *W = floats(M * D, 0.02f), *bias = floats(M, 0.1f);
     uint16_t *W16 = halfs(M * D), *x16 = halfs(rows * D);

@@ -591,7 +591,7 @@ TEST_CASE("residual forward (aliased too), backward, with and without gamma and 
 // words, prefilled with bf16 NaNs) are widened and compared with the CPU's, and with the fp32
 // op's output rounded on the host; the tolerance allows a rare value that an fp32 difference
 // in the last bit rounds to the other bf16 neighbour.
-TEST_CASE("layernorm_forward_bf16 and gelu_forward_bf16 = the fp32 ops rounded to bf16") {
+TEST_CASE("layernorm_forward_bf16, gelu_forward_bf16, gelu_backward_bf16 = the fp32 ops rounded to bf16") {
     auto widen = [](const Vec& packed, int64_t n) {
         Vec out(static_cast<size_t>(n));
         const uint16_t* h = reinterpret_cast<const uint16_t*>(packed.data());
@@ -641,6 +641,18 @@ TEST_CASE("layernorm_forward_bf16 and gelu_forward_bf16 = the fp32 ops rounded t
         const std::string label = "gelu_forward_bf16 n " + std::to_string(n);
         check(label + " vs cpu", widen(got.f.at("out16"), n), widen(want.f.at("out16"), n));
         check(label + " vs its own fp32 output rounded", widen(got.f.at("out16"), n), rounded(got.f.at("ref")));
+        // gelu_backward_bf16: dout * GELU'(x) written as bf16 (overwriting), against gelu_backward into zeros
+        in.f["dout"] = randn(n);
+        in.f["dx16"] = bf16_nans(n);
+        in.f["dx"] = Vec(static_cast<size_t>(n), 0.0f);
+        auto bw = [=](Backend& be, const Ptrs& p) {
+            be.gelu_backward_bf16(reinterpret_cast<uint16_t*>(p["dx16"]), p["dout"], p["x"], n);
+            be.gelu_backward(p["dx"], p["dout"], p["x"], n);
+        };
+        const Arrays want_b = run_on(cpu(), in, bw), got_b = run_on(gpu(), in, bw);
+        const std::string blabel = "gelu_backward_bf16 n " + std::to_string(n);
+        check(blabel + " vs cpu", widen(got_b.f.at("dx16"), n), widen(want_b.f.at("dx16"), n));
+        check(blabel + " vs its own fp32 gradient rounded", widen(got_b.f.at("dx16"), n), rounded(got_b.f.at("dx")));
     }
 }
 

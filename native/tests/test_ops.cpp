@@ -226,6 +226,20 @@ TEST_CASE("add_bias forward, bias_backward vs finite differences") {
     }
 }
 
+TEST_CASE("gelu_backward_bf16 = gelu_backward into zeros, rounded to bf16, bitwise (overwriting)") {
+    auto& be = backend();
+    for (int64_t n : {int64_t{1}, int64_t{13}, int64_t{100003}}) {
+        const Vec x = randn(n), dout = randn(n);
+        Vec dx(static_cast<size_t>(n), 0.0f);
+        be.gelu_backward(dx.data(), dout.data(), x.data(), n);
+        std::vector<uint16_t> dx16(static_cast<size_t>(n), 0x1234);
+        be.gelu_backward_bf16(dx16.data(), dout.data(), x.data(), n);
+        bool same = true;
+        for (int64_t i = 0; i < n; ++i) same = same && dx16[static_cast<size_t>(i)] == float_to_bf16(dx[static_cast<size_t>(i)]);
+        harness::check(same, "gelu_backward_bf16 n " + std::to_string(n));
+    }
+}
+
 TEST_CASE("gelu forward vs erf reference, backward vs finite differences") {
     auto& be = backend();
     for (int64_t n : {1, 7, 8, 13, 1000}) {

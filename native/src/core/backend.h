@@ -259,6 +259,10 @@ public:
                                         const float* weight, const float* bias, int64_t rows, int64_t C,
                                         float eps) = 0;
     virtual void gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) = 0;
+    // dx = dout * GELU'(x) written only as its bf16 rounding (OVERWRITTEN, not accumulated): the
+    // output gradient of a BF16 layer whose GEMMs read nothing else; the numbers of gelu_backward
+    // into zeros, then round_to_bf16.
+    virtual void gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n) = 0;
 
     // ---- optimizer
     // AdamW (decoupled weight decay, PyTorch's order of operations) over the parameter

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
+
 namespace cae {
 
 namespace {
@@ -35,6 +37,19 @@ AttentionShape cross_attention(const RegressorShape& s, GemmPrecision precision)
     return a;
 }
 
+// The gradient of fc1's output, dout * GELU'(fc1): for a BF16 layer with a weight gradient written
+// only as bf16 into dy16 (what its GEMMs read), otherwise fp32 into f32.
+LinearInput gelu_grad(Backend& be, float* f32, uint16_t* dy16, const float* dout, const float* fc1, int64_t n,
+                      bool bf16_only) {
+    if (bf16_only) {
+        be.gelu_backward_bf16(dy16, dout, fc1, n);
+        return LinearInput(nullptr, dy16);
+    }
+    zero(be, f32, n);
+    be.gelu_backward(f32, dout, fc1, n);
+    return LinearInput(f32);
+}
+
 }  // namespace
 
 void linear_forward(Backend& be, float* y, const LinearInput& x, const WeightRef& W, const float* b, int64_t rows,
@@ -57,13 +72,16 @@ void linear_forward(Backend& be, float* y, const LinearInput& x, const WeightRef
     be.gemm(g);
 }
 
-void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* dy, const LinearInput& x,
+void linear_backward(Backend& be, float* dx, float* dW, float* db, const LinearInput& dy, const LinearInput& x,
                      const WeightRef& W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx,
                      uint16_t* dy_bf16) {
+    const bool bf16 = W.precision == GemmPrecision::BF16;
+    CAE_REQUIRE(dy.f32 != nullptr || (bf16 && dy.bf16 != nullptr && (dW != nullptr || db == nullptr)),
+                "linear_backward: dy given as bf16 only needs BF16 GEMMs, and the weight gradient for a bias gradient");
     // BF16 with both GEMMs: dy rounded once, read by both (each would round it again).
-    const uint16_t* dy16 = nullptr;
-    if (W.precision == GemmPrecision::BF16 && dy_bf16 != nullptr && dW != nullptr && dx != nullptr) {
-        be.round_to_bf16(dy_bf16, dy, rows * out);
+    const uint16_t* dy16 = bf16 ? dy.bf16 : nullptr;
+    if (bf16 && dy16 == nullptr && dy_bf16 != nullptr && dW != nullptr && dx != nullptr) {
+        be.round_to_bf16(dy_bf16, dy.f32, rows * out);
         dy16 = dy_bf16;
     }
     if (dW != nullptr) {  // dW [out, in] += dy^T [out, rows] x [rows, in]; db = colsum(dy) by the same GEMM
@@ -73,7 +91,7 @@ void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* 
         g.m = out;
         g.n = in;
         g.k = rows;
-        g.a = dy;
+        g.a = dy.f32;
         g.a_bf16 = dy16;
         g.lda = out;
         g.b = x.f32;
@@ -86,7 +104,7 @@ void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* 
         be.gemm(g);
     } else if (db != nullptr) {
         be.fill(db, 0.0f, out);
-        be.bias_backward(db, dy, out, rows, out);
+        be.bias_backward(db, dy.f32, out, rows, out);
     }
     if (dx != nullptr) {  // dx [rows, in] (+)= dy [rows, out] W [out, in]
         GemmArgs g;
@@ -94,7 +112,7 @@ void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* 
         g.m = rows;
         g.n = in;
         g.k = out;
-        g.a = dy;
+        g.a = dy.f32;
         g.a_bf16 = dy16;
         g.lda = out;
         g.b = W.f32;
@@ -203,10 +221,9 @@ void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const 
     const LinearInput ln2 = bf16 ? LinearInput(nullptr, a.ln2_bf16) : LinearInput(a.ln2);
     const LinearInput att = bf16 ? LinearInput(nullptr, a.att_bf16) : LinearInput(a.att);
     linear_backward(be, sc.d_mlp, w.g(bp.fc2_w), w.g(bp.fc2_b), dfc2, gelu, w.wt(bp.fc2_w), rows, M, D, false, sc.dy_bf16);
-    float* dfc1 = sc.gelu;
-    zero(be, dfc1, rows * M);
-    be.gelu_backward(dfc1, sc.d_mlp, a.fc1, rows * M);
-    linear_backward(be, sc.d_ln, w.g(bp.fc1_w), w.g(bp.fc1_b), dfc1, ln2, w.wt(bp.fc1_w), rows, D, M, false, sc.dy_bf16);
+    linear_backward(be, sc.d_ln, w.g(bp.fc1_w), w.g(bp.fc1_b), gelu_grad(be, sc.gelu, sc.dy_bf16, sc.d_mlp, a.fc1, rows * M,
+                                                                           bf16 && w.g(bp.fc1_w) != nullptr),
+                    ln2, w.wt(bp.fc1_w), rows, D, M, false, sc.dy_bf16);
     be.layernorm_backward(dx, w.g(bp.ln2_w), w.g(bp.ln2_b), sc.d_ln, a.mid, w.p(bp.ln2_w), a.ln2_mean, a.ln2_rstd,
                           rows, D);
     // mid = x_in + s1 g1 proj
@@ -367,10 +384,9 @@ void regressor_backward(Backend& be, const Weights& w, const RegressorParams& rp
     const RegressorInputs in = regressor_inputs(a, sc, bf16);
     linear_backward(be, sc.d_mlp, w.g(rp.fc2_w), w.g(rp.fc2_b), dfc2, in.gelu, w.wt(rp.fc2_w), R, M, D, false,
                     sc.dy_bf16);
-    float* dfc1 = sc.gelu;
-    zero(be, dfc1, R * M);
-    be.gelu_backward(dfc1, sc.d_mlp, a.fc1, R * M);
-    linear_backward(be, dq, w.g(rp.fc1_w), w.g(rp.fc1_b), dfc1, a.hn, w.wt(rp.fc1_w), R, D, M, true, sc.dy_bf16);
+    linear_backward(be, dq, w.g(rp.fc1_w), w.g(rp.fc1_b),
+                    gelu_grad(be, sc.gelu, sc.dy_bf16, sc.d_mlp, a.fc1, R * M, bf16 && w.g(rp.fc1_w) != nullptr), a.hn,
+                    w.wt(rp.fc1_w), R, D, M, true, sc.dy_bf16);
     // dq = d(hn) now; hn = LN2(h)
     zero(be, sc.d_h, R * D);
     be.layernorm_backward(sc.d_h, w.g(rp.ln2_w), w.g(rp.ln2_b), dq, a.h, w.p(rp.ln2_w), a.ln2_mean, a.ln2_rstd, R, D);

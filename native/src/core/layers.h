@@ -56,9 +56,10 @@ void linear_forward(Backend& be, float* y, const LinearInput& x, const WeightRef
 
 // dW += dy^T x; db = colsum(dy) (overwritten: with dW, the weight GEMM's bias gradient, summing dy
 // as that GEMM reads it, so bf16 values for BF16); dx = dy W (or += when accumulate). Null outputs are
-// skipped. The GEMMs use W's precision.
-// dy_bf16 (rows * out, may be null): scratch for dy rounded once for both GEMMs of a BF16 layer.
-void linear_backward(Backend& be, float* dx, float* dW, float* db, const float* dy, const LinearInput& x,
+// skipped. The GEMMs use W's precision; dy may be given as its bf16 rounding only (BF16 layers
+// with dW, see Backend::gelu_backward_bf16).
+// dy_bf16 (rows * out, may be null): scratch for an fp32 dy rounded once for both GEMMs of a BF16 layer.
+void linear_backward(Backend& be, float* dx, float* dW, float* db, const LinearInput& dy, const LinearInput& x,
                      const WeightRef& W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx,
                      uint16_t* dy_bf16 = nullptr);
 

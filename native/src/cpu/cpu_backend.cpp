@@ -141,6 +141,13 @@ void CpuBackend::residual_layernorm_forward(float* mid, float* out, uint16_t* ou
     }
 }
 
+void CpuBackend::gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n) {
+    if (n <= 0) return;
+    std::vector<float> tmp(static_cast<size_t>(n), 0.0f);
+    gelu_backward(tmp.data(), dout, x, n);
+    round_to_bf16(dx, tmp.data(), n);
+}
+
 void CpuBackend::attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
                                         const AttentionShape& s) {
     const int64_t rows = s.batch * s.q_len, cols = s.heads * s.head_dim;

@@ -81,6 +81,7 @@ public:
                            const AttentionShape& s) override;
     void attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
                                 const AttentionShape& s) override;
+    void gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n) override;
     void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs,
                             const float* q, const float* k, const float* v, const AttentionShape& s) override;
     void gather_tokens(float* out, int64_t out_bstride, const float* x, int64_t x_bstride, const int32_t* idx,

@@ -73,6 +73,15 @@ __global__ void gelu_backward_kernel(float* __restrict__ dx, const float* __rest
     }
 }
 
+// dx = bf16(dout * GELU'(x)): gelu_backward_kernel's value on a zero dx, rounded.
+__global__ void gelu_backward_bf16_kernel(__nv_bfloat16* __restrict__ dx, const float* __restrict__ dout,
+                                          const float* __restrict__ x, int64_t n) {
+    for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+        const float v = x[i];
+        dx[i] = __float2bfloat16_rn(dout[i] * (normal_cdf(v) + v * normal_pdf(v)));
+    }
+}
+
 // out = x + s[b] gamma[c] y; out may alias x (same element, same thread).
 __global__ void residual_forward_kernel(float* out, const float* x, const float* __restrict__ y,
                                         const float* __restrict__ gamma, const float* __restrict__ scale, int64_t T,
@@ -213,6 +222,14 @@ void CudaBackend::gelu_backward(float* dx, const float* dout, const float* x, in
     use_device();
     gelu_backward_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(dx, dout, x, n);
     CAE_CUDA_CHECK_LAUNCH("gelu_backward_kernel");
+}
+
+void CudaBackend::gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n) {
+    if (n <= 0) return;
+    use_device();
+    gelu_backward_bf16_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(reinterpret_cast<__nv_bfloat16*>(dx),
+                                                                                dout, x, n);
+    CAE_CUDA_CHECK_LAUNCH("gelu_backward_bf16_kernel");
 }
 
 void CudaBackend::residual_forward(float* out, const float* x, const float* y, const float* gamma,
