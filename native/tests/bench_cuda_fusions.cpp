@@ -114,6 +114,18 @@ int main(int argc, char** argv) {
                                              1e-6f);
            }), sep16, rd);
 
+    // 1b. a LayerScale branch's output gradient written as the bf16 operand of its GEMMs
+    {
+        float *dy = floats(rows * D, 0.0f), *dgamma = floats(D, 0.0f);
+        report("residual_backward_bf16", "fill + residual_backward + round_to_bf16", median_ms(be, [&] {
+                   be.residual_backward_bf16(out16, dgamma, x, y, gamma, scale, batch, T, D);
+               }), median_ms(be, [&] {
+                   be.fill(dy, 0.0f, rows * D);
+                   be.residual_backward(nullptr, dy, dgamma, x, y, gamma, scale, batch, T, D);
+                   be.round_to_bf16(out16, dy, rows * D);
+               }), rd);
+    }
+
     // 2. LayerNorm writing bf16
     report("layernorm_forward_bf16", "layernorm_forward + round_to_bf16", median_ms(be, [&] {
                be.layernorm_forward_bf16(out16, mean, rstd, x, w, b, rows, D, 1e-6f);

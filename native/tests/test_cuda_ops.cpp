@@ -581,6 +581,26 @@ TEST_CASE("residual forward (aliased too), backward, with and without gamma and 
             check_op(name + ": backward, dy only", bw, {"dy"}, [=](Backend& be, const Ptrs& p) {
                 be.residual_backward(nullptr, p["dy"], nullptr, p["dout"], p["y"], g(p), s(p), B, T, C);
             });
+            // The bf16 form: dy written as bf16, widened and compared with the CPU's; dgamma as above.
+            Arrays b16 = bw;
+            b16.f["dy16"] = bf16_nans(n);
+            auto op16 = [=](Backend& be, const Ptrs& p) {
+                be.residual_backward_bf16(reinterpret_cast<uint16_t*>(p["dy16"]), with_gamma ? p["dgamma"] : nullptr,
+                                          p["dout"], p["y"], g(p), s(p), B, T, C);
+            };
+            const Arrays want16 = run_on(cpu(), b16, op16), got16 = run_on(gpu(), b16, op16);
+            Vec gw(static_cast<size_t>(n)), ww(static_cast<size_t>(n));
+            const uint16_t* gh = reinterpret_cast<const uint16_t*>(got16.f.at("dy16").data());
+            const uint16_t* wh = reinterpret_cast<const uint16_t*>(want16.f.at("dy16").data());
+            for (int64_t i = 0; i < n; ++i) {
+                gw[static_cast<size_t>(i)] = bf16_to_float(gh[i]);
+                ww[static_cast<size_t>(i)] = bf16_to_float(wh[i]);
+            }
+            const Diff d = compare(gw, ww);
+            harness::check(d.nan_mismatch == 0, name + ": backward bf16 dy: NaN where the reference has a number");
+            harness::check_error(name + ": backward bf16 dy", d.rel, 1e-4);
+            harness::check_error(name + ": backward bf16 dgamma", compare(got16.f.at("dgamma"), want16.f.at("dgamma")).rel,
+                                 1e-5);
         }
     }
 }

@@ -226,6 +226,25 @@ TEST_CASE("add_bias forward, bias_backward vs finite differences") {
     }
 }
 
+TEST_CASE("residual_backward_bf16 = residual_backward's dy into zeros, rounded, bitwise; the same dgamma") {
+    auto& be = backend();
+    const int64_t B = 3, T = 5, C = 37, n = B * T * C;
+    const Vec dout = randn(n), y = randn(n), gamma = randn(C), scale = randn(B);
+    for (int variant = 0; variant < 4; ++variant) {
+        const float* g = variant & 1 ? gamma.data() : nullptr;
+        const float* sc = variant & 2 ? scale.data() : nullptr;
+        Vec dy(static_cast<size_t>(n), 0.0f), dgamma(static_cast<size_t>(C), 0.5f), dgamma16 = dgamma;
+        be.residual_backward(nullptr, dy.data(), g ? dgamma.data() : nullptr, dout.data(), y.data(), g, sc, B, T, C);
+        std::vector<uint16_t> dy16(static_cast<size_t>(n), 0x1234);
+        be.residual_backward_bf16(dy16.data(), g ? dgamma16.data() : nullptr, dout.data(), y.data(), g, sc, B, T, C);
+        bool same = true;
+        for (int64_t i = 0; i < n; ++i) same = same && dy16[static_cast<size_t>(i)] == float_to_bf16(dy[static_cast<size_t>(i)]);
+        const std::string name = std::string("residual_backward_bf16") + (g ? " gamma" : "") + (sc ? " scale" : "");
+        harness::check(same, name + ": dy bitwise");
+        harness::check(std::memcmp(dgamma.data(), dgamma16.data(), dgamma.size() * sizeof(float)) == 0, name + ": dgamma");
+    }
+}
+
 TEST_CASE("gelu_backward_bf16 = gelu_backward into zeros, rounded to bf16, bitwise (overwriting)") {
     auto& be = backend();
     for (int64_t n : {int64_t{1}, int64_t{13}, int64_t{100003}}) {

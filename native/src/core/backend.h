@@ -203,6 +203,13 @@ public:
                                    const float* y, const float* gamma, const float* sample_scale,
                                    int64_t B, int64_t T, int64_t C) = 0;
 
+    // residual_backward's dy for dx == nullptr, written only as its bf16 rounding (OVERWRITTEN:
+    // dy = bf16(s[b] gamma[c] dout)), and dgamma accumulated as there: the output gradient of a BF16
+    // layer whose GEMMs read nothing else.
+    virtual void residual_backward_bf16(uint16_t* dy, float* dgamma, const float* dout, const float* y,
+                                        const float* gamma, const float* sample_scale, int64_t B, int64_t T,
+                                        int64_t C) = 0;
+
     // ---- attention (see AttentionShape). probs [B, heads, Nq, Nk] is written by the forward
     // (the softmax of scale * q k^T per row) and read by the backward.
     virtual void attention_forward(float* out, float* probs, const float* q, const float* k,

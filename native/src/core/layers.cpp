@@ -37,6 +37,20 @@ AttentionShape cross_attention(const RegressorShape& s, GemmPrecision precision)
     return a;
 }
 
+// The gradient of a LayerScale residual branch's output y, s g dout (dgamma accumulated): for a
+// BF16 layer with a weight gradient written only as bf16 into dy16 (what its GEMMs read), otherwise
+// fp32 into f32.
+LinearInput branch_grad(Backend& be, float* f32, uint16_t* dy16, float* dgamma, const float* dout, const float* y,
+                        const float* gamma, const float* scale, int64_t B, int64_t T, int64_t C, bool bf16_only) {
+    if (bf16_only) {
+        be.residual_backward_bf16(dy16, dgamma, dout, y, gamma, scale, B, T, C);
+        return LinearInput(nullptr, dy16);
+    }
+    zero(be, f32, B * T * C);
+    be.residual_backward(nullptr, f32, dgamma, dout, y, gamma, scale, B, T, C);
+    return LinearInput(f32);
+}
+
 // The gradient of fc1's output, dout * GELU'(fc1): for a BF16 layer with a weight gradient written
 // only as bf16 into dy16 (what its GEMMs read), otherwise fp32 into f32.
 LinearInput gelu_grad(Backend& be, float* f32, uint16_t* dy16, const float* dout, const float* fc1, int64_t n,
@@ -205,12 +219,11 @@ void block_forward(Backend& be, const Weights& w, const BlockParams& bp, const B
 void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const BlockShape& s, const BlockActs& a,
                     BlockScratch& sc, const float* x_in, float* dx, const float* drop1, const float* drop2) {
     const int64_t rows = s.B * s.T, D = s.D, M = s.mlp;
-    // x_out = mid + s2 g2 fc2: d(mid) = dx (kept in place), d(fc2) = s2 g2 dx
-    float* dfc2 = sc.d_big;
-    zero(be, dfc2, rows * D);
-    be.residual_backward(nullptr, dfc2, w.g(bp.gamma2), dx, a.fc2, w.p(bp.gamma2), drop2, s.B, s.T, D);
-    // fc2 = GELU(fc1) W2^T + b2 (GELU recomputed rather than stored; BF16: as bf16, see block_forward)
     const bool bf16 = w.precision == GemmPrecision::BF16;
+    // x_out = mid + s2 g2 fc2: d(mid) = dx (kept in place), d(fc2) = s2 g2 dx
+    const LinearInput dfc2 = branch_grad(be, sc.d_big, sc.dy_bf16, w.g(bp.gamma2), dx, a.fc2, w.p(bp.gamma2), drop2, s.B,
+                                         s.T, D, bf16 && w.g(bp.fc2_w) != nullptr);
+    // fc2 = GELU(fc1) W2^T + b2 (GELU recomputed rather than stored; BF16: as bf16, see block_forward)
     if (bf16) {
         be.gelu_forward_bf16(sc.gelu_bf16, a.fc1, rows * M);
     } else {
@@ -227,10 +240,10 @@ void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const 
     be.layernorm_backward(dx, w.g(bp.ln2_w), w.g(bp.ln2_b), sc.d_ln, a.mid, w.p(bp.ln2_w), a.ln2_mean, a.ln2_rstd,
                           rows, D);
     // mid = x_in + s1 g1 proj
-    zero(be, sc.d_proj, rows * D);
-    be.residual_backward(nullptr, sc.d_proj, w.g(bp.gamma1), dx, a.proj, w.p(bp.gamma1), drop1, s.B, s.T, D);
-    linear_backward(be, sc.d_att, w.g(bp.proj_w), w.g(bp.proj_b), sc.d_proj, att, w.wt(bp.proj_w), rows, D, D,
-                    false, sc.dy_bf16);
+    linear_backward(be, sc.d_att, w.g(bp.proj_w), w.g(bp.proj_b),
+                    branch_grad(be, sc.d_proj, sc.dy_bf16, w.g(bp.gamma1), dx, a.proj, w.p(bp.gamma1), drop1, s.B, s.T,
+                                D, bf16 && w.g(bp.proj_w) != nullptr),
+                    att, w.wt(bp.proj_w), rows, D, D, false, sc.dy_bf16);
     zero(be, sc.d_qkv, rows * 3 * D);
     be.attention_backward(sc.d_qkv, sc.d_qkv + D, sc.d_qkv + 2 * D, sc.d_att, a.probs, a.qkv, a.qkv + D,
                           a.qkv + 2 * D, self_attention(s, w.precision));
@@ -371,11 +384,10 @@ void regressor_backward(Backend& be, const Weights& w, const RegressorParams& rp
                         const RegressorActs& a, RegressorScratch& sc, float* dq, float* dzv, int64_t zv_bstride,
                         const float* drop1, const float* drop2) {
     const int64_t D = s.D, L = s.Nv + s.Nm, R = s.B * s.Nm, RL = s.B * L, M = s.mlp;
-    // q_out = hn + s2 g2 fc2
-    float* dfc2 = sc.d_big;
-    zero(be, dfc2, R * D);
-    be.residual_backward(nullptr, dfc2, w.g(rp.gamma2), dq, a.fc2, w.p(rp.gamma2), drop2, s.B, s.Nm, D);
     const bool bf16 = w.precision == GemmPrecision::BF16;
+    // q_out = hn + s2 g2 fc2
+    const LinearInput dfc2 = branch_grad(be, sc.d_big, sc.dy_bf16, w.g(rp.gamma2), dq, a.fc2, w.p(rp.gamma2), drop2, s.B,
+                                         s.Nm, D, bf16 && w.g(rp.fc2_w) != nullptr);
     if (bf16) {
         be.gelu_forward_bf16(sc.gelu_bf16, a.fc1, R * M);
     } else {
@@ -391,10 +403,10 @@ void regressor_backward(Backend& be, const Weights& w, const RegressorParams& rp
     zero(be, sc.d_h, R * D);
     be.layernorm_backward(sc.d_h, w.g(rp.ln2_w), w.g(rp.ln2_b), dq, a.h, w.p(rp.ln2_w), a.ln2_mean, a.ln2_rstd, R, D);
     // h = q + s1 g1 proj: d(q) = d_h, d(proj) = s1 g1 d_h
-    zero(be, sc.d_proj, R * D);
-    be.residual_backward(nullptr, sc.d_proj, w.g(rp.gamma1), sc.d_h, a.proj, w.p(rp.gamma1), drop1, s.B, s.Nm, D);
-    linear_backward(be, sc.d_att, w.g(rp.proj_w), w.g(rp.proj_b), sc.d_proj, in.att, w.wt(rp.proj_w), R, D, D, false,
-                    sc.dy_bf16);
+    linear_backward(be, sc.d_att, w.g(rp.proj_w), w.g(rp.proj_b),
+                    branch_grad(be, sc.d_proj, sc.dy_bf16, w.g(rp.gamma1), sc.d_h, a.proj, w.p(rp.gamma1), drop1, s.B,
+                                s.Nm, D, bf16 && w.g(rp.proj_w) != nullptr),
+                    in.att, w.wt(rp.proj_w), R, D, D, false, sc.dy_bf16);
     zero(be, sc.d_q, R * D);
     zero(be, sc.d_k, RL * D);
     zero(be, sc.d_v, RL * D);

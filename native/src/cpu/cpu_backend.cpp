@@ -148,6 +148,15 @@ void CpuBackend::gelu_backward_bf16(uint16_t* dx, const float* dout, const float
     round_to_bf16(dx, tmp.data(), n);
 }
 
+void CpuBackend::residual_backward_bf16(uint16_t* dy, float* dgamma, const float* dout, const float* y,
+                                        const float* gamma, const float* sample_scale, int64_t B, int64_t T, int64_t C) {
+    const int64_t n = B * T * C;
+    if (n <= 0) return;
+    std::vector<float> tmp(static_cast<size_t>(n), 0.0f);
+    residual_backward(nullptr, tmp.data(), dgamma, dout, y, gamma, sample_scale, B, T, C);
+    round_to_bf16(dy, tmp.data(), n);
+}
+
 void CpuBackend::attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
                                         const AttentionShape& s) {
     const int64_t rows = s.batch * s.q_len, cols = s.heads * s.head_dim;

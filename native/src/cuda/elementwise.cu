@@ -110,6 +110,18 @@ __global__ void residual_backward_kernel(float* __restrict__ dx, float* __restri
     }
 }
 
+// dy = bf16(s[b] gamma[c] dout): residual_backward_kernel's dy on zeros, rounded.
+__global__ void residual_backward_bf16_kernel(__nv_bfloat16* __restrict__ dy, const float* __restrict__ dout,
+                                              const float* __restrict__ gamma, const float* __restrict__ scale,
+                                              int64_t T, int64_t C, int64_t n) {
+    for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+        const int64_t r = i / C, c = i - r * C;
+        const float s = scale ? scale[r / T] : 1.0f;
+        const float f = gamma ? s * gamma[c] : s;
+        dy[i] = __float2bfloat16_rn(f * dout[i]);
+    }
+}
+
 struct BiasGrad {
     const float* dout;
     int64_t ld;
@@ -256,6 +268,18 @@ void CudaBackend::residual_backward(float* dx, float* dy, float* dgamma, const f
         float* const outs[1] = {dgamma};
         column_sums<1>(outs, partials.as<double>(), rows, C, GammaGrad{dout, y, sample_scale, T, C}, stream_);
     }
+}
+
+void CudaBackend::residual_backward_bf16(uint16_t* dy, float* dgamma, const float* dout, const float* y,
+                                         const float* gamma, const float* sample_scale, int64_t B, int64_t T,
+                                         int64_t C) {
+    const int64_t rows = B * T, n = rows * C;
+    if (n <= 0) return;
+    use_device();
+    residual_backward_bf16_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(
+        reinterpret_cast<__nv_bfloat16*>(dy), dout, gamma, sample_scale, T, C, n);
+    CAE_CUDA_CHECK_LAUNCH("residual_backward_bf16_kernel");
+    residual_backward(nullptr, nullptr, dgamma, dout, y, gamma, sample_scale, B, T, C);  // dgamma only
 }
 
 }  // namespace cae::cuda
