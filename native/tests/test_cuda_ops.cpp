@@ -676,7 +676,7 @@ TEST_CASE("layernorm_forward_bf16, gelu_forward_bf16, gelu_backward_bf16 = the f
     }
 }
 
-TEST_CASE("attention_forward_bf16 = the fp32 output rounded to bf16 (batched GEMMs or fused kernels)") {
+TEST_CASE("attention_forward_bf16 and attention_backward_bf16 (batched GEMMs or fused kernels)") {
     auto widen = [](const Vec& packed, int64_t n) {
         Vec out(static_cast<size_t>(n));
         const uint16_t* h = reinterpret_cast<const uint16_t*>(packed.data());
@@ -714,6 +714,26 @@ TEST_CASE("attention_forward_bf16 = the fp32 output rounded to bf16 (batched GEM
             harness::check(d.nan_mismatch == 0, label + what + ": NaN where the reference has a number (or unwritten)");
             harness::check_error(label + what, d.rel, 1e-4);
         }
+        // attention_backward_bf16: dq, dk, dv written as bf16 into the column blocks of one [B, N, 3D]
+        // buffer (prefilled with bf16 NaNs: every element must be written), against the CPU's
+        Arrays bw;
+        bw.f["qkv"] = in.f["qkv"];
+        bw.f["dout"] = randn(B * N * D);
+        bw.f["probs"] = nans(B * H * N * N);
+        bw.f["dqkv16"] = bf16_nans(B * N * 3 * D);
+        auto op_b = [=](Backend& be, const Ptrs& p) {
+            be.attention_forward(p["ref"], p["probs"], p["qkv"], p["qkv"] + D, p["qkv"] + 2 * D, s);
+            auto* g16 = reinterpret_cast<uint16_t*>(p["dqkv16"]);
+            be.attention_backward_bf16(g16, g16 + D, g16 + 2 * D, p["dout"], p["probs"], p["qkv"], p["qkv"] + D,
+                                       p["qkv"] + 2 * D, s);
+        };
+        bw.f["ref"] = nans(B * N * D);
+        const Arrays want_b = run_on(cpu(), bw, op_b), got_b = run_on(gpu(), bw, op_b);
+        const Diff db = compare(widen(got_b.f.at("dqkv16"), B * N * 3 * D), widen(want_b.f.at("dqkv16"), B * N * 3 * D));
+        const std::string blabel = std::string("attention_backward_bf16 ") +
+                                   (precision == GemmPrecision::BF16 ? "bf16" : "fp32") + " products";
+        harness::check(db.nan_mismatch == 0, blabel + ": NaN where the reference has a number (or unwritten)");
+        harness::check_error(blabel + " vs cpu", db.rel, precision == GemmPrecision::BF16 ? 1e-3 : 1e-4);
     }
 }
 

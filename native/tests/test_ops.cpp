@@ -460,6 +460,21 @@ TEST_CASE("attention forward (out, probs) and backward (q, k, v)") {
         be.attention_backward(nullptr, nullptr, dv_only.data() + vo, R.data(), probs.data(), qkv.data() + qo,
                               qkv.data() + ko, qkv.data() + vo, s);
         check_gradient(name + ": dv alone (dq, dk null)", dv_only, prefill, fd, is_v);
+
+        // The bf16-output form: q, k, v's elements are the gradient into zeros, rounded (bitwise);
+        // the rest of the buffer untouched.
+        Vec zeros_grad(static_cast<size_t>(size), 0.0f);
+        be.attention_backward(zeros_grad.data() + qo, zeros_grad.data() + ko, zeros_grad.data() + vo, R.data(),
+                              probs.data(), qkv.data() + qo, qkv.data() + ko, qkv.data() + vo, s);
+        std::vector<uint16_t> g16(static_cast<size_t>(size), 0xffff);
+        be.attention_backward_bf16(g16.data() + qo, g16.data() + ko, g16.data() + vo, R.data(), probs.data(),
+                                   qkv.data() + qo, qkv.data() + ko, qkv.data() + vo, s);
+        bool same16b = true;
+        for (size_t i = 0; i < g16.size(); ++i) {
+            const bool grad_elem = is_q(i) || is_k(i) || is_v(i);
+            same16b = same16b && g16[i] == (grad_elem ? float_to_bf16(zeros_grad[i]) : uint16_t{0xffff});
+        }
+        harness::check(same16b, name + ": attention_backward_bf16 = the gradients into zeros rounded, bitwise");
     }
 }
 

@@ -223,6 +223,13 @@ public:
     virtual void attention_backward(float* dq, float* dk, float* dv, const float* dout,
                                     const float* probs, const float* q, const float* k,
                                     const float* v, const AttentionShape& s) = 0;
+    // The same backward with the gradients written only as their bf16 roundings, OVERWRITTEN (not
+    // accumulated; the heads' columns of each row only), with the strides of q, k, v in bf16
+    // elements: the numbers of attention_backward into zeros, then round_to_bf16. For BF16 layers
+    // whose GEMMs read nothing else.
+    virtual void attention_backward_bf16(uint16_t* dq, uint16_t* dk, uint16_t* dv, const float* dout,
+                                         const float* probs, const float* q, const float* k, const float* v,
+                                         const AttentionShape& s) = 0;
 
     // ---- tokens. idx [B, n_sel] int32 in this backend's memory, each in [0, N).
     // out[b, j, :] = x[b, idx[b, j], :]  (+= when accumulate). Row length C.

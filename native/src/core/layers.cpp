@@ -172,6 +172,7 @@ BlockScratch BlockScratch::allocate(Workspace& ws, int64_t rows, int64_t D, int6
     s.d_qkv = ws.floats(rows * 3 * D);
     s.d_ln = ws.floats(rows * D);
     s.qkv_bias = ws.floats(3 * D);  // zero-filled: the k part stays 0
+    s.qkv_bias_grad = ws.floats(3 * D);
     s.gelu_bf16 = ws.bf16s(rows * mlp);
     s.dy_bf16 = ws.bf16s(rows * std::max<int64_t>(3 * D, mlp));
     return s;
@@ -244,12 +245,26 @@ void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const 
                     branch_grad(be, sc.d_proj, sc.dy_bf16, w.g(bp.gamma1), dx, a.proj, w.p(bp.gamma1), drop1, s.B, s.T,
                                 D, bf16 && w.g(bp.proj_w) != nullptr),
                     att, w.wt(bp.proj_w), rows, D, D, false, sc.dy_bf16);
-    zero(be, sc.d_qkv, rows * 3 * D);
-    be.attention_backward(sc.d_qkv, sc.d_qkv + D, sc.d_qkv + 2 * D, sc.d_att, a.probs, a.qkv, a.qkv + D,
-                          a.qkv + 2 * D, self_attention(s, w.precision));
-    if (float* g = w.g(bp.q_bias)) be.bias_backward(g, sc.d_qkv, 3 * D, rows, D);
-    if (float* g = w.g(bp.v_bias)) be.bias_backward(g, sc.d_qkv + 2 * D, 3 * D, rows, D);
-    linear_backward(be, sc.d_ln, w.g(bp.qkv_w), nullptr, sc.d_qkv, ln1, w.wt(bp.qkv_w), rows, D, 3 * D, false, sc.dy_bf16);
+    if (bf16 && w.g(bp.qkv_w) != nullptr) {
+        // The attention gradients written as the bf16 operand of the qkv GEMMs (in d_qkv's memory);
+        // the q and v bias gradients are the q and v parts of the weight GEMM's column sums.
+        uint16_t* dqkv16 = reinterpret_cast<uint16_t*>(sc.d_qkv);
+        be.attention_backward_bf16(dqkv16, dqkv16 + D, dqkv16 + 2 * D, sc.d_att, a.probs, a.qkv, a.qkv + D,
+                                   a.qkv + 2 * D, self_attention(s, w.precision));
+        linear_backward(be, sc.d_ln, w.g(bp.qkv_w), sc.qkv_bias_grad, LinearInput(nullptr, dqkv16), ln1,
+                        w.wt(bp.qkv_w), rows, D, 3 * D, false, sc.dy_bf16);
+        const size_t bytes = static_cast<size_t>(D) * sizeof(float);
+        if (float* g = w.g(bp.q_bias)) be.copy_on_device(g, sc.qkv_bias_grad, bytes);
+        if (float* g = w.g(bp.v_bias)) be.copy_on_device(g, sc.qkv_bias_grad + 2 * D, bytes);
+    } else {
+        zero(be, sc.d_qkv, rows * 3 * D);
+        be.attention_backward(sc.d_qkv, sc.d_qkv + D, sc.d_qkv + 2 * D, sc.d_att, a.probs, a.qkv, a.qkv + D,
+                              a.qkv + 2 * D, self_attention(s, w.precision));
+        if (float* g = w.g(bp.q_bias)) be.bias_backward(g, sc.d_qkv, 3 * D, rows, D);
+        if (float* g = w.g(bp.v_bias)) be.bias_backward(g, sc.d_qkv + 2 * D, 3 * D, rows, D);
+        linear_backward(be, sc.d_ln, w.g(bp.qkv_w), nullptr, sc.d_qkv, ln1, w.wt(bp.qkv_w), rows, D, 3 * D, false,
+                        sc.dy_bf16);
+    }
     be.layernorm_backward(dx, w.g(bp.ln1_w), w.g(bp.ln1_b), sc.d_ln, x_in, w.p(bp.ln1_w), a.ln1_mean, a.ln1_rstd,
                           rows, D);
 }
@@ -407,14 +422,27 @@ void regressor_backward(Backend& be, const Weights& w, const RegressorParams& rp
                     branch_grad(be, sc.d_proj, sc.dy_bf16, w.g(rp.gamma1), sc.d_h, a.proj, w.p(rp.gamma1), drop1, s.B,
                                 s.Nm, D, bf16 && w.g(rp.proj_w) != nullptr),
                     in.att, w.wt(rp.proj_w), R, D, D, false, sc.dy_bf16);
-    zero(be, sc.d_q, R * D);
-    zero(be, sc.d_k, RL * D);
-    zero(be, sc.d_v, RL * D);
-    be.attention_backward(sc.d_q, sc.d_k, sc.d_v, sc.d_att, a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
-    linear_backward(be, sc.d_lnq, w.g(rp.q_w), w.g(rp.q_bias), sc.d_q, in.lnq, w.wt(rp.q_w), R, D, D, false,
+    // BF16 with weight gradients: the attention gradients written as the bf16 operands of the q, k,
+    // v GEMMs (in the memory of d_q, d_k, d_v)
+    LinearInput dq_in(sc.d_q), dk_in(sc.d_k), dv_in(sc.d_v);
+    if (bf16 && w.g(rp.q_w) != nullptr && w.g(rp.k_w) != nullptr && w.g(rp.v_w) != nullptr) {
+        uint16_t *dq16 = reinterpret_cast<uint16_t*>(sc.d_q), *dk16 = reinterpret_cast<uint16_t*>(sc.d_k),
+                 *dv16 = reinterpret_cast<uint16_t*>(sc.d_v);
+        be.attention_backward_bf16(dq16, dk16, dv16, sc.d_att, a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
+        dq_in = LinearInput(nullptr, dq16);
+        dk_in = LinearInput(nullptr, dk16);
+        dv_in = LinearInput(nullptr, dv16);
+    } else {
+        zero(be, sc.d_q, R * D);
+        zero(be, sc.d_k, RL * D);
+        zero(be, sc.d_v, RL * D);
+        be.attention_backward(sc.d_q, sc.d_k, sc.d_v, sc.d_att, a.probs, a.qp, a.kp, a.vp,
+                              cross_attention(s, w.precision));
+    }
+    linear_backward(be, sc.d_lnq, w.g(rp.q_w), w.g(rp.q_bias), dq_in, in.lnq, w.wt(rp.q_w), R, D, D, false,
                     sc.dy_bf16);
-    linear_backward(be, sc.d_lnk, w.g(rp.k_w), nullptr, sc.d_k, in.lnk, w.wt(rp.k_w), RL, D, D, false, sc.dy_bf16);
-    linear_backward(be, sc.d_lnv, w.g(rp.v_w), w.g(rp.v_bias), sc.d_v, in.lnv, w.wt(rp.v_w), RL, D, D, false,
+    linear_backward(be, sc.d_lnk, w.g(rp.k_w), nullptr, dk_in, in.lnk, w.wt(rp.k_w), RL, D, D, false, sc.dy_bf16);
+    linear_backward(be, sc.d_lnv, w.g(rp.v_w), w.g(rp.v_bias), dv_in, in.lnv, w.wt(rp.v_w), RL, D, D, false,
                     sc.dy_bf16);
     // q_in = q + pos_m
     be.layernorm_backward(sc.d_h, w.g(rp.lnq_w), w.g(rp.lnq_b), sc.d_lnq, a.q_in, w.p(rp.lnq_w), a.lnq_mean,

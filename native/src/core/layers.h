@@ -79,7 +79,8 @@ struct BlockActs {
 // Scratch shared by all blocks of a stack (sized for the largest T of the stack).
 struct BlockScratch {
     float *gelu, *d_big, *d_mlp, *d_proj, *d_att, *d_qkv, *d_ln;
-    float* qkv_bias;  // [3D]: [q_bias | 0 | v_bias], the fused qkv GEMM's bias
+    float* qkv_bias;       // [3D]: [q_bias | 0 | v_bias], the fused qkv GEMM's bias
+    float* qkv_bias_grad;  // [3D]: the column sums of the qkv output gradient (BF16 backward)
     uint16_t* gelu_bf16;  // [rows, M]: the GELU output of BF16 passes (gelu unused then)
     uint16_t* dy_bf16;    // [rows, max(3D, M)]: a BF16 layer's output gradient, rounded once
     static BlockScratch allocate(Workspace& ws, int64_t rows, int64_t D, int64_t mlp);

@@ -157,6 +157,27 @@ void CpuBackend::residual_backward_bf16(uint16_t* dy, float* dgamma, const float
     round_to_bf16(dy, tmp.data(), n);
 }
 
+void CpuBackend::attention_backward_bf16(uint16_t* dq, uint16_t* dk, uint16_t* dv, const float* dout,
+                                         const float* probs, const float* q, const float* k, const float* v,
+                                         const AttentionShape& s) {
+    const int64_t cols = s.heads * s.head_dim;
+    if (s.batch <= 0 || cols <= 0 || s.q_len <= 0 || s.kv_len <= 0) return;
+    // fp32 gradients into zeros with the same strides, then their heads' columns rounded
+    auto temp = [&](uint16_t* g, int64_t len, int64_t ld) {
+        return std::vector<float>(g != nullptr ? static_cast<size_t>(s.batch * len * ld) : 0, 0.0f);
+    };
+    std::vector<float> tq = temp(dq, s.q_len, s.ldq), tk = temp(dk, s.kv_len, s.ldk), tv = temp(dv, s.kv_len, s.ldv);
+    attention_backward(dq ? tq.data() : nullptr, dk ? tk.data() : nullptr, dv ? tv.data() : nullptr, dout, probs, q, k,
+                       v, s);
+    auto round_rows = [&](uint16_t* g, const std::vector<float>& t, int64_t len, int64_t ld) {
+        if (g == nullptr) return;
+        for (int64_t r = 0; r < s.batch * len; ++r) round_to_bf16(g + r * ld, t.data() + r * ld, cols);
+    };
+    round_rows(dq, tq, s.q_len, s.ldq);
+    round_rows(dk, tk, s.kv_len, s.ldk);
+    round_rows(dv, tv, s.kv_len, s.ldv);
+}
+
 void CpuBackend::attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
                                         const AttentionShape& s) {
     const int64_t rows = s.batch * s.q_len, cols = s.heads * s.head_dim;

@@ -55,6 +55,8 @@ public:
                            const float* gamma, const float* sample_scale, int64_t B, int64_t T,
                            int64_t C) override;
     void gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n) override;
+    void attention_backward_bf16(uint16_t* dq, uint16_t* dk, uint16_t* dv, const float* dout, const float* probs,
+                                 const float* q, const float* k, const float* v, const AttentionShape& s) override;
     void residual_backward_bf16(uint16_t* dy, float* dgamma, const float* dout, const float* y, const float* gamma,
                                 const float* sample_scale, int64_t B, int64_t T, int64_t C) override;
     void attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,

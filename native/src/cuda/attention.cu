@@ -19,6 +19,7 @@
 // dK += scale dS^T Q. A null gradient output is skipped (and its products with it).
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -132,6 +133,16 @@ Operand operand(const S& scratch, bool bf16) {
     return bf16 ? Operand{nullptr, scratch.template as<uint16_t>()} : Operand{scratch.template as<float>(), nullptr};
 }
 
+// dst[r, c] = bf16(src[r, c]) for c < cols of rows of stride ld (both)
+__global__ void round_rows_kernel(__nv_bfloat16* __restrict__ dst, const float* __restrict__ src, int64_t ld,
+                                  int64_t rows, int64_t cols) {
+    const int64_t n = rows * cols;
+    for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+        const int64_t r = i / cols, c = i - r * cols;
+        dst[r * ld + c] = __float2bfloat16_rn(src[r * ld + c]);
+    }
+}
+
 // One strided-batched product over the B*H pairs, all matrices contiguous per pair.
 GemmArgs pair_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, Operand a, int64_t lda, Operand b,
                    int64_t ldb, float* c, int64_t ldc, int64_t pairs, int64_t sa, int64_t sb, int64_t sc,
@@ -228,31 +239,76 @@ void CudaBackend::attention_forward_to(float* out, uint16_t* out16, float* probs
 
 void CudaBackend::attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs,
                                      const float* q, const float* k, const float* v, const AttentionShape& s) {
+    attention_backward_to(dq, dk, dv, nullptr, nullptr, nullptr, dout, probs, q, k, v, s);
+}
+
+void CudaBackend::attention_backward_bf16(uint16_t* dq, uint16_t* dk, uint16_t* dv, const float* dout,
+                                          const float* probs, const float* q, const float* k, const float* v,
+                                          const AttentionShape& s) {
+    attention_backward_to(nullptr, nullptr, nullptr, dq, dk, dv, dout, probs, q, k, v, s);
+}
+
+// The gradients accumulated into dq, dk, dv (fp32), or written as bf16 into dq16, dk16, dv16.
+void CudaBackend::attention_backward_to(float* dq, float* dk, float* dv, uint16_t* dq16, uint16_t* dk16,
+                                        uint16_t* dv16, const float* dout, const float* probs, const float* q,
+                                        const float* k, const float* v, const AttentionShape& s) {
     const int64_t H = s.heads, pairs = s.batch * H, nq = s.q_len, nk = s.kv_len, hd = s.head_dim;
-    if (pairs <= 0 || nq <= 0 || nk <= 0 || hd <= 0 || (!dq && !dk && !dv)) return;
+    const bool want_q = dq || dq16, want_k = dk || dk16, want_v = dv || dv16;
+    if (pairs <= 0 || nq <= 0 || nk <= 0 || hd <= 0 || (!want_q && !want_k && !want_v)) return;
     use_device();
     if (fused_attention_applies(s)) {  // the forward left row statistics in probs
-        fused_attention_backward(dq, dk, dv, dout, probs, q, k, v, s);
+        if (!dq16 && !dk16 && !dv16) {
+            fused_attention_backward(dq, dk, dv, dout, probs, q, k, v, s);
+            return;
+        }
+        // bf16 outputs: the fused kernels accumulate fp32 into zeroed scratch, then the heads'
+        // columns are rounded
+        auto zeroed = [&](bool want, int64_t len, int64_t ld) {
+            const size_t n = want ? static_cast<size_t>(s.batch * len * ld) : 0;
+            auto sc = std::make_unique<Scratch>(*this, std::max<size_t>(n, 1) * sizeof(float));
+            if (n > 0) fill(sc->as<float>(), 0.0f, static_cast<int64_t>(n));
+            return sc;
+        };
+        auto tq = zeroed(dq16 != nullptr, nq, s.ldq), tk = zeroed(dk16 != nullptr, nk, s.ldk),
+             tv = zeroed(dv16 != nullptr, nk, s.ldv);
+        fused_attention_backward(dq16 ? tq->as<float>() : nullptr, dk16 ? tk->as<float>() : nullptr,
+                                 dv16 ? tv->as<float>() : nullptr, dout, probs, q, k, v, s);
+        auto round_rows = [&](uint16_t* dst, const Scratch& src, int64_t len, int64_t ld) {
+            if (dst == nullptr) return;
+            const int64_t rows = s.batch * len, cols = H * hd;
+            round_rows_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, stream_>>>(
+                reinterpret_cast<__nv_bfloat16*>(dst), src.as<float>(), ld, rows, cols);
+            CAE_CUDA_CHECK_LAUNCH("round_rows_kernel");
+        };
+        round_rows(dq16, *tq, nq, s.ldq);
+        round_rows(dk16, *tk, nk, s.ldk);
+        round_rows(dv16, *tv, nk, s.ldv);
         return;
     }
     const int64_t nq_elems = pairs * nq * hd, nk_elems = pairs * nk * hd;
     const bool bf16 = s.precision == GemmPrecision::BF16;
     const size_t esz = bf16 ? sizeof(uint16_t) : sizeof(float);
-    auto scatter_add = [&](float* dst, const float* src, int64_t ld, int64_t N) {
+    // A gradient's heads back into its rows: added to fp32, or written as bf16.
+    auto scatter = [&](float* dst, uint16_t* dst16, const float* src, int64_t ld, int64_t N) {
         const int64_t n = pairs * N * hd;
-        scatter_heads_kernel<true><<<grid_for(n, kThreads), kThreads, 0, stream_>>>(dst, src, ld, H, N, hd, n);
+        if (dst16 != nullptr) {
+            scatter_heads_kernel<false><<<grid_for(n, kThreads), kThreads, 0, stream_>>>(
+                reinterpret_cast<__nv_bfloat16*>(dst16), src, ld, H, N, hd, n);
+        } else {
+            scatter_heads_kernel<true><<<grid_for(n, kThreads), kThreads, 0, stream_>>>(dst, src, ld, H, N, hd, n);
+        }
         CAE_CUDA_CHECK_LAUNCH("scatter_heads_kernel");
     };
     Scratch dog(*this, nq_elems * esz);
     gather_heads(dog, dout, s.ldo, s, nq);
 
-    if (dv) {  // dV = P^T dO  [Nk, hd]
+    if (want_v) {  // dV = P^T dO  [Nk, hd]
         Scratch dvg(*this, nk_elems * sizeof(float));
         run_gemm(pair_gemm(true, false, nk, hd, nq, 1.0f, fp32(probs), nk, operand(dog, bf16), hd, dvg.as<float>(), hd,
                            pairs, nq * nk, nq * hd, nk * hd, s.precision));
-        scatter_add(dv, dvg.as<float>(), s.ldv, nk);
+        scatter(dv, dv16, dvg.as<float>(), s.ldv, nk);
     }
-    if (!dq && !dk) return;
+    if (!want_q && !want_k) return;
 
     Scratch ds(*this, pairs * nq * nk * sizeof(float));
     {  // dP = dO V^T  [Nq, Nk]; then dS (in place, or as bf16 only for bf16 products)
@@ -267,19 +323,19 @@ void CudaBackend::attention_backward(float* dq, float* dk, float* dv, const floa
         ds.as<float>(), bf16 ? ds16->as<__nv_bfloat16>() : nullptr, probs, pairs * nq, nk);
     CAE_CUDA_CHECK_LAUNCH("softmax_backward_rows_kernel");
     const Operand dS = bf16 ? operand(*ds16, true) : fp32(ds.as<float>());
-    if (dq) {  // dQ = scale dS K  [Nq, hd]
+    if (want_q) {  // dQ = scale dS K  [Nq, hd]
         Scratch kg(*this, nk_elems * esz), dqg(*this, nq_elems * sizeof(float));
         gather_heads(kg, k, s.ldk, s, nk);
         run_gemm(pair_gemm(false, false, nq, hd, nk, s.scale, dS, nk, operand(kg, bf16), hd, dqg.as<float>(), hd, pairs,
                            nq * nk, nk * hd, nq * hd, s.precision));
-        scatter_add(dq, dqg.as<float>(), s.ldq, nq);
+        scatter(dq, dq16, dqg.as<float>(), s.ldq, nq);
     }
-    if (dk) {  // dK = scale dS^T Q  [Nk, hd]
+    if (want_k) {  // dK = scale dS^T Q  [Nk, hd]
         Scratch qg(*this, nq_elems * esz), dkg(*this, nk_elems * sizeof(float));
         gather_heads(qg, q, s.ldq, s, nq);
         run_gemm(pair_gemm(true, false, nk, hd, nq, s.scale, dS, nk, operand(qg, bf16), hd, dkg.as<float>(), hd, pairs,
                            nq * nk, nq * hd, nk * hd, s.precision));
-        scatter_add(dk, dkg.as<float>(), s.ldk, nk);
+        scatter(dk, dk16, dkg.as<float>(), s.ldk, nk);
     }
 }
 

@@ -82,6 +82,8 @@ public:
     void attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
                                 const AttentionShape& s) override;
     void gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n) override;
+    void attention_backward_bf16(uint16_t* dq, uint16_t* dk, uint16_t* dv, const float* dout, const float* probs,
+                                 const float* q, const float* k, const float* v, const AttentionShape& s) override;
     void residual_backward_bf16(uint16_t* dy, float* dgamma, const float* dout, const float* y, const float* gamma,
                                 const float* sample_scale, int64_t B, int64_t T, int64_t C) override;
     void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs,
@@ -135,6 +137,10 @@ private:
     bool fused_attention_applies(const AttentionShape& s) const;
     void attention_forward_to(float* out, uint16_t* out16, float* probs, const float* q, const float* k, const float* v,
                               const AttentionShape& s);
+    // attention_backward (+= into fp32 gradients) or attention_backward_bf16 (= bf16 gradients)
+    void attention_backward_to(float* dq, float* dk, float* dv, uint16_t* dq16, uint16_t* dk16, uint16_t* dv16,
+                               const float* dout, const float* probs, const float* q, const float* k, const float* v,
+                               const AttentionShape& s);
     void fused_attention_forward(float* out, uint16_t* out16, float* probs, const float* q, const float* k, const float* v,
                                  const AttentionShape& s);
     void fused_attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs,
