@@ -170,6 +170,34 @@ void check_case(const std::string& name, int64_t B, int64_t H, int64_t nq, int64
         same16 = same16 && out16[i] == (column ? float_to_bf16(out_f[i]) : 0xffff);
     }
     harness::check(same16, label + ": the bf16 output is the fp32 output rounded, bitwise");
+    // The backward with bf16 gradients (overwritten): the requested gradients into zeros, rounded,
+    // bitwise; nothing else of the buffer written.
+    Vec zero_grad(grad0.size(), 0.0f);
+    fused::Args az = a;
+    az.dq = grads & kDq ? zero_grad.data() + qo : nullptr;
+    az.dk = grads & kDk ? zero_grad.data() + ko : nullptr;
+    az.dv = grads & kDv ? zero_grad.data() + vo : nullptr;
+    run_fused<HD>(az, B * H, true);
+    std::vector<uint16_t> g16(grad0.size(), 0xffff);
+    fused::Args ab = az;
+    ab.grads16 = true;
+    ab.dq = grads & kDq ? reinterpret_cast<float*>(g16.data() + qo) : nullptr;
+    ab.dk = grads & kDk ? reinterpret_cast<float*>(g16.data() + ko) : nullptr;
+    ab.dv = grads & kDv ? reinterpret_cast<float*>(g16.data() + vo) : nullptr;
+    run_fused<HD>(ab, B * H, true);
+    // The elements of a requested gradient: its rows' head columns.
+    auto in_grad = [&](int64_t i, int bit, int64_t base, int64_t ld, int64_t rows) {
+        const int64_t off = i - base;
+        return (grads & bit) && off >= 0 && off / ld < rows && off % ld < D;
+    };
+    bool same_g16 = true;
+    for (size_t i = 0; i < g16.size(); ++i) {
+        const int64_t e = static_cast<int64_t>(i);
+        const bool written = in_grad(e, kDq, qo, s.ldq, B * nq) || in_grad(e, kDk, ko, s.ldk, B * nk) ||
+                             in_grad(e, kDv, vo, s.ldv, B * nk);
+        same_g16 = same_g16 && g16[i] == (written ? float_to_bf16(zero_grad[i]) : uint16_t{0xffff});
+    }
+    harness::check(same_g16, label + ": bf16 gradients = the gradients into zeros rounded, bitwise");
     // Only the gradient's own rows moved: the untouched elements of the buffer stayed bitwise.
     bool rest = true;
     for (size_t i = 0; i < grad0.size(); ++i) {

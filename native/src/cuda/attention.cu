@@ -19,7 +19,6 @@
 // dK += scale dS^T Q. A null gradient output is skipped (and its products with it).
 #include <cuda_bf16.h>
 
-#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -131,16 +130,6 @@ Operand fp32(const float* x) { return Operand{x, nullptr}; }
 template <class S>
 Operand operand(const S& scratch, bool bf16) {
     return bf16 ? Operand{nullptr, scratch.template as<uint16_t>()} : Operand{scratch.template as<float>(), nullptr};
-}
-
-// dst[r, c] = bf16(src[r, c]) for c < cols of rows of stride ld (both)
-__global__ void round_rows_kernel(__nv_bfloat16* __restrict__ dst, const float* __restrict__ src, int64_t ld,
-                                  int64_t rows, int64_t cols) {
-    const int64_t n = rows * cols;
-    for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-        const int64_t r = i / cols, c = i - r * cols;
-        dst[r * ld + c] = __float2bfloat16_rn(src[r * ld + c]);
-    }
 }
 
 // One strided-batched product over the B*H pairs, all matrices contiguous per pair.
@@ -257,32 +246,12 @@ void CudaBackend::attention_backward_to(float* dq, float* dk, float* dv, uint16_
     if (pairs <= 0 || nq <= 0 || nk <= 0 || hd <= 0 || (!want_q && !want_k && !want_v)) return;
     use_device();
     if (fused_attention_applies(s)) {  // the forward left row statistics in probs
-        if (!dq16 && !dk16 && !dv16) {
-            fused_attention_backward(dq, dk, dv, dout, probs, q, k, v, s);
-            return;
+        if (dq16 || dk16 || dv16) {
+            fused_attention_backward(reinterpret_cast<float*>(dq16), reinterpret_cast<float*>(dk16),
+                                     reinterpret_cast<float*>(dv16), true, dout, probs, q, k, v, s);
+        } else {
+            fused_attention_backward(dq, dk, dv, false, dout, probs, q, k, v, s);
         }
-        // bf16 outputs: the fused kernels accumulate fp32 into zeroed scratch, then the heads'
-        // columns are rounded
-        auto zeroed = [&](bool want, int64_t len, int64_t ld) {
-            const size_t n = want ? static_cast<size_t>(s.batch * len * ld) : 0;
-            auto sc = std::make_unique<Scratch>(*this, std::max<size_t>(n, 1) * sizeof(float));
-            if (n > 0) fill(sc->as<float>(), 0.0f, static_cast<int64_t>(n));
-            return sc;
-        };
-        auto tq = zeroed(dq16 != nullptr, nq, s.ldq), tk = zeroed(dk16 != nullptr, nk, s.ldk),
-             tv = zeroed(dv16 != nullptr, nk, s.ldv);
-        fused_attention_backward(dq16 ? tq->as<float>() : nullptr, dk16 ? tk->as<float>() : nullptr,
-                                 dv16 ? tv->as<float>() : nullptr, dout, probs, q, k, v, s);
-        auto round_rows = [&](uint16_t* dst, const Scratch& src, int64_t len, int64_t ld) {
-            if (dst == nullptr) return;
-            const int64_t rows = s.batch * len, cols = H * hd;
-            round_rows_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, stream_>>>(
-                reinterpret_cast<__nv_bfloat16*>(dst), src.as<float>(), ld, rows, cols);
-            CAE_CUDA_CHECK_LAUNCH("round_rows_kernel");
-        };
-        round_rows(dq16, *tq, nq, s.ldq);
-        round_rows(dk16, *tk, nk, s.ldk);
-        round_rows(dv16, *tv, nk, s.ldv);
         return;
     }
     const int64_t nq_elems = pairs * nq * hd, nk_elems = pairs * nk * hd;

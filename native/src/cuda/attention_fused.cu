@@ -129,8 +129,9 @@ void CudaBackend::fused_attention_forward(float* out, uint16_t* out16, float* pr
     launch<Pass::Forward>(s.head_dim, grid, s.kv_len, a, stream_);
 }
 
-void CudaBackend::fused_attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs,
-                                           const float* q, const float* k, const float* v, const AttentionShape& s) {
+void CudaBackend::fused_attention_backward(float* dq, float* dk, float* dv, bool grads16, const float* dout,
+                                           const float* probs, const float* q, const float* k, const float* v,
+                                           const AttentionShape& s) {
     const int64_t pairs = s.batch * s.heads;
     Scratch rowdot(*this, static_cast<size_t>(pairs * s.q_len) * sizeof(float));
     fused::Args a = fused_args(s, q, k, v);
@@ -138,6 +139,7 @@ void CudaBackend::fused_attention_backward(float* dq, float* dk, float* dv, cons
     a.dq = dq;
     a.dk = dk;
     a.dv = dv;
+    a.grads16 = grads16;
     a.stats = const_cast<float*>(probs);
     a.rowdot = rowdot.as<float>();
     const dim3 qgrid(tiles(s.q_len), static_cast<unsigned int>(pairs));

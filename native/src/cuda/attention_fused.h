@@ -28,8 +28,9 @@
 // pass from the row-dot phase to the accumulating phase through the thread's column of a shared
 // [tile, kRows] scratch. Each slice recomputes its tile's dot products: above head dim 64 that
 // repeats dot products, but every sum keeps its order and operands. ptxas (sm_80, sm_90a) reports
-// no spills for any head dim; above 64 the kernels use up to 255 registers, the rest of them
-// for shared-memory loads in flight.
+// no spills except 8 bytes in the head dim 80 forward on sm_90a (since the forward can also write
+// a bf16 output); above 64 the kernels use up to 255 registers, the rest of them for
+// shared-memory loads in flight.
 //
 // Arithmetic, per pair, with rows i (queries) and j (keys), s_ij = scale * (q_i . k_j):
 //   forward:  m_i = max_j s_ij, l_i = sum_j exp(s_ij - m_i), P_ij = exp(s_ij - m_i) / l_i,
@@ -120,13 +121,23 @@ struct Args {
     uint16_t* out16;   // when out is null: the forward output's bf16 bits (row stride ldo)
     const float* dout;
     int64_t ldo;
-    float *dq, *dk, *dv;  // backward outputs, accumulated (+=); each may be null
+    float *dq, *dk, *dv;  // backward outputs, accumulated (+=); each may be null; with grads16 ...
+    bool grads16;         // ... they point to bf16 bits instead, overwritten (element offsets as for fp32)
     float* stats;         // [pairs, Nq, 2]: m_i, l_i
     float* rowdot;        // [pairs, Nq]: D_i (written by the query-side backward, read by the key side)
     int64_t heads, nq, nk;
     float scale;
     bool bf16;
 };
+
+// A gradient element: added to the fp32 gradient, or written as bf16 bits (Args::grads16).
+CAE_FUSED_FN void store_grad(const Args& a, float* base, int64_t i, float v) {
+    if (a.grads16) {
+        reinterpret_cast<uint16_t*>(base)[i] = bf16_bits(v);
+    } else {
+        base[i] += v;
+    }
+}
 
 // A thread's state between the steps of a pass.
 template <int HD>
@@ -415,9 +426,8 @@ CAE_FUSED_FN void step_work(const Args& a, int64_t pair, int64_t tile, int s, fl
             }
             for (int j = 0; j < count; ++j) axpy<W>(r.acc, pc[j * kRows], t1 + j * HD + d0);
             if (last_tile) {
-                float* dqrow = a.dq + qo + d0;
 #pragma unroll
-                for (int d = 0; d < W; ++d) dqrow[d] += a.scale * r.acc[d];
+                for (int d = 0; d < W; ++d) store_grad(a, a.dq, qo + d0 + d, a.scale * r.acc[d]);
             }
         }
     } else {
@@ -447,13 +457,11 @@ CAE_FUSED_FN void step_work(const Args& a, int64_t pair, int64_t tile, int s, fl
         for (int i = 0; i < count; ++i) axpy<W>(r.acc, pc[i * kRows], rhs + i * HD + d0);
         if (last_tile) {
             if (st.stage == kDv) {
-                float* dvrow = a.dv + vo + d0;
 #pragma unroll
-                for (int d = 0; d < W; ++d) dvrow[d] += r.acc[d];
+                for (int d = 0; d < W; ++d) store_grad(a, a.dv, vo + d0 + d, r.acc[d]);
             } else {
-                float* dkrow = a.dk + ko + d0;
 #pragma unroll
-                for (int d = 0; d < W; ++d) dkrow[d] += a.scale * r.acc[d];
+                for (int d = 0; d < W; ++d) store_grad(a, a.dk, ko + d0 + d, a.scale * r.acc[d]);
             }
         }
     }

@@ -143,7 +143,8 @@ private:
                                const AttentionShape& s);
     void fused_attention_forward(float* out, uint16_t* out16, float* probs, const float* q, const float* k, const float* v,
                                  const AttentionShape& s);
-    void fused_attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs,
+    // grads16: dq, dk, dv point to bf16 gradients, overwritten (fused::Args::grads16)
+    void fused_attention_backward(float* dq, float* dk, float* dv, bool grads16, const float* dout, const float* probs,
                                   const float* q, const float* k, const float* v, const AttentionShape& s);
     // precision.cu: false when cuBLASLt could not run it and `fallback` is false (nothing done).
     bool run_gemm_bf16(const GemmArgs& g, bool fallback);
