@@ -136,7 +136,11 @@ constexpr int kMmaLds = kBM + 8;  // row stride = 8 (mod 32) banks: fragment loa
 
 __device__ __forceinline__ uint32_t to_tf32(float x) {
     uint32_t r;
+#ifdef CAE_CUDA_EMULATOR
+    r = ::cae_emu::cvt_rna_tf32(x);
+#else
     asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+#endif
     return r & 0xffffe000u;  // the 19 bits a TF32 operand has
 }
 
@@ -150,11 +154,15 @@ __device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) 
 // a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4); b0 (t, g), b1 (t+4, g);
 // d0, d1 (g, 2t, 2t+1), d2, d3 (g+8, 2t, 2t+1), with g = lane / 4, t = lane % 4.
 __device__ __forceinline__ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+#ifdef CAE_CUDA_EMULATOR
+    ::cae_emu::mma_m16n8k8_tf32(d, a, b);
+#else
     asm volatile(
         "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
         "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
 }
 
 template <bool TA, bool TB, bool THREE_PASS>
