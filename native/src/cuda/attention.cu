@@ -204,6 +204,13 @@ void CudaBackend::attention_forward_to(float* out, uint16_t* out16, float* probs
     gather_heads(qg, q, s.ldq, s, nq);
     gather_heads(kg, k, s.ldk, s, nk);
     gather_heads(vg, v, s.ldv, s, nk);
+    // Without a backward to follow (probs null, as the CPU backend and the fused path accept), the
+    // probabilities still need a home for the softmax and P V.
+    std::unique_ptr<Scratch> own_probs;
+    if (probs == nullptr) {
+        own_probs = std::make_unique<Scratch>(*this, static_cast<size_t>(pairs * nq * nk) * sizeof(float));
+        probs = own_probs->as<float>();
+    }
 
     // probs = scale Q K^T  [Nq, Nk] per pair
     run_gemm(pair_gemm(false, true, nq, nk, hd, s.scale, operand(qg, bf16), hd, operand(kg, bf16), hd, probs, nk, pairs,
