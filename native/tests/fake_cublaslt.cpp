@@ -4,7 +4,11 @@
 // product, on machines without a GPU. It is strict where cuBLASLt is documented to be strict:
 // ld >= rows for every layout, attribute value sizes, op(A) m x k / op(B) k x n / C m x n
 // consistency, equal batch counts, and pointer / row-stride / batch-stride alignment at least
-// the MIN_ALIGNMENT preferences the algorithm was chosen for. It offers no algorithm when k is 13.
+// the MIN_ALIGNMENT preferences the algorithm was chosen for. It offers no algorithm when k is 13
+// (success, none returned), 11 (NOT_SUPPORTED) or 10 (INVALID_VALUE).
+// On the CUDA emulator's streams (a hook at the start of the stream object, see
+// native/emu/runtime.cpp) the product is queued in stream order instead of computed at once, with
+// the operands read when the stream runs, as a device library reads them.
 // Types: CUDA_R_32F everywhere, or CUDA_R_16BF A and B with CUDA_R_32F C and D (compute 32F).
 // Epilogues: DEFAULT, BIAS (an fp32 vector, one value per row of D, here without batches) and
 // BGRADB (the sums of op(B) over k written to that vector, one per column of D, without batches).
@@ -93,6 +97,61 @@ int check_shapes(const Desc* d, const Layout* a, const Layout* b, const Layout* 
     *k = ak;
     return kSuccess;
 }
+
+// One product with everything it needs, copied: the descriptors may change or go before a queued
+// product runs.
+struct Matmul {
+    Desc desc;
+    Layout la, lb, lc, ld;
+    int64_t m, n, k;
+    float alpha, beta;
+    const void *A, *B, *C;
+    void* D;
+};
+
+void run(const Matmul& job) {
+    const Desc* dsc = &job.desc;
+    const Layout *la = &job.la, *lb = &job.lb, *lc = &job.lc, *ld = &job.ld;
+    const int64_t m = job.m, n = job.n, k = job.k;
+    const void *A = job.A, *B = job.B, *C = job.C;
+    void* D = job.D;
+    const float al_v = job.alpha, be_v = job.beta;
+    for (int32_t z = 0; z < lc->batch; ++z) {
+        const char* a = static_cast<const char*>(A) + z * la->stride * element_bytes(*la);
+        const char* b = static_cast<const char*>(B) + z * lb->stride * element_bytes(*lb);
+        const float* c = static_cast<const float*>(C) + z * lc->stride;
+        float* d = static_cast<float*>(D) + z * ld->stride;
+        for (int64_t j = 0; j < n; ++j)
+            for (int64_t i = 0; i < m; ++i) {
+                double s = 0.0;
+                for (int64_t p = 0; p < k; ++p)
+                    s += at(a, *la, dsc->transa, i, p) * at(b, *lb, dsc->transb, p, j);
+                double v = al_v * s;
+                if (be_v != 0.0f) v += static_cast<double>(be_v) * c[j * lc->ld + i];  // beta == 0: C not read
+                if (dsc->epilogue == 4) v += dsc->bias[i];  // BIAS: broadcast over the columns of D
+                d[j * ld->ld + i] = static_cast<float>(v);
+            }
+        if (dsc->epilogue == 512) {  // BGRADB: sums of op(B) over k, one per column of D
+            for (int64_t j = 0; j < n; ++j) {
+                double s = 0.0;
+                for (int64_t p = 0; p < k; ++p) s += at(b, *lb, dsc->transb, p, j);
+                dsc->bias[j] = static_cast<float>(s);
+            }
+        }
+    }
+}
+
+void run_queued(void* job) { run(*static_cast<const Matmul*>(job)); }
+void release_queued(void* job) { delete static_cast<Matmul*>(job); }
+
+// The start of a stream of the CUDA emulator (native/emu/runtime.cpp): a way to queue host work.
+struct EmulatorStream {
+    uint64_t magic;
+    // fn(data) runs in stream order (again at every replay of a graph that captured it);
+    // release(data) when nothing can run it any more.
+    void (*enqueue_host)(void* stream, void (*fn)(void*), void* data, void (*release)(void*));
+};
+constexpr uint64_t kEmulatorStreamMagic = 0xcae0e3a1a7005eedull;
 
 }  // namespace
 
@@ -201,10 +260,13 @@ int cublasLtMatmulAlgoGetHeuristic(void* handle, void* desc, void* a, void* b, v
     const int st = check_shapes(static_cast<Desc*>(desc), static_cast<Layout*>(a), static_cast<Layout*>(b),
                                 static_cast<Layout*>(c), static_cast<Layout*>(d), &m, &n, &k);
     if (st != kSuccess) return st;
-    if (k == 13) {  // a shape "without an algorithm", to test the caller's fallback
+    // Shapes "without an algorithm", in the three ways cuBLASLt says so, to test the caller's fallback.
+    if (k == 13) {
         *returned = 0;
         return kSuccess;
     }
+    if (k == 11) return kNotSupported;
+    if (k == 10) return kInvalidValue;
     std::memset(&results[0], 0, sizeof(Heuristic));
     results[0].algo.magic = kMagic;
     std::memcpy(results[0].algo.align, static_cast<Pref*>(pref)->align, sizeof(results[0].algo.align));
@@ -220,7 +282,6 @@ int cublasLtMatmul(void* handle, void* desc, const void* alpha, const void* A, v
                    const void* algo, void* workspace, size_t workspace_bytes, void* stream) {
     (void)workspace;
     (void)workspace_bytes;
-    (void)stream;
     if (handle != &g_handles) return kNotInitialized;
     const Desc* dsc = static_cast<const Desc*>(desc);
     const Layout *la = static_cast<Layout*>(a_desc), *lb = static_cast<Layout*>(b_desc),
@@ -235,30 +296,17 @@ int cublasLtMatmul(void* handle, void* desc, const void* alpha, const void* A, v
     if (!aligned(A, *la, al->align[0], batched) || !aligned(B, *lb, al->align[1], batched) ||
         !aligned(C, *lc, al->align[2], batched) || !aligned(D, *ld, al->align[3], batched))
         return kInvalidValue;  // the algorithm was chosen for stricter alignment than these buffers have
-    const float al_v = *static_cast<const float*>(alpha), be_v = *static_cast<const float*>(beta);
-    for (int32_t z = 0; z < lc->batch; ++z) {
-        const char* a = static_cast<const char*>(A) + z * la->stride * element_bytes(*la);
-        const char* b = static_cast<const char*>(B) + z * lb->stride * element_bytes(*lb);
-        const float* c = static_cast<const float*>(C) + z * lc->stride;
-        float* d = static_cast<float*>(D) + z * ld->stride;
-        for (int64_t j = 0; j < n; ++j)
-            for (int64_t i = 0; i < m; ++i) {
-                double s = 0.0;
-                for (int64_t p = 0; p < k; ++p)
-                    s += at(a, *la, dsc->transa, i, p) * at(b, *lb, dsc->transb, p, j);
-                double v = al_v * s;
-                if (be_v != 0.0f) v += static_cast<double>(be_v) * c[j * lc->ld + i];  // beta == 0: C not read
-                if (dsc->epilogue == 4) v += dsc->bias[i];  // BIAS: broadcast over the columns of D
-                d[j * ld->ld + i] = static_cast<float>(v);
-            }
-        if (dsc->epilogue == 512) {  // BGRADB: sums of op(B) over k, one per column of D
-            for (int64_t j = 0; j < n; ++j) {
-                double s = 0.0;
-                for (int64_t p = 0; p < k; ++p) s += at(b, *lb, dsc->transb, p, j);
-                dsc->bias[j] = static_cast<float>(s);
-            }
+    Matmul job{*dsc, *la, *lb, *lc, *ld, m, n, k, *static_cast<const float*>(alpha), *static_cast<const float*>(beta),
+               A, B, C, D};
+    if (stream != nullptr) {
+        EmulatorStream hook;
+        std::memcpy(&hook, stream, sizeof(hook));
+        if (hook.magic == kEmulatorStreamMagic) {
+            hook.enqueue_host(stream, &run_queued, new Matmul(job), &release_queued);
+            return kSuccess;
         }
     }
+    run(job);
     return kSuccess;
 }
 

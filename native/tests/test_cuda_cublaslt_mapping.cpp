@@ -5,7 +5,9 @@
 // strides, strided batches, a shared A (batch stride 0), single rows and columns, beta = 0 over
 // NaN, misaligned pointers; BF16 products (bf16 A and B, fp32 C) over the same cases; the BIAS
 // epilogue (C[i, j] += bias[j]) on the single-matrix ones, and the BGRADB epilogue (the sums of
-// op(A) over k, a weight GEMM's bias gradient) where it applies. Plans are cached per shape.
+// op(A) over k, a weight GEMM's bias gradient) where it applies; shapes for which the heuristic
+// finds no algorithm (nothing returned, NOT_SUPPORTED or INVALID_VALUE) run nothing and report it,
+// so that the backend takes its fallback kernel. Plans are cached per shape.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -158,7 +160,7 @@ void run_case(cuda::CublasLtGemm& lt, const Case& cs, bool bf16 = false, bool bi
         harness::fail(std::string(label) + ": " + e.what());
         return;
     }
-    if (cs.k == 13) {  // the fake has no algorithm for k = 13: nothing may be written
+    if (cs.k == 13 || cs.k == 11 || cs.k == 10) {  // the fake has no algorithm for these: nothing may be written
         harness::check(!ran, std::string(label) + ": run() reports that cuBLASLt had no algorithm");
         bool untouched = true;
         for (size_t i = 0; i < c.size(); ++i)
@@ -202,6 +204,8 @@ TEST_CASE("row-major GEMMs through the column-major library: every case") {
     }
     cases.push_back({false, true, 64, 48, 32, 1, 0, 1.0f, 0.0f, 64, 64, 64, false});  // 256-byte aligned
     cases.push_back({false, false, 5, 4, 13, 1, 0, 1.0f, 0.0f, 0, 0, 0, false});     // no algorithm: fallback
+    cases.push_back({true, false, 5, 4, 11, 1, 0, 1.0f, 0.0f, 0, 0, 0, false});      // ... as NOT_SUPPORTED
+    cases.push_back({false, true, 5, 4, 10, 2, 0, 1.0f, 0.0f, 0, 0, 0, false});      // ... as INVALID_VALUE
     // Weight gradients dW += dy^T x (the bias-gradient epilogue's use): padded, accumulating, 4-byte aligned
     cases.push_back({true, false, 48, 40, 64, 1, 0, 1.0f, 1.0f, 0, 0, 0, false});
     cases.push_back({true, false, 17, 33, 9, 1, 3, 1.0f, 1.0f, 0, 0, 0, false});

@@ -34,6 +34,8 @@ namespace cae::cuda::lt {
 
 using Status = int;                     // cublasStatus_t
 constexpr Status kStatusSuccess = 0;    // CUBLAS_STATUS_SUCCESS
+constexpr Status kStatusInvalidValue = 7;    // CUBLAS_STATUS_INVALID_VALUE
+constexpr Status kStatusNotSupported = 15;   // CUBLAS_STATUS_NOT_SUPPORTED
 
 using Handle = void*;                   // cublasLtHandle_t (pointer to an opaque context)
 using MatmulDesc = void*;               // cublasLtMatmulDesc_t

@@ -148,12 +148,16 @@ CublasLtGemm::Plan& CublasLtGemm::plan_for(const Key& key) {
     lt::Status st = api_.matmul_algo_get_heuristic(handle_, p.desc, p.layout_a, p.layout_b, p.layout_c, p.layout_c,
                                                    pref, 1, &slot.result, &returned);
     api_.matmul_preference_destroy(pref);
-    check("cublasLtMatmulAlgoGetHeuristic", st);
-    if (returned < 1 || slot.result.state != lt::kStatusSuccess) {
+    // "No algorithm for this shape" comes as success with nothing returned, or as NOT_SUPPORTED, or
+    // (for some single-row or single-column operands) INVALID_VALUE: each selects the fallback kernel.
+    const bool no_algorithm = st == lt::kStatusNotSupported || st == lt::kStatusInvalidValue;
+    if (!no_algorithm) check("cublasLtMatmulAlgoGetHeuristic", st);
+    if (no_algorithm || returned < 1 || slot.result.state != lt::kStatusSuccess) {
         destroy_plan(p);
         p.usable = false;
-        report_unusable(key, cat("cublasLtMatmulAlgoGetHeuristic found no algorithm (returned ", returned,
-                                 ", state ", slot.result.state, ")"));
+        report_unusable(key, no_algorithm ? cat("cublasLtMatmulAlgoGetHeuristic returned cublasStatus ", st)
+                                          : cat("cublasLtMatmulAlgoGetHeuristic found no algorithm (returned ",
+                                                returned, ", state ", slot.result.state, ")"));
         return plans_.emplace(key, p).first->second;
     }
     p.algo = slot.result.algo;
