@@ -18,6 +18,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <string>
@@ -1210,6 +1211,37 @@ TEST_CASE("memory: zero-filled (also when reused), counted, pinned, copies, fill
     const MemorySnapshot after = memory_snapshot();
     harness::check(after.device_bytes == before.device_bytes && after.host_bytes == before.host_bytes,
                    "device and host bytes return to where they were");
+}
+
+// A block that an op allocates and releases while a recording (CUDA graph) is made belongs to the
+// recording, whose replays write it again: it must not go back to the shared cache, or a later
+// allocation would share memory with the graph.
+TEST_CASE("recording: blocks allocated and released while recording stay with the recording") {
+    Backend& be = gpu();
+    if (!be.can_record()) {
+        std::printf("    (this backend does not record)\n");
+        return;
+    }
+    const MemorySnapshot before = memory_snapshot();
+    const size_t bytes = 4096;
+    be.begin_recording();
+    void* a = be.alloc(bytes);
+    be.fill(static_cast<float*>(a), 1.5f, bytes / 4);
+    be.release(a);
+    std::unique_ptr<Backend::Recording> rec = be.end_recording();
+    harness::check(rec != nullptr, "the recording succeeded");
+    void* b = be.alloc(bytes);
+    harness::check(b != a, "a later allocation does not get the recording's block");
+    if (rec) rec->replay();
+    std::vector<float> h(bytes / 4, -1.0f);
+    be.copy_to_host(h.data(), b, bytes);
+    harness::check(std::all_of(h.begin(), h.end(), [](float x) { return x == 0.0f; }),
+                   "a replay leaves the later allocation alone");
+    be.release(b);
+    rec.reset();
+    be.synchronize();
+    const MemorySnapshot after = memory_snapshot();
+    harness::check(after.device_bytes == before.device_bytes, "device bytes return to where they were");
 }
 
 TEST_CASE("errors: an impossible allocation is CAE_ERR_OUT_OF_MEMORY and the backend still works") {

@@ -153,7 +153,11 @@ void CudaBackend::release(void* p) noexcept {
     int current = -1;
     if (cudaGetDevice(&current) != cudaSuccess || current != device_) cudaSetDevice(device_);
     const size_t bytes = allocator_->requested_bytes(p);
-    if (allocator_->release(p)) count_release(MemoryPlace::Device, static_cast<int64_t>(bytes));
+    // While recording, a block the recording handed out goes back to the recording's pool (its
+    // replays write it again), never to the shared cache.
+    if ((record_pool_ && record_release(p)) || allocator_->release(p)) {
+        count_release(MemoryPlace::Device, static_cast<int64_t>(bytes));
+    }
 }
 
 void* CudaBackend::alloc_pinned_host(size_t bytes) {
