@@ -40,12 +40,18 @@ public final class CaeModel implements AutoCloseable {
 
     private final CaeConfig config;
     private final NativeModel model;
+    private final Context ownContext;
     private TrainingState state;
 
     private CaeModel(CaeConfig config, NativeModel model, TrainingState state) {
+        this(config, model, state, null);
+    }
+
+    private CaeModel(CaeConfig config, NativeModel model, TrainingState state, Context ownContext) {
         this.config = config;
         this.model = model;
         this.state = state;
+        this.ownContext = ownContext;
     }
 
     /** A freshly initialized model (the official initialization drawn from {@code seed}). */
@@ -53,6 +59,21 @@ public final class CaeModel implements AutoCloseable {
         config.validate();
         return new CaeModel(config, NativeModel.create(context, config.toNative(), seed),
                 new TrainingState(0, 0, 0, seed));
+    }
+
+    /**
+     * A freshly initialized model in a context that the model owns and closes with itself (the CPU
+     * context a trainer moves to when the CUDA device fails its self-check).
+     */
+    static CaeModel createInOwnContext(Context context, CaeConfig config, long seed) {
+        config.validate();
+        try {
+            return new CaeModel(config, NativeModel.create(context, config.toNative(), seed),
+                    new TrainingState(0, 0, 0, seed), context);
+        } catch (RuntimeException e) {
+            context.close();
+            throw e;
+        }
     }
 
     /** Loads a checkpoint whose metadata holds the configuration. */
@@ -283,5 +304,8 @@ public final class CaeModel implements AutoCloseable {
     @Override
     public void close() {
         model.close();
+        if (ownContext != null) {
+            ownContext.close();
+        }
     }
 }

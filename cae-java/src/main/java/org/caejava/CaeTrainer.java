@@ -4,11 +4,15 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Objects;
+import org.caejava.api.Backend;
 import org.caejava.api.Context;
 import org.caejava.api.NativeModel;
 import org.caejava.api.Precision;
 import org.caejava.api.StepOptions;
 import org.caejava.api.StepResult;
+import org.caejava.check.CudaMismatchException;
+import org.caejava.check.CudaSelfCheck;
+import org.caejava.check.SelfCheckResult;
 import org.caejava.data.BatchLoader;
 import org.caejava.data.Dataset;
 import org.caejava.mask.BlockMaskGenerator;
@@ -37,6 +41,11 @@ import org.caejava.train.CosineSchedule;
  * the patches, stochastic depth at the configuration's rate. Each epoch visits the samples in an
  * order drawn from (seed, epoch) and drops the last partial batch; masks are drawn from (seed,
  * epoch, index). A run resumed from a checkpoint therefore continues exactly.
+ *
+ * <p>Before the first step on a CUDA device, the device passes {@link CudaSelfCheck} (once per
+ * process and device). When it does not: a model the trainer creates in a context asked for as
+ * {@link Backend#AUTO} is created on the CPU instead (in a context the model owns), with a warning
+ * logged; otherwise {@link #fit()} throws a {@link CudaMismatchException} carrying the figures.
  */
 public final class CaeTrainer {
 
@@ -58,7 +67,7 @@ public final class CaeTrainer {
     /** Trains and returns the model (the one passed to the builder, or a new one). */
     public CaeModel fit() {
         Dataset data = b.data;
-        CaeModel model = b.model != null ? b.model : CaeModel.create(b.context, b.config, b.seed);
+        CaeModel model = b.model != null ? b.model : newModel();
         try {
             train(model, data);
         } catch (RuntimeException | Error e) {
@@ -68,6 +77,32 @@ public final class CaeTrainer {
             throw e;
         }
         return model;
+    }
+
+    /** A new model in the builder's context, or on the CPU when that is an AUTO context whose device disagrees. */
+    private CaeModel newModel() {
+        Context ctx = b.context;
+        if (ctx.backend() == Backend.CUDA) {
+            SelfCheckResult r = CudaSelfCheck.of(ctx);
+            if (CudaSelfCheck.decide(ctx.requestedBackend(), r) == CudaSelfCheck.Decision.USE_CPU) {
+                System.getLogger("org.caejava").log(System.Logger.Level.WARNING, CudaSelfCheck.fallbackWarning(r));
+                Context cpu = Context.builder().backend(Backend.CPU).seed(ctx.seed()).build();
+                return CaeModel.createInOwnContext(cpu, b.config, b.seed);
+            }
+        }
+        return CaeModel.create(ctx, b.config, b.seed);
+    }
+
+    /** Throws when the model's CUDA device failed its self-check: its steps cannot be trusted. */
+    private static void requireTrustedDevice(Context ctx) {
+        if (ctx.backend() != Backend.CUDA) {
+            return;
+        }
+        SelfCheckResult r = CudaSelfCheck.of(ctx);
+        if (!r.passed()) {
+            throw new CudaMismatchException(r, "The model lives on that device: create it in a CPU context, or set "
+                    + "CAE_SELF_CHECK=off to train on the device anyway");
+        }
     }
 
     private void train(CaeModel model, Dataset data) {
@@ -97,6 +132,7 @@ public final class CaeTrainer {
         }
         NativeModel nm = model.nativeModel();
         Context ctx = model.context();
+        requireTrustedDevice(ctx);
         TrainingState state = model.state();
         long optimizerSteps = state.optimizerSteps();
         final Precision precision = b.precision != null ? b.precision : Precision.defaultFor(ctx.backend());

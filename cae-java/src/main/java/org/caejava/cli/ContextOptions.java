@@ -1,14 +1,22 @@
 package org.caejava.cli;
 
+import java.io.PrintWriter;
 import org.caejava.api.Backend;
 import org.caejava.api.Context;
+import org.caejava.check.CudaSelfCheck;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** The options that choose where a command computes. */
 final class ContextOptions {
 
+    @Spec(Spec.Target.MIXEE)
+    CommandSpec command;
+
     @Option(names = "--backend", paramLabel = "cpu|cuda|auto", defaultValue = "auto",
-            description = "Where to compute (default: ${DEFAULT-VALUE}: CUDA when usable, else the CPU).")
+            description = "Where to compute (default: ${DEFAULT-VALUE}: CUDA when usable and its self-check against "
+                    + "the CPU passes, else the CPU; cuda fails when the self-check does).")
     String backend;
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
@@ -27,8 +35,21 @@ final class ContextOptions {
         };
     }
 
+    /**
+     * The context to compute in. A CUDA device first passes its self-check against the CPU: when it
+     * does not, auto continues on the CPU after a one-line warning and cuda fails with the figures.
+     */
     Context open(long seed) {
         Backend b = parsedBackend();
-        return Context.builder().backend(b).threads(threads).device(b == Backend.CPU ? 0 : device).seed(seed).build();
+        Context ctx = Context.builder().backend(b).threads(threads).device(b == Backend.CPU ? 0 : device).seed(seed)
+                .build();
+        return CudaSelfCheck.verified(ctx, threads, this::warn);
+    }
+
+    private void warn(String message) {
+        PrintWriter err = command != null ? command.commandLine().getErr() : new PrintWriter(System.err, true);
+        String name = command != null ? command.commandLine().getCommandName() : "cae";
+        err.println("cae " + name + ": warning: " + message);
+        err.flush();
     }
 }

@@ -9,13 +9,16 @@ import org.caejava.CaeModel;
 import org.caejava.api.Context;
 import org.caejava.api.NativeModel;
 import org.caejava.api.ParamInfo;
+import org.caejava.api.Precision;
 import org.caejava.api.Slot;
+import org.caejava.api.StepOptions;
 import org.caejava.api.StepResult;
 import org.caejava.io.SafetensorsFile;
 import org.caejava.io.SafetensorsWriter;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
@@ -47,18 +50,32 @@ final class GradCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the losses as one JSON object.")
     boolean json;
 
+    @Option(names = "--precision", paramLabel = "fp32|bf16", defaultValue = "fp32",
+            description = "Matrix products of the linear layers (default ${DEFAULT-VALUE}, the reference; bf16 rounds "
+                    + "their operands to bfloat16 and sums in fp32, as a bf16 training step does).")
+    String precision;
+
     @Mixin
     ContextOptions where = new ContextOptions();
 
     @Override
     public Integer call() throws Exception {
+        Precision at;
+        try {
+            at = Precision.parse(precision);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--precision must be fp32 or bf16, not \"" + precision
+                    + "\"");
+        }
         CaeConfig fallback = config == null ? null : CaeConfig.fromJson(Files.readString(config));
         PrintWriter pw = spec.commandLine().getOut();
         try (Context ctx = where.open(0); CaeModel model = CaeModel.load(ctx, checkpoint, fallback);
                 SafetensorsFile in = SafetensorsFile.open(batch)) {
             NativeModel nm = model.nativeModel();
-            StepResult r = nm.computeGradients(in.tensor("images"), in.tensor("mask"));
-            SafetensorsWriter w = new SafetensorsWriter().metadata("format", "cae-java/grad")
+            StepResult r = nm.computeGradients(in.tensor("images"), in.tensor("mask"),
+                    StepOptions.defaults().withDropPath(false).withPrecision(at));
+            SafetensorsWriter w = new SafetensorsWriter().metadata("format", "cae-java/grad").metadata("precision",
+                    at.toString()).metadata("backend", ctx.description())
                     .metadata("checkpoint", checkpoint.toString()).metadata("config", model.config().toJson());
             w.addFloats("loss", new long[0], new float[] {r.loss()});
             w.addFloats("loss_main", new long[0], new float[] {r.lossMain()});

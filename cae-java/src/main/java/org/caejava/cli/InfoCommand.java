@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.caejava.api.Backend;
 import org.caejava.api.BackendInfo;
@@ -11,14 +13,23 @@ import org.caejava.api.Context;
 import org.caejava.api.DeviceInfo;
 import org.caejava.api.NativeLibrary;
 import org.caejava.api.Precision;
+import org.caejava.check.CudaSelfCheck;
+import org.caejava.check.Figure;
+import org.caejava.check.SelfCheckResult;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-/** {@code cae info}: version, backends compiled in and usable, devices, library path, threads. */
+/**
+ * {@code cae info}: version, backends compiled in and usable, devices, library path, threads; with
+ * {@code --check}, the self-check of every CUDA device against the CPU (exit code 1 when one fails).
+ */
 @Command(name = "info", mixinStandardHelpOptions = true,
-        description = "Show the library build, the backends and why they are (not) usable, devices and threads.")
+        description = {"Show the library build, the backends and why they are (not) usable, devices and threads.",
+            "--check runs the self-check of each CUDA device against the CPU (a tiny model's losses, gradients, "
+                + "AdamW step and features in fp32 and bf16) and prints its figures; exit code 1 when a device "
+                + "disagrees."})
 final class InfoCommand implements Callable<Integer> {
 
     @Spec
@@ -26,6 +37,10 @@ final class InfoCommand implements Callable<Integer> {
 
     @Option(names = "--json", description = "Print one JSON object instead of text.")
     boolean json;
+
+    @Option(names = "--check", description = "Run the self-check of each CUDA device against the CPU and print "
+            + "the figures.")
+    boolean check;
 
     @Override
     public Integer call() throws Exception {
@@ -54,10 +69,18 @@ final class InfoCommand implements Callable<Integer> {
             info.put("default_precision", Precision.defaultFor(ctx.backend()).toString());
         }
 
+        List<SelfCheckResult> checks = check ? selfChecks() : List.of();
+        boolean allPassed = checks.stream().allMatch(SelfCheckResult::passed);
+        if (check) {
+            ArrayNode list = info.putArray("self_check");
+            checks.forEach(r -> list.add(toJson(mapper, r)));
+        }
+
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             out.println(mapper.writeValueAsString(info));
-            return 0;
+            out.flush();
+            return allPassed ? 0 : 1;
         }
         var build = info.get("build");
         out.printf("cae-java %s (ABI %s), %s%n", build.get("version").asText(), build.get("abi").asText(),
@@ -82,7 +105,53 @@ final class InfoCommand implements Callable<Integer> {
         }
         out.printf("default:  %s; training steps at %s (--precision)%n", info.get("default_context").asText(),
                 info.get("default_precision").asText());
+        if (check) {
+            if (checks.isEmpty()) {
+                out.printf("self-check: no usable CUDA device, nothing to check (%s)%n",
+                        NativeLibrary.backendInfo(Backend.CUDA).reason());
+            }
+            for (SelfCheckResult r : checks) {
+                out.print(r.table());
+                out.printf("  auto %s; cuda %s%n", r.passed() ? "computes on this device" : "computes on the CPU",
+                        r.passed() ? "too" : "fails");
+            }
+        }
         out.flush();
-        return 0;
+        return allPassed ? 0 : 1;
+    }
+
+    /** The self-check of every CUDA device (none when CUDA is not usable). */
+    private static List<SelfCheckResult> selfChecks() {
+        if (!NativeLibrary.backendInfo(Backend.CUDA).usable()) {
+            return List.of();
+        }
+        List<SelfCheckResult> results = new ArrayList<>();
+        for (DeviceInfo d : NativeLibrary.devices()) {
+            Context ctx;
+            try {
+                ctx = Context.builder().backend(Backend.CUDA).device(d.index()).build();
+            } catch (RuntimeException e) {
+                results.add(SelfCheckResult.failed("CUDA device " + d.index() + " (" + d.name() + ")", List.of(),
+                        "creating a context: " + e.getMessage(), 0));
+                continue;
+            }
+            try (ctx) {
+                results.add(CudaSelfCheck.of(ctx));
+            }
+        }
+        return results;
+    }
+
+    private static ObjectNode toJson(ObjectMapper mapper, SelfCheckResult r) {
+        ObjectNode o = mapper.createObjectNode().put("device", r.device()).put("passed", r.passed())
+                .put("seconds", r.seconds());
+        o.put("error", r.error());
+        o.put("skipped", r.skipped());
+        ArrayNode figures = o.putArray("figures");
+        for (Figure f : r.figures()) {
+            figures.addObject().put("name", f.name()).put("cuda", f.cuda()).put("cpu", f.cpu())
+                    .put("relative", f.error()).put("tolerance", f.tolerance()).put("passed", f.passed());
+        }
+        return o;
     }
 }

@@ -24,6 +24,7 @@ public final class Context implements AutoCloseable {
 
     private final Arena arena;
     private final MemorySegment handle;
+    private final Backend requested;
     private final Backend backend;
     private final int deviceIndex;
     private final int threads;
@@ -51,6 +52,7 @@ public final class Context implements AutoCloseable {
         try (Arena call = Arena.ofConfined()) {
             MemorySegment info = cae_context_info.allocate(call);
             Native.check(CaeNative.cae_context_query(handle, info), "querying the new context");
+            this.requested = b.backend;
             this.backend = Backend.of(cae_context_info.backend(info));
             this.deviceIndex = cae_context_info.device_index(info);
             this.threads = cae_context_info.num_threads(info);
@@ -74,6 +76,14 @@ public final class Context implements AutoCloseable {
     /** The backend chosen (AUTO is resolved at creation). */
     public Backend backend() {
         return backend;
+    }
+
+    /**
+     * The backend asked for: {@link Backend#AUTO} when the choice was left to the library, which may
+     * then move work to the CPU when the device disagrees with it.
+     */
+    public Backend requestedBackend() {
+        return requested;
     }
 
     public int deviceIndex() {

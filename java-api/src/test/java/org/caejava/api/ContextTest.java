@@ -13,6 +13,7 @@ class ContextTest {
     void cpuContextReportsItsOptions() {
         try (Context ctx = Context.builder().backend(Backend.CPU).threads(2).seed(42).build()) {
             assertEquals(Backend.CPU, ctx.backend());
+            assertEquals(Backend.CPU, ctx.requestedBackend());
             assertEquals(2, ctx.threads());
             assertEquals(42, ctx.seed());
             assertEquals(0, ctx.deviceIndex());
@@ -38,6 +39,7 @@ class ContextTest {
         }
         try (Context ctx = Context.create()) {
             assertEquals(Backend.CPU, ctx.backend());
+            assertEquals(Backend.AUTO, ctx.requestedBackend());
             assertTrue(ctx.threads() >= 1);
         }
     }
