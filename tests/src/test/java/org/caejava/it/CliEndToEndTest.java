@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.caejava.CaeConfig;
 import org.caejava.CaeModel;
@@ -36,16 +37,26 @@ class CliEndToEndTest {
     record Run(int exit, String output) {}
 
     static Process start(Path log, String... args) throws IOException {
+        return start(log, Map.of(), args);
+    }
+
+    /** Starts the CLI with {@code env} added to its environment (CAE_LIBRARY_PATH, for instance). */
+    static Process start(Path log, Map<String, String> env, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-jar", JAR.toString()));
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().put("XDG_CACHE_HOME", log.getParent().resolve("cache").toString());
+        pb.environment().putAll(env);
         return pb.start();
     }
 
     static Run run(Path log, String... args) throws Exception {
-        Process p = start(log, args);
+        return run(log, Map.of(), args);
+    }
+
+    static Run run(Path log, Map<String, String> env, String... args) throws Exception {
+        Process p = start(log, env, args);
         assertTrue(p.waitFor(5, TimeUnit.MINUTES), "cae " + String.join(" ", args) + " did not finish");
         return new Run(p.exitValue(), Files.readString(log));
     }
