@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs when they are missing: CMake, a C++ compiler,
-# Maven, and OpenBLAS for the CPU backend. Runs apt-get as root, or through
-# sudo when that works without a password; otherwise prints the command to run.
+# Maven, OpenBLAS for the CPU backend, and python3 for the CUDA emulator's source rewrite. Runs
+# apt-get as root, or through sudo when that works without a password; otherwise prints the
+# command to run.
 # JDK 25 is not in Debian: ./cae says where to get it.
 set -euo pipefail
 
-packages=(cmake g++ make maven libopenblas-dev)
+packages=(cmake g++ make maven libopenblas-dev python3)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

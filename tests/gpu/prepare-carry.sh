@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=../../scripts/env.sh
 . "$root/scripts/env.sh"
 find_jdk
-(cd "$root" && mvn -q -DskipTests -Dcae.cuda=OFF package)
+(cd "$root" && mvn -q -DskipTests -Dcae.cuda=OFF -Dcae.emu=OFF package)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging --strip-debug --no-header-files --no-man-pages \

@@ -98,7 +98,7 @@ GEN=""
 command -v ninja > /dev/null && [[ ! -f $BUILD/CMakeCache.txt ]] && GEN="-G Ninja"
 stage build 330 info "
     set -o pipefail
-    cmake -S '$ROOT' -B '$BUILD' $GEN -DCMAKE_BUILD_TYPE=Release -DCAE_CUDA=ON > '$WORK/configure.log' 2>&1 || { cat '$WORK/configure.log'; exit 1; }
+    cmake -S '$ROOT' -B '$BUILD' $GEN -DCMAKE_BUILD_TYPE=Release -DCAE_CUDA=ON -DCAE_EMU=OFF > '$WORK/configure.log' 2>&1 || { cat '$WORK/configure.log'; exit 1; }
     grep -E 'CUDA backend|CPU GEMM' '$WORK/configure.log'
     cmake --build '$BUILD' -j \$(nproc) > '$WORK/build.log' 2>&1; rc=\$?
     grep -E 'error|warning' '$WORK/build.log' | grep -v 'ptxas info' | head -40
@@ -164,6 +164,7 @@ if [[ -f $CARRY/jre.tgz && -f $CARRY/cae-cli.jar ]]; then
     stage "java runtime" 30 info "tar xzf '$CARRY/jre.tgz' -C '$WORK' && '$WORK/jre/bin/java' -version"
     CAE="'$WORK/jre/bin/java' --enable-native-access=ALL-UNNAMED -Dcae.library.path='$BUILD/lib/libcae.so' -jar '$CARRY/cae-cli.jar'"
     stage "java cae info" 60 test "$CAE info"
+    stage "java cae info --check" 60 test "$CAE info --check"
     stage "java cae pretrain cuda" 180 test "$CAE pretrain --backend cuda --steps 400 --batch 256 --probe-train 5000 --probe-test 1000 --no-report --out '$WORK/pretrain'"
     stage "java cae bench base b128 cuda" 120 test "$CAE bench --preset base --batch 128 --steps 10 --warmup 3 --backend cuda"
     # bf16 against fp32 over 300 steps of the same run on CUDA (loss windows in tracking.json).
