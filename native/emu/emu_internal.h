@@ -22,6 +22,7 @@ struct Options {
     bool shuffle_blocks = false;    // CAE_EMU_BLOCKS=shuffle
     uint64_t seed = 1;              // CAE_EMU_SEED
     unsigned threads = 1;           // CAE_EMU_THREADS: OS threads running the blocks of a launch (default: cores)
+    std::string broken_kernel;      // CAE_EMU_BREAK_KERNEL=name: its threads return at once (a wrong device, for tests)
     bool heap_memory = false;       // CAE_EMU_DEVICE_MEMORY=heap (for ASan), else the guarded arena
 };
 const Options& options();

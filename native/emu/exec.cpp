@@ -323,6 +323,10 @@ void resolve_shuffle(const unsigned char (*in)[64], unsigned char (*out)[64], un
 
 void kernel_entry(const char* name) {
     ActiveLaunch* l = tls_launch;
+    if (!options().broken_kernel.empty() && options().broken_kernel == name) {  // leaves its outputs unwritten
+        tls_block->current->state = State::Done;
+        to_scheduler();
+    }
     const char* expected = nullptr;
     if (l->name.load(std::memory_order_relaxed) == nullptr && l->name.compare_exchange_strong(expected, name)) {
         count_launch(name);

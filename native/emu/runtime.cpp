@@ -405,6 +405,8 @@ const Options& options() {
         if (seed && *seed) r.seed = std::strtoull(seed, nullptr, 10);
         const char* mem = std::getenv("CAE_EMU_DEVICE_MEMORY");
         r.heap_memory = mem && std::strcmp(mem, "heap") == 0;
+        const char* broken = std::getenv("CAE_EMU_BREAK_KERNEL");
+        if (broken) r.broken_kernel = broken;
         const char* threads = std::getenv("CAE_EMU_THREADS");
         const long n = threads && *threads ? std::strtol(threads, nullptr, 10) : static_cast<long>(std::thread::hardware_concurrency());
         r.threads = static_cast<unsigned>(std::clamp<long>(n, 1, 64));
