@@ -154,65 +154,61 @@ std::string where(const Fiber& f) {
     return s;
 }
 
-// Resolves the warp meetings whose lanes have all arrived; false when none could be.
+std::string hex_mask(unsigned mask) {
+    char s[16];
+    std::snprintf(s, sizeof(s), "0x%08x", mask);
+    return s;
+}
+
+// Resolves the warp meetings whose lanes have all arrived; false when none could be. Lanes of one
+// warp may meet in disjoint groups (each with its own mask, as divergent code does); masks that
+// overlap without being equal, or a named lane that exited or does not exist, are faults.
 bool resolve_warps(BlockRun& b) {
     bool any = false;
     const int lanes_total = static_cast<int>(b.fibers.size());
     for (size_t w = 0; w < b.warps.size() && b.fault.empty(); ++w) {
         const int first = static_cast<int>(w) * kWarpSize;
         const int count = std::min(kWarpSize, lanes_total - first);
-        int waiting = 0, live = 0;
-        unsigned mask = 0;
-        Resolve resolve = nullptr;
+        unsigned handled = 0;
         for (int l = 0; l < count; ++l) {
             const Fiber& f = b.fibers[first + l];
-            if (f.state == State::Done) continue;
-            ++live;
-            if (f.state == State::AtWarp) {
-                if (waiting == 0) {
-                    mask = f.mask;
-                    resolve = f.resolve;
-                } else if (f.mask != mask || f.resolve != resolve) {
-                    b.fault = "lanes of one warp meet at different warp collectives or with different masks (" +
-                              where(f) + ")";
+            if (f.state != State::AtWarp || (handled >> l & 1u)) continue;
+            const unsigned mask = f.mask;
+            const Resolve resolve = f.resolve;
+            bool complete = true;
+            for (int m = 0; m < kWarpSize; ++m) {
+                if (!(mask >> m & 1u)) continue;
+                if (m >= count || b.fibers[first + m].state == State::Done) {
+                    b.fault = "a warp collective with mask " + hex_mask(mask) + " names lane " + std::to_string(m) +
+                              ", which " + (m >= count ? "does not exist (the block ends inside this warp)" : "has exited") +
+                              " (warp " + std::to_string(w) + " of " + where(f) + ")";
                     return false;
                 }
-                ++waiting;
+                const Fiber& g = b.fibers[first + m];
+                if (g.state != State::AtWarp) {
+                    complete = false;
+                } else if (g.mask != mask || g.resolve != resolve) {
+                    b.fault = "lanes of one warp meet at different warp collectives or with overlapping masks " +
+                              hex_mask(mask) + " and " + hex_mask(g.mask) + " (" + where(g) + ")";
+                    return false;
+                }
             }
-        }
-        if (waiting == 0) continue;
-        // Every lane named in the mask must exist, be live and be waiting here.
-        bool complete = true;
-        for (int l = 0; l < kWarpSize; ++l) {
-            if (!(mask >> l & 1u)) continue;
-            if (l >= count || b.fibers[first + l].state == State::Done) {
-                const Fiber& any_lane = b.fibers[first];
-                b.fault = "a warp collective with mask 0x" + [&] {
-                    char s[16];
-                    std::snprintf(s, sizeof(s), "%08x", mask);
-                    return std::string(s);
-                }() + " names lane " + std::to_string(l) + ", which " +
-                          (l >= count ? "does not exist (the block ends inside this warp)" : "has exited") + " (warp " +
-                          std::to_string(w) + " of " + where(any_lane) + ")";
-                return false;
+            handled |= mask;
+            if (!complete) continue;
+            unsigned char in[kWarpSize][64];
+            std::memset(in, 0, sizeof(in));
+            for (int m = 0; m < count; ++m) {
+                if (mask >> m & 1u) std::memcpy(in[m], b.fibers[first + m].in, 64);
             }
-            if (b.fibers[first + l].state != State::AtWarp) complete = false;
+            resolve(in, b.warps[w].resolved, mask);
+            for (int m = 0; m < count; ++m) {
+                if (!(mask >> m & 1u)) continue;
+                Fiber& g = b.fibers[first + m];
+                std::memcpy(g.out, b.warps[w].resolved[m], g.out_bytes);
+                g.state = State::Ready;
+            }
+            any = true;
         }
-        (void)live;
-        if (!complete) continue;
-        unsigned char in[kWarpSize][64];
-        std::memset(in, 0, sizeof(in));
-        for (int l = 0; l < count; ++l) {
-            if (mask >> l & 1u) std::memcpy(in[l], b.fibers[first + l].in, 64);
-        }
-        resolve(in, b.warps[w].resolved, mask);
-        for (int l = 0; l < count; ++l) {
-            Fiber& f = b.fibers[first + l];
-            if (!(mask >> l & 1u)) continue;
-            std::memcpy(f.out, b.warps[w].resolved[l], f.out_bytes);
-            f.state = State::Ready;
-        }
-        any = true;
     }
     return any;
 }

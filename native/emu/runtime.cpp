@@ -97,9 +97,13 @@ public:
         const size_t size = (std::max<size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
         if (live_bytes_ + size > kDeviceMemoryBytes) return nullptr;
         char* p = nullptr;
+        size_t usable = size;
         if (options().heap_memory) {
-            p = static_cast<char*>(std::aligned_alloc(kAlign, size));
-            if (p == nullptr) return nullptr;
+            // The exact size, so that AddressSanitizer reports a read even one byte past the end.
+            usable = std::max<size_t>(bytes, 1);
+            void* q = nullptr;
+            if (posix_memalign(&q, kAlign, usable) != 0) return nullptr;
+            p = static_cast<char*>(q);
         } else {
             reserve();
             for (auto it = free_.begin(); it != free_.end(); ++it) {
@@ -120,7 +124,12 @@ public:
                     mprotect(base_ + old_end, protected_end() - old_end, PROT_READ | PROT_WRITE);
             }
         }
-        live_.emplace(p, size);
+        // cudaMalloc does not clear memory: NaN bytes, so that reading what nobody wrote shows.
+        const bool was_open = open_;
+        open();
+        std::memset(p, 0xff, usable);
+        if (!was_open) close();
+        live_.emplace(p, usable);
         live_bytes_ += size;
         return p;
     }
@@ -128,7 +137,7 @@ public:
         char* p = static_cast<char*>(ptr);
         auto it = live_.find(p);
         if (it == live_.end()) return false;
-        const size_t size = it->second;
+        const size_t size = (it->second + kAlign - 1) / kAlign * kAlign;
         live_.erase(it);
         live_bytes_ -= size;
         if (options().heap_memory) {
