@@ -51,7 +51,7 @@ extern thread_local ThreadState* tls_thread;
 void syncthreads();
 // A fault inside a kernel: the block stops, the launch's stream records a sticky error.
 [[noreturn]] void kernel_fault(const char* what);
-void kernel_entry(const char* name);
+void kernel_entry(const char* name, long max_threads = 0);
 void* shared_static(const void* key, size_t bytes, size_t align);
 void* shared_dynamic();
 
@@ -176,6 +176,9 @@ inline cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute 
 #define gridDim (::cae_emu::tls_thread->grid_dim)
 
 #define CAE_EMU_KERNEL_ENTRY(name) ::cae_emu::kernel_entry(name);
+// A kernel compiled for at most max_threads per block (__launch_bounds__) cannot run with more: the
+// device refuses such a launch (too many resources requested); here it is a fault.
+#define CAE_EMU_KERNEL_ENTRY_BOUNDED(name, max_threads) ::cae_emu::kernel_entry(name, static_cast<long>(max_threads));
 
 inline void __syncthreads() { ::cae_emu::syncthreads(); }
 

@@ -317,8 +317,14 @@ void resolve_shuffle(const unsigned char (*in)[64], unsigned char (*out)[64], un
     std::abort();
 }
 
-void kernel_entry(const char* name) {
+void kernel_entry(const char* name, long max_threads) {
     ActiveLaunch* l = tls_launch;
+    const dim3 b = l->cfg.block;
+    if (max_threads > 0 && static_cast<long>(b.x) * b.y * b.z > max_threads) {
+        kernel_fault(("launched with " + std::to_string(static_cast<long>(b.x) * b.y * b.z) +
+                      " threads per block, above its __launch_bounds__(" + std::to_string(max_threads) + ")")
+                         .c_str());
+    }
     if (!options().broken_kernel.empty() && options().broken_kernel == name) {  // leaves its outputs unwritten
         tls_block->current->state = State::Done;
         to_scheduler();

@@ -10,7 +10,8 @@ Each FILE (relative to --src) is written to --out (a .cu file as .cu.cpp) with:
     arguments not written are then deduced as nvcc deduces them);
   - every `__shared__ [__align__(N)] T name[d]...;` turned into per-block storage and every
     `extern __shared__ [__align__(N)] T name[];` into the block's dynamic buffer;
-  - CAE_EMU_KERNEL_ENTRY("name") at the start of every __global__ function's body.
+  - CAE_EMU_KERNEL_ENTRY("name") at the start of every __global__ function's body
+    (CAE_EMU_KERNEL_ENTRY_BOUNDED("name", max_threads) where it has __launch_bounds__).
 Fails (exit 1, naming the file and line) if a `<<<`, `__shared__` or `asm` survives. Lines keep
 their numbers, so compiler errors and sanitizer reports point at the original source.
 --kernels writes a header listing every __global__ function of all the files (for the test that
@@ -22,7 +23,7 @@ import re
 import sys
 
 GLOBAL_RE = re.compile(
-    r"__global__\s+(?:void\s+)?(?:__launch_bounds__\s*\((?:[^()]|\([^()]*\))*\)\s*)?(?:void\s+)?([A-Za-z_]\w*)\s*\(")
+    r"__global__\s+(?:void\s+)?(?:__launch_bounds__\s*\(((?:[^()]|\([^()]*\))*)\)\s*)?(?:void\s+)?([A-Za-z_]\w*)\s*\(")
 TEMPLATE_KERNEL_RE = re.compile(
     r"template\s*<[^;{]*?>\s*__global__\s+(?:void\s+)?(?:__launch_bounds__\s*\((?:[^()]|\([^()]*\))*\)\s*)?"
     r"(?:void\s+)?([A-Za-z_]\w*)\s*\(")
@@ -141,7 +142,12 @@ def rewrite(path, text, template_kernels):
         while j < len(code) and code[j].isspace():
             j += 1
         if j < len(code) and code[j] == "{":
-            edits.append((j + 1, j + 1, f' CAE_EMU_KERNEL_ENTRY("{m.group(1)}")'))
+            bounds = m.group(1)
+            if bounds is None:
+                edits.append((j + 1, j + 1, f' CAE_EMU_KERNEL_ENTRY("{m.group(2)}")'))
+            else:  # the first argument: the most threads per block the kernel was compiled for
+                a, b = split_top(code, m.start(1), m.end(1))[0]
+                edits.append((j + 1, j + 1, f' CAE_EMU_KERNEL_ENTRY_BOUNDED("{m.group(2)}", ({code[a:b].strip()}))'))
 
     for m in SHARED_RE.finditer(code):
         is_extern, align, typ, name, dims = m.group(1), m.group(2) or "alignof(" + m.group(3) + ")", m.group(3), m.group(4), m.group(5)
@@ -250,7 +256,7 @@ def main():
         code = strip_comments(t)
         template_kernels.update(m.group(1) for m in TEMPLATE_KERNEL_RE.finditer(code))
         for m in GLOBAL_RE.finditer(code):
-            all_kernels.setdefault(m.group(1), f)
+            all_kernels.setdefault(m.group(2), f)
     for f, t in texts.items():
         out = rewrite(f, t, template_kernels)
         dst = os.path.join(a.out, f + (".cpp" if f.endswith(".cu") else ""))  # g++ compiles .cpp as C++

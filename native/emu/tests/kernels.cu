@@ -86,6 +86,12 @@ __global__ void half_warp_sums_kernel(const float* x, float* out) {
     out[lane] = v;
 }
 
+// Compiled for at most 64 threads per block.
+__global__ void __launch_bounds__(64) bounded_fill_kernel(float* x, int n) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] = 1.0f;
+}
+
 __global__ void fill_kernel(float* x, int n, float offset) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) x[i] = static_cast<float>(i) + offset;
@@ -126,6 +132,8 @@ void launch_warp_sum(const float* x, float* out, int active_lanes) {
 }
 
 void launch_half_warp_sums(const float* x, float* out) { half_warp_sums_kernel<<<1, 32>>>(x, out); }
+
+void launch_bounded_fill(float* x, int n, int threads) { bounded_fill_kernel<<<(n + threads - 1) / threads, threads>>>(x, n); }
 
 void launch_fill(float* x, int n, float offset, dim3 grid, dim3 block, cudaStream_t stream) {
     fill_kernel<<<grid, block, 0, stream>>>(x, n, offset);

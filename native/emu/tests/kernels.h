@@ -37,6 +37,9 @@ void launch_warp_sum(const float* x, float* out, int active_lanes);
 // (0x0000ffff, 0xffff0000); out[lane] = its half's sum.
 void launch_half_warp_sums(const float* x, float* out);
 
+// x[i] = 1 for i < n by a kernel with __launch_bounds__(64), in blocks of `threads`.
+void launch_bounded_fill(float* x, int n, int threads);
+
 // x[i] = i + offset for i < n, with the given configuration (for the launch checks).
 void launch_fill(float* x, int n, float offset, dim3 grid, dim3 block, cudaStream_t stream);
 

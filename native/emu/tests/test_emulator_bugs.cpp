@@ -231,6 +231,23 @@ void disjoint_masks(const std::vector<std::string>&) {
     check(std::string(cae_emu_last_fault()).empty(), "no fault: \"%s\"", cae_emu_last_fault());
 }
 
+// A kernel compiled with __launch_bounds__(64) runs with 64 threads per block and is refused with 128.
+void launch_bounds(const std::vector<std::string>&) {
+    const int n = 256;
+    float* dx = device_floats(n);
+    launch_bounded_fill(dx, n, 64);
+    check_error(cudaDeviceSynchronize(), cudaSuccess, "64 threads per block, as its __launch_bounds__(64) allows");
+    const std::vector<float> x = from_device(dx, n);
+    int ones = 0;
+    for (float v : x) ones += v == 1.0f;
+    check(ones == n, "%d/%d elements written", ones, n);
+    launch_bounded_fill(dx, n, 128);
+    check_error(cudaDeviceSynchronize(), cudaErrorLaunchFailure, "128 threads per block, above __launch_bounds__(64)");
+    const std::string fault = cae_emu_last_fault();
+    check(contains(fault, "bounded_fill_kernel") && contains(fault, "__launch_bounds__(64)"),
+          "the fault names the kernel and its bound: \"%s\"", fault.c_str());
+}
+
 // ---- (e) a host read of a pinned buffer without waiting for the copy
 
 void missing_stream_sync(const std::vector<std::string>&) {
@@ -392,6 +409,7 @@ int main(int argc, char** argv) {
                          {"read_past_allocation", read_past_allocation},
                          {"shuffle_after_exit", shuffle_after_exit},
                          {"disjoint_masks", disjoint_masks},
+                         {"launch_bounds", launch_bounds},
                          {"missing_stream_sync", missing_stream_sync},
                          {"launch_checks", launch_checks},
                          {"host_deref", host_deref},
