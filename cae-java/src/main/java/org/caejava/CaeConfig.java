@@ -4,8 +4,10 @@ import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -19,6 +21,20 @@ import java.util.Map;
  * <p>The regressor and the decoder have the encoder's width ({@code decoder_embed_dim ==
  * embed_dim}); CAE-large therefore follows its script's intent (1024 wide, 16 heads) rather than
  * the 768-wide decoder the script's missing line continuation produced.
+ *
+ * <p>Reading JSON ({@link #fromJson(String, String)}, {@link #read(Path)}): {@code img_size},
+ * {@code patch_size}, {@code embed_dim}, {@code depth} and {@code num_heads} are required (they
+ * choose the model; no default fits every data set). Every other key may be left out and then
+ * takes the CAE-base value, which is also what the official pretraining scripts pass:
+ * {@code in_chans} 3, {@code mlp_ratio} 4, {@code regressor_depth} 4, {@code decoder_depth} 4,
+ * {@code layer_scale_init_value} and {@code decoder_layer_scale_init_value} 0.1,
+ * {@code align_loss_weight} 2, {@code drop_path_rate} 0.1, {@code target} {@code "pixel_norm"};
+ * our own keys default to {@code decoder_embed_dim} = {@code embed_dim},
+ * {@code decoder_num_heads} = {@code num_heads} and {@code layer_norm_eps} = {@code norm_pix_eps}
+ * = 1e-6. An unknown key (named with the closest known one), a missing required key, a value of
+ * the wrong type (a string for a number, a fraction for an integer) and a value out of range are
+ * each refused with one line naming the source, the key and the value. {@link Builder#build()}
+ * applies the same range checks.
  */
 @JsonPropertyOrder({"img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_ratio",
     "regressor_depth", "decoder_depth", "decoder_num_heads", "decoder_embed_dim", "layer_scale_init_value",
@@ -46,9 +62,10 @@ public record CaeConfig(
 
     public static final String TARGET_PIXEL_NORM = "pixel_norm";
 
-    private static final ObjectMapper JSON =
-            new ObjectMapper().configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true)
-                    .configure(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, true);
+    /** The source named by {@link Builder#build()}'s messages. */
+    public static final String BUILDER_SOURCE = "CaeConfig builder";
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     @JsonCreator
     public CaeConfig {
@@ -105,33 +122,44 @@ public record CaeConfig(
      * first inconsistent field.
      */
     public CaeConfig validate() {
-        positive("img_size", imgSize);
-        positive("patch_size", patchSize);
-        positive("in_chans", inChans);
-        positive("embed_dim", embedDim);
-        positive("depth", depth);
-        positive("num_heads", numHeads);
-        positive("regressor_depth", regressorDepth);
-        positive("decoder_num_heads", decoderNumHeads);
-        require(decoderDepth >= 0, "decoder_depth is " + decoderDepth + ", expected >= 0");
-        require(imgSize % patchSize == 0, "patch_size " + patchSize + " does not divide img_size " + imgSize);
-        require(numPatches() >= 2, "img_size " + imgSize + " with patch_size " + patchSize + " gives "
+        return validate(null);
+    }
+
+    /**
+     * Checks the configuration and returns it; throws {@link IllegalArgumentException} with one line
+     * naming {@code source} (a file, a checkpoint's metadata; {@code null} for none), the first field
+     * out of range or inconsistent, and its value. The ranges are those libcae accepts.
+     */
+    public CaeConfig validate(String source) {
+        Checks c = new Checks(source);
+        c.between("img_size", imgSize, 1, 8192);
+        c.between("patch_size", patchSize, 1, 1024);
+        c.between("in_chans", inChans, 1, 64);
+        c.between("embed_dim", embedDim, 1, 16384);
+        c.between("depth", depth, 1, 256);
+        c.between("num_heads", numHeads, 1, 1024);
+        c.between("regressor_depth", regressorDepth, 1, 256);
+        c.between("decoder_depth", decoderDepth, 0, 256);
+        c.between("decoder_num_heads", decoderNumHeads, 1, 1024);
+        c.require(imgSize % patchSize == 0, "patch_size " + patchSize + " does not divide img_size " + imgSize);
+        c.require(numPatches() >= 2, "img_size " + imgSize + " with patch_size " + patchSize + " gives "
                 + numPatches() + " patch(es); masking needs at least 2");
-        require(embedDim % 4 == 0, "embed_dim " + embedDim + " is not a multiple of 4 (2-D sin-cos positions)");
-        require(embedDim % numHeads == 0, "num_heads " + numHeads + " does not divide embed_dim " + embedDim);
-        require(decoderEmbedDim == embedDim, "decoder_embed_dim " + decoderEmbedDim + " differs from embed_dim "
+        c.require(embedDim % 4 == 0, "embed_dim " + embedDim + " is not a multiple of 4 (2-D sin-cos positions)");
+        c.require(embedDim % numHeads == 0, "num_heads " + numHeads + " does not divide embed_dim " + embedDim);
+        c.require(decoderEmbedDim == embedDim, "decoder_embed_dim " + decoderEmbedDim + " differs from embed_dim "
                 + embedDim + " (a projection between encoder and regressor is not supported)");
-        require(embedDim % decoderNumHeads == 0, "decoder_num_heads " + decoderNumHeads
+        c.require(embedDim % decoderNumHeads == 0, "decoder_num_heads " + decoderNumHeads
                 + " does not divide the decoder width " + embedDim);
-        require(mlpRatio > 0 && mlpRatio <= 64, "mlp_ratio is " + mlpRatio + ", expected (0, 64]");
-        require(layerScaleInitValue >= 0, "layer_scale_init_value is " + layerScaleInitValue + ", expected >= 0");
-        require(decoderLayerScaleInitValue >= 0,
-                "decoder_layer_scale_init_value is " + decoderLayerScaleInitValue + ", expected >= 0");
-        require(alignLossWeight >= 0, "align_loss_weight is " + alignLossWeight + ", expected >= 0");
-        require(dropPathRate >= 0 && dropPathRate < 1, "drop_path_rate is " + dropPathRate + ", expected [0, 1)");
-        require(layerNormEps > 0, "layer_norm_eps is " + layerNormEps + ", expected > 0");
-        require(normPixEps > 0, "norm_pix_eps is " + normPixEps + ", expected > 0");
-        require(TARGET_PIXEL_NORM.equals(target), "target is \"" + target + "\", expected \"" + TARGET_PIXEL_NORM + "\"");
+        c.real("mlp_ratio", mlpRatio, mlpRatio > 0 && mlpRatio <= 64, "(0, 64]");
+        c.real("layer_scale_init_value", layerScaleInitValue, layerScaleInitValue >= 0, ">= 0");
+        c.real("decoder_layer_scale_init_value", decoderLayerScaleInitValue, decoderLayerScaleInitValue >= 0,
+                ">= 0");
+        c.real("align_loss_weight", alignLossWeight, alignLossWeight >= 0, ">= 0");
+        c.real("drop_path_rate", dropPathRate, dropPathRate >= 0 && dropPathRate < 1, "[0, 1)");
+        c.real("layer_norm_eps", layerNormEps, layerNormEps > 0, "> 0");
+        c.real("norm_pix_eps", normPixEps, normPixEps > 0, "> 0");
+        c.require(TARGET_PIXEL_NORM.equals(target),
+                "target is \"" + target + "\", expected \"" + TARGET_PIXEL_NORM + "\"");
         return this;
     }
 
@@ -168,30 +196,46 @@ public record CaeConfig(
         }
     }
 
-    /** Parses a JSON object with the official names; every field is required except {@code target}. */
+    /** Parses and validates a JSON object with the official names (see the class comment). */
     public static CaeConfig fromJson(String json) {
-        try {
-            CaeConfig c = JSON.readValue(json, CaeConfig.class);
-            if (c == null) {
-                throw new IllegalArgumentException("model configuration JSON is empty");
-            }
-            return c;
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException("model configuration is not valid: " + e.getOriginalMessage(), e);
-        }
+        return fromJson(json, "JSON text");
+    }
+
+    /**
+     * Parses and validates a JSON object with the official names (see the class comment);
+     * {@code source} says where the text came from (a file, {@code "checkpoint metadata of f"}) in
+     * every message.
+     */
+    public static CaeConfig fromJson(String json, String source) {
+        return CaeConfigJson.parse(json, source);
+    }
+
+    /** Reads, parses and validates a configuration file; its messages name {@code file}. */
+    public static CaeConfig read(Path file) throws IOException {
+        return fromJson(Files.readString(file), file.toString());
     }
 
     public Builder toBuilder() {
         return new Builder(this);
     }
 
-    private static void positive(String name, int v) {
-        require(v >= 1, name + " is " + v + ", expected >= 1");
-    }
+    /** The checks of {@link #validate(String)}, each refusal one line naming the source. */
+    private record Checks(String source) {
 
-    private static void require(boolean ok, String message) {
-        if (!ok) {
-            throw new IllegalArgumentException("model configuration: " + message);
+        void between(String name, int v, int min, int max) {
+            require(v >= min && v <= max, name + " is " + v + ", expected " + min + " to " + max);
+        }
+
+        /** A real field: finite, within {@code range} and representable as the float libcae holds. */
+        void real(String name, double v, boolean inRange, String range) {
+            require(inRange && Float.isFinite((float) v), name + " is " + v + ", expected " + range);
+        }
+
+        void require(boolean ok, String message) {
+            if (!ok) {
+                throw source == null ? new IllegalArgumentException("model configuration: " + message)
+                        : CaeConfigJson.refuse(source, message);
+            }
         }
     }
 
@@ -240,10 +284,11 @@ public record CaeConfig(
         public Builder alignLossWeight(double v) { alignLossWeight = v; return this; }
         public Builder dropPathRate(double v) { dropPathRate = v; return this; }
 
+        /** The configuration; throws {@link IllegalArgumentException} as {@link CaeConfig#validate(String)} does. */
         public CaeConfig build() {
             return new CaeConfig(imgSize, patchSize, inChans, embedDim, depth, numHeads, mlpRatio, regressorDepth,
                     decoderDepth, decoderNumHeads, decoderEmbedDim, layerScale, decoderLayerScale, alignLossWeight,
-                    dropPathRate, layerNormEps, normPixEps, target);
+                    dropPathRate, layerNormEps, normPixEps, target).validate(BUILDER_SOURCE);
         }
     }
 }

@@ -94,9 +94,9 @@ public final class CaeModel implements AutoCloseable {
             CaeConfig config;
             if (meta.containsKey("config")) {
                 try {
-                    config = CaeConfig.fromJson(meta.get("config")).validate();
+                    config = CaeConfig.fromJson(meta.get("config"), "checkpoint metadata of " + file);
                 } catch (IllegalArgumentException e) {
-                    throw new SafetensorsException(file, "metadata \"config\": " + e.getMessage());
+                    throw new SafetensorsException(e.getMessage());
                 }
             } else if (fallback != null) {
                 config = fallback.validate();

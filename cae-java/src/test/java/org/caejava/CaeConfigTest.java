@@ -40,11 +40,38 @@ class CaeConfigTest {
                 () -> CaeConfig.preset("base").toBuilder().patchSize(15).build().validate());
         assertTrue(e.getMessage().contains("patch_size 15 does not divide img_size 224"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> CaeConfig.fromJson("{\"img_size\": 28}"));
-        assertTrue(e.getMessage().contains("not valid"), e.getMessage());
+        assertTrue(e.getMessage().contains("required key \"patch_size\" is missing"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> CaeConfig.fromJson(
                 CaeConfig.preset("tiny").toJson().replace("{", "{\"bogus\":1,")));
         assertTrue(e.getMessage().contains("bogus"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> CaeConfig.preset("huge"));
         assertTrue(e.getMessage().contains("fmnist-tiny"), e.getMessage());
+    }
+
+    @Test
+    void theBuilderRefusesOutOfRangeValuesNamingItself() {
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> CaeConfig.preset("base").toBuilder().depth(0).build());
+        assertEquals("model configuration (CaeConfig builder): depth is 0, expected 1 to 256", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> CaeConfig.preset("base").toBuilder().dropPathRate(1.5).build());
+        assertEquals("model configuration (CaeConfig builder): drop_path_rate is 1.5, expected [0, 1)",
+                e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> CaeConfig.preset("base").toBuilder().mlpRatio(Double.NaN).build());
+        assertEquals("model configuration (CaeConfig builder): mlp_ratio is NaN, expected (0, 64]", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> CaeConfig.preset("base").toBuilder().numHeads(7).build());
+        assertEquals("model configuration (CaeConfig builder): num_heads 7 does not divide embed_dim 768",
+                e.getMessage());
+    }
+
+    @Test
+    void theSameRangeMessageComesFromJsonAndFromTheBuilder() {
+        String fromJson = assertThrows(IllegalArgumentException.class, () -> CaeConfig.fromJson(
+                CaeConfig.preset("base").toJson().replace("\"depth\":12", "\"depth\":0"), "x.json")).getMessage();
+        String fromBuilder = assertThrows(IllegalArgumentException.class,
+                () -> CaeConfig.preset("base").toBuilder().depth(0).build()).getMessage();
+        assertEquals(fromJson.substring(fromJson.indexOf("): ")), fromBuilder.substring(fromBuilder.indexOf("): ")));
     }
 }

@@ -94,6 +94,41 @@ class CaeModelTest {
     }
 
     @Test
+    void aConfigurationInTheMetadataWithTheOfficialNamesLoadsAndABadOneIsOneLine() throws IOException {
+        Path saved = dir.resolve("saved.safetensors");
+        try (CaeModel m = CaeModel.create(ctx, TINY, 3)) {
+            m.save(saved);
+        }
+        // The official names only: decoder_embed_dim and the eps values left to their defaults.
+        String official = TINY.toJson().replace(",\"decoder_embed_dim\":32", "").replace(",\"layer_norm_eps\":1.0E-6", "")
+                .replace(",\"norm_pix_eps\":1.0E-6", "");
+        Path file = dir.resolve("official-config.safetensors");
+        withConfig(saved, official, file);
+        try (CaeModel m = CaeModel.load(ctx, file)) {
+            assertEquals(TINY, m.config());
+        }
+        withConfig(saved, official.replace("\"depth\"", "\"detph\""), file);
+        SafetensorsException e = assertThrows(SafetensorsException.class, () -> CaeModel.load(ctx, file));
+        assertEquals("model configuration (checkpoint metadata of " + file + "): unknown key \"detph\" (value 2); "
+                + "the closest known key is \"depth\"", e.getMessage());
+        withConfig(saved, official.replace("\"patch_size\":4,", ""), file);
+        e = assertThrows(SafetensorsException.class, () -> CaeModel.load(ctx, file));
+        assertEquals("model configuration (checkpoint metadata of " + file + "): required key \"patch_size\" is "
+                + "missing (required: img_size, patch_size, embed_dim, depth, num_heads)", e.getMessage());
+    }
+
+    /** Writes {@code from}'s tensors to {@code to} with {@code config} as the metadata's configuration. */
+    private static void withConfig(Path from, String config, Path to) throws IOException {
+        try (SafetensorsFile in = SafetensorsFile.open(from)) {
+            SafetensorsWriter w = new SafetensorsWriter().metadata("config", config);
+            for (var e : in.entries()) {
+                w.addFloats(e.name(), e.shape(), in.floats(e.name()));
+            }
+            w.write(to);
+        }
+    }
+
+    @Test
     void theOfficialParameterSetAloneLoadsWithAConfiguration() throws IOException {
         Path official = dir.resolve("official.safetensors");
         float[] qkv;

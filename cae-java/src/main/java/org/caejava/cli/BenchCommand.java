@@ -3,7 +3,6 @@ package org.caejava.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -72,7 +71,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         CaeConfig cfg = model.preset != null ? CaeConfig.preset(model.preset)
-                : CaeConfig.fromJson(Files.readString(model.config));
+                : CaeConfig.read(model.config);
         cfg.validate();
         if (batch < 1 || steps < 1 || warmup < 0) {
             throw new IllegalArgumentException("--batch and --steps must be >= 1, --warmup >= 0");

@@ -36,7 +36,7 @@ public final class ExportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        CaeConfig fallback = config == null ? null : CaeConfig.fromJson(Files.readString(config));
+        CaeConfig fallback = config == null ? null : CaeConfig.read(config);
         // Reading and writing weights needs no accelerator: a one-thread CPU context.
         try (Context ctx = Context.builder().backend(Backend.CPU).threads(1).build();
                 CaeModel model = CaeModel.load(ctx, checkpoint, fallback)) {

@@ -1,7 +1,6 @@
 package org.caejava.cli;
 
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.caejava.CaeConfig;
@@ -67,7 +66,7 @@ final class GradCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--precision must be fp32 or bf16, not \"" + precision
                     + "\"");
         }
-        CaeConfig fallback = config == null ? null : CaeConfig.fromJson(Files.readString(config));
+        CaeConfig fallback = config == null ? null : CaeConfig.read(config);
         PrintWriter pw = spec.commandLine().getOut();
         try (Context ctx = where.open(0); CaeModel model = CaeModel.load(ctx, checkpoint, fallback);
                 SafetensorsFile in = SafetensorsFile.open(batch)) {

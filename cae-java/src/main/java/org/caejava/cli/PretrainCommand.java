@@ -180,10 +180,10 @@ final class PretrainCommand implements Callable<Integer> {
         // Checked before anything is written (a resumed run's come from its run.json).
         where.parsedBackend();
         precisionOption.validate();
+        CaeConfig config = chooseConfig(resumeFrom);
         Files.createDirectories(outDir);
 
         // The data: the training split (augmented) and, where there is one, a labeled test split.
-        CaeConfig config = chooseConfig(resumeFrom);
         try (DataSplits splits = DataSplits.open(data, config)) {
             ImageDataset train = splits.train();
             ImageDataset test = splits.test();
@@ -332,7 +332,7 @@ final class PretrainCommand implements Callable<Integer> {
 
     private CaeConfig chooseConfig(Path resumeFrom) throws IOException {
         if (model != null && model.config != null) {
-            return CaeConfig.fromJson(Files.readString(model.config)).validate();
+            return CaeConfig.read(model.config);
         }
         if (model != null && model.preset != null) {
             return CaeConfig.preset(model.preset);
@@ -341,7 +341,7 @@ final class PretrainCommand implements Callable<Integer> {
             try (var f = org.caejava.io.SafetensorsFile.open(resumeFrom)) {
                 String json = f.metadata().get("config");
                 if (json != null) {
-                    return CaeConfig.fromJson(json).validate();
+                    return CaeConfig.fromJson(json, "checkpoint metadata of " + resumeFrom);
                 }
             }
         }

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.concurrent.Callable;
@@ -146,7 +145,7 @@ public final class ProbeCommand implements Callable<Integer> {
                     err.println(line);
                     err.flush();
                 });
-        CaeConfig fallback = config == null ? null : CaeConfig.fromJson(Files.readString(config));
+        CaeConfig fallback = config == null ? null : CaeConfig.read(config);
         ProbeResult r;
         try (Context ctx = where.open(0); CaeModel model = CaeModel.load(ctx, checkpoint, fallback)) {
             Split split = data.open(dataPath, model.config());

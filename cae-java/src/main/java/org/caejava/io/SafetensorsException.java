@@ -12,6 +12,11 @@ public class SafetensorsException extends IOException {
         super(file + ": " + problem);
     }
 
+    /** A refusal whose {@code message} already names the file. */
+    public SafetensorsException(String message) {
+        super(message);
+    }
+
     public SafetensorsException(Path file, String problem, Throwable cause) {
         super(file + ": " + problem, cause);
     }

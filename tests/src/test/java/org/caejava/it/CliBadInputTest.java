@@ -154,4 +154,20 @@ class CliBadInputTest {
         assertTrue(pretrain.output().contains("--precision must be bf16, fp32 or auto"), pretrain.output());
         assertFalse(Files.exists(run), "no output folder for a refused run");
     }
+
+    @Test
+    void aConfigurationFileWithATypoIsRefusedInOneLine() throws Exception {
+        Path config = dir.resolve("model.json");
+        Files.writeString(config, "{\"img_size\": 28, \"patch_size\": 7, \"in_chans\": 1, \"embed_dim\": 32,"
+                + " \"depth\": 1, \"num_heads\": 2, \"regresor_depth\": 1}");
+        Path run = dir.resolve("typo-run");
+        CliEndToEndTest.Run r = CliEndToEndTest.run(dir.resolve("typo.log"), "pretrain", "--config",
+                config.toString(), "--steps", "1", "--batch", "2", "--backend", "cpu", "--out", run.toString());
+        assertEquals(1, r.exit(), r.output());
+        String expected = "model configuration (" + config + "): unknown key \"regresor_depth\" (value 1); the "
+                + "closest known key is \"regressor_depth\"";
+        assertTrue(r.output().contains(expected), "expected \"" + expected + "\" in: " + r.output());
+        assertEquals(1, r.output().lines().filter(l -> !l.isBlank()).count(), "one line: " + r.output());
+        assertFalse(Files.exists(run), "no output folder for a refused run");
+    }
 }
