@@ -29,7 +29,6 @@ const Options& options();
 
 // One execution of a queued launch.
 struct ActiveLaunch {
-    const void* key;
     std::string site;
     LaunchConfig cfg;
     KernelBody* body;

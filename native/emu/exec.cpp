@@ -46,7 +46,7 @@ struct Fiber {
     ThreadState ts;
     void* sp = nullptr;
     State state = State::Ready;
-    int lane = 0, warp = 0;
+    int lane = 0;
     unsigned mask = 0;
     Resolve resolve = nullptr;
     unsigned char in[64];
@@ -54,13 +54,8 @@ struct Fiber {
     size_t out_bytes = 0;
 };
 
-struct Warp {
-    unsigned char resolved[kWarpSize][64];
-};
-
 struct BlockRun {
     std::vector<Fiber> fibers;
-    std::vector<Warp> warps;
     std::vector<std::pair<const void*, void*>> shared;  // static __shared__ variables by key
     size_t static_bytes = 0;
     void* dynamic = nullptr;
@@ -166,7 +161,8 @@ std::string hex_mask(unsigned mask) {
 bool resolve_warps(BlockRun& b) {
     bool any = false;
     const int lanes_total = static_cast<int>(b.fibers.size());
-    for (size_t w = 0; w < b.warps.size() && b.fault.empty(); ++w) {
+    const size_t warps = (b.fibers.size() + kWarpSize - 1) / kWarpSize;
+    for (size_t w = 0; w < warps && b.fault.empty(); ++w) {
         const int first = static_cast<int>(w) * kWarpSize;
         const int count = std::min(kWarpSize, lanes_total - first);
         unsigned handled = 0;
@@ -195,16 +191,16 @@ bool resolve_warps(BlockRun& b) {
             }
             handled |= mask;
             if (!complete) continue;
-            unsigned char in[kWarpSize][64];
+            unsigned char in[kWarpSize][64], out[kWarpSize][64];
             std::memset(in, 0, sizeof(in));
             for (int m = 0; m < count; ++m) {
                 if (mask >> m & 1u) std::memcpy(in[m], b.fibers[first + m].in, 64);
             }
-            resolve(in, b.warps[w].resolved, mask);
+            resolve(in, out, mask);
             for (int m = 0; m < count; ++m) {
                 if (!(mask >> m & 1u)) continue;
                 Fiber& g = b.fibers[first + m];
-                std::memcpy(g.out, b.warps[w].resolved[m], g.out_bytes);
+                std::memcpy(g.out, out[m], g.out_bytes);
                 g.state = State::Ready;
             }
             any = true;
@@ -217,7 +213,6 @@ void run_block(BlockRun& b, const ActiveLaunch& launch, uint3 block_idx, std::mt
     const dim3 bd = launch.cfg.block;
     const size_t n = static_cast<size_t>(bd.x) * bd.y * bd.z;
     b.fibers.assign(n, Fiber{});
-    b.warps.resize((n + kWarpSize - 1) / kWarpSize);
     b.fault.clear();
     for (size_t i = 0; i < n; ++i) {
         Fiber& f = b.fibers[i];
@@ -227,7 +222,6 @@ void run_block(BlockRun& b, const ActiveLaunch& launch, uint3 block_idx, std::mt
         f.ts.block_dim = bd;
         f.ts.grid_dim = launch.cfg.grid;
         f.lane = static_cast<int>(i % kWarpSize);
-        f.warp = static_cast<int>(i / kWarpSize);
         prepare_fiber(f, i);
     }
     std::vector<size_t> order(n);

@@ -458,8 +458,8 @@ void enqueue_launch(const void* key, const char* site, const LaunchConfig& cfg, 
     }
     std::shared_ptr<KernelBody> shared_body(owned.release());
     std::string site_name = site;
-    enqueue(s, [key, site_name, cfg, shared_body] {
-        ActiveLaunch l{key, site_name, cfg, shared_body.get()};
+    enqueue(s, [site_name, cfg, shared_body] {
+        ActiveLaunch l{site_name, cfg, shared_body.get()};
         l.sequence = ++g_launch_sequence;
         const std::string fault = run_launch(l);
         if (!fault.empty()) {
