@@ -16,14 +16,17 @@ import org.caejava.data.ImageSource;
 record DataSplits(ImageDataset train, ImageDataset test, ImageSource trainSource, ImageSource testSource)
         implements AutoCloseable {
 
-    /** Opens the data; {@code test} is null when the data has no test/val split. */
-    static DataSplits open(Path data, CaeConfig config) throws IOException {
+    /**
+     * Opens the data; {@code test} is null when the data has no test/val split. {@code augmentation}
+     * is the training split's, or null for {@link Augmentation#defaultFor} the image size.
+     */
+    static DataSplits open(Path data, CaeConfig config, Augmentation augmentation) throws IOException {
         ImageSource trainSource = data == null ? Datasets.fashionMnist("train") : openTrain(data, config.inChans());
         ImageSource testSource = null;
         try {
             testSource = data == null ? Datasets.fashionMnist("test") : openTestSplit(data, config);
             ImageDataset train = ImageDataset.builder(trainSource).size(config.imgSize()).channels(config.inChans())
-                    .build();
+                    .augmentation(augmentation).build();
             ImageDataset test = testSource == null ? null : ImageDataset.builder(testSource).size(config.imgSize())
                     .channels(config.inChans()).normalization(train.normalization()).augmentation(Augmentation.none())
                     .build();

@@ -8,7 +8,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -23,12 +25,15 @@ import org.caejava.TrainingState;
 import org.caejava.api.Backend;
 import org.caejava.api.Context;
 import org.caejava.api.Precision;
+import org.caejava.data.Augmentation;
 import org.caejava.data.Datasets;
 import org.caejava.data.ImageDataset;
 import org.caejava.data.ImageSource;
 import org.caejava.eval.ProbeOptions;
 import org.caejava.eval.ProbeReport;
 import org.caejava.eval.ProbeResult;
+import org.caejava.eval.ProbeSpread;
+import org.caejava.eval.TrainingProbe;
 import org.caejava.mask.BlockMaskGenerator;
 import org.caejava.mask.MaskGenerator;
 import org.caejava.mask.RandomMaskGenerator;
@@ -97,11 +102,22 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (default 1.5e-3 * B / 2048).")
     Double lr;
 
+    @Option(names = "--min-lr", paramLabel = "LR", description = "Learning rate at the end of the cosine decay "
+            + "(default: the peak / 150).")
+    Double minLr;
+
     @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warmup from 0 (default 1/30 of the run).")
     Long warmupSteps;
 
     @Option(names = "--weight-decay", paramLabel = "WD", description = "AdamW weight decay (default 0.05).")
     Double weightDecay;
+
+    @Option(names = "--crop-scale", paramLabel = "MIN", description = "Random resized crop: the smallest share of "
+            + "the image area a crop keeps; 1 turns cropping off (default 0.5 below 64 pixels, else 0.08).")
+    Double cropScale;
+
+    @Option(names = "--flip", paramLabel = "P", description = "Probability of a horizontal flip (default 0.5).")
+    Double flip;
 
     @Option(names = "--out", paramLabel = "DIR", description = "Output folder (default runs/cae-DATE-TIME).")
     Path out;
@@ -147,6 +163,17 @@ final class PretrainCommand implements Callable<Integer> {
             description = "At most N test images score it (default ${DEFAULT-VALUE}).")
     long probeTest;
 
+    @Option(names = "--probe-every-epoch", paramLabel = "N", defaultValue = "1",
+            description = "During training, a quick k-NN probe (" + TrainingProbe.DEFAULT_TRAIN + " train / "
+                    + TrainingProbe.DEFAULT_TEST + " test images) every N epochs and at the last step, logged to "
+                    + "metrics.jsonl; 0 turns it off, as --no-probe does (default ${DEFAULT-VALUE}).")
+    int probeEveryEpoch;
+
+    @Option(names = "--seeds", paramLabel = "N", defaultValue = "1", description = "Train N times, with seeds "
+            + "--seed .. --seed + N - 1, into DIR/seed-S folders, and print the probe's mean, spread and range over "
+            + "them (written to " + ProbeSpread.FILE + ") (default ${DEFAULT-VALUE}).")
+    int seeds;
+
     @Option(names = "--log-interval", paramLabel = "SECONDS", defaultValue = "10",
             description = "Seconds between log lines when the output is not a terminal (default ${DEFAULT-VALUE}).")
     double logInterval;
@@ -180,68 +207,125 @@ final class PretrainCommand implements Callable<Integer> {
         // Checked before anything is written (a resumed run's come from its run.json).
         where.parsedBackend();
         precisionOption.validate();
+        if (probeEveryEpoch < 0) {
+            throw new ParameterException(spec.commandLine(), "--probe-every-epoch must be >= 0, not "
+                    + probeEveryEpoch);
+        }
+        if (seeds < 1) {
+            throw new ParameterException(spec.commandLine(), "--seeds must be >= 1, not " + seeds);
+        }
+        if (seeds > 1 && resumeFrom != null) {
+            throw new ParameterException(spec.commandLine(), "--seeds cannot be combined with --resume: resume each "
+                    + "seed's run (its folder seed-N) on its own");
+        }
         CaeConfig config = chooseConfig(resumeFrom);
         Files.createDirectories(outDir);
 
         // The data: the training split (augmented) and, where there is one, a labeled test split.
-        try (DataSplits splits = DataSplits.open(data, config)) {
-            ImageDataset train = splits.train();
-            ImageDataset test = splits.test();
-            int b = batch != null ? batch : 64;
-            long stepsPerEpoch = train.size() / b;
-            if (stepsPerEpoch < 1) {
-                throw new ParameterException(spec.commandLine(), "--batch " + b + " is larger than the "
-                        + train.size() + " training images");
+        try (DataSplits splits = DataSplits.open(data, config, augmentation(config))) {
+            long firstSeed = seed != null ? seed : 0;
+            if (seeds == 1) {
+                return runOne(outDir, resumeFrom, config, splits, firstSeed, stdout) ? 0 : 130;
             }
-            long total = length != null && length.steps != null ? length.steps
-                    : length != null && length.epochs != null ? length.epochs * stepsPerEpoch : DEFAULT_STEPS;
-            long runSeed = seed != null ? seed : 0;
-            int masked = (int) Math.round((maskRatio != null ? maskRatio : 0.5) * config.numPatches());
-            MaskGenerator masks = "random".equals(mask) ? new RandomMaskGenerator(config.numPatches(), masked)
-                    : new BlockMaskGenerator(config.gridSize(), masked);
-            if (mask != null && !mask.equals("random") && !mask.equals("block")) {
-                throw new ParameterException(spec.commandLine(), "--mask must be block or random, not \"" + mask + "\"");
-            }
-            Map<String, Object> run = runInfo(train, test, config, b, total, runSeed, masked);
-            Files.writeString(outDir.resolve(RUN_JSON), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(run));
-            Files.writeString(outDir.resolve("config.json"), config.toJson() + "\n");
-
-            try (Context ctx = where.open(runSeed)) {
-                CaeModel model = resumeFrom != null ? CaeModel.load(ctx, resumeFrom)
-                        : CaeModel.create(ctx, config, runSeed);
-                try (model; MetricsLog metrics = MetricsLog.open(outDir, model.state().step())) {
-                    Precision precision = precisionOption.resolve(ctx.backend());
-                    stdout.printf("cae pretrain: %s, %s matrix products%n  data: %s (%d training images%s)%n  model: %s%n"
-                            + "  %d steps of %d images (%.1f epochs), %s%s%n  output: %s%n", ctx.description(),
-                            precision,
-                            data == null ? "Fashion-MNIST" + (Datasets.fullFashionMnistInstalled() ? "" : ", embedded subset")
-                                    : data, train.size(), test == null ? ", no labeled test split" : ", " + test.size()
-                                    + " test images", describe(config), total, b, (double) total / stepsPerEpoch,
-                            masks instanceof BlockMaskGenerator ? "block" : "random", " masks of " + masked + "/"
-                                    + config.numPatches() + " patches", outDir);
-                    if (ctx.backend() == Backend.CPU && precision == Precision.BF16) {
-                        stdout.printf("  bf16 on the CPU is an emulation of the GPU's arithmetic, slower than fp32%n");
-                    }
-                    if (resumeFrom != null) {
-                        stdout.printf("  resuming from step %d (%s)%n", model.state().step(), resumeFrom);
-                    }
-                    stdout.flush();
-                    boolean stopped = train(model, precision, train, masks, b, total, runSeed, checkpointFile, metrics,
-                            stdout);
-                    if (stopped) {
-                        return 130;
-                    }
-                    finish(outDir, model, train, test, run, stdout);
+            List<ProbeResult> probes = new ArrayList<>();
+            for (long k = 0; k < seeds; k++) {
+                Path dir = outDir.resolve("seed-" + (firstSeed + k));
+                if (Files.exists(dir.resolve(CHECKPOINT))) {
+                    throw new ParameterException(spec.commandLine(), dir + " already holds a run (" + CHECKPOINT
+                            + "): choose another --out");
                 }
+                stdout.printf("== seed %d (%d of %d) ==%n", firstSeed + k, k + 1, seeds);
+                if (!runOne(dir, null, config, splits, firstSeed + k, stdout)) {
+                    return 130;
+                }
+                if (lastProbe != null) {
+                    probes.add(lastProbe);
+                }
+            }
+            if (!probes.isEmpty()) {
+                ProbeSpread spread = ProbeSpread.of(probes);
+                stdout.print(spread.toTable());
+                spread.write(outDir.resolve(ProbeSpread.FILE));
+                stdout.printf("over the seeds: %s%n", outDir.resolve(ProbeSpread.FILE).toAbsolutePath());
+                stdout.flush();
             }
         }
         return 0;
     }
 
+    /** The probe of the last run that finished, or null. */
+    private ProbeResult lastProbe;
+
+    /** One training run with the given seed into {@code outDir}; false when stopped by Ctrl-C / SIGTERM. */
+    private boolean runOne(Path outDir, Path resumeFrom, CaeConfig config, DataSplits splits, long runSeed,
+            PrintWriter stdout) throws IOException {
+        Files.createDirectories(outDir);
+        Path checkpointFile = outDir.resolve(CHECKPOINT);
+        ImageDataset train = splits.train();
+        ImageDataset test = splits.test();
+        int b = batch != null ? batch : 64;
+        long stepsPerEpoch = train.size() / b;
+        if (stepsPerEpoch < 1) {
+            throw new ParameterException(spec.commandLine(), "--batch " + b + " is larger than the "
+                    + train.size() + " training images");
+        }
+        long total = length != null && length.steps != null ? length.steps
+                : length != null && length.epochs != null ? length.epochs * stepsPerEpoch : DEFAULT_STEPS;
+        int masked = (int) Math.round((maskRatio != null ? maskRatio : 0.5) * config.numPatches());
+        MaskGenerator masks = "random".equals(mask) ? new RandomMaskGenerator(config.numPatches(), masked)
+                : new BlockMaskGenerator(config.gridSize(), masked);
+        if (mask != null && !mask.equals("random") && !mask.equals("block")) {
+            throw new ParameterException(spec.commandLine(), "--mask must be block or random, not \"" + mask + "\"");
+        }
+        Map<String, Object> run = runInfo(train, test, config, b, total, runSeed, masked);
+        Files.writeString(outDir.resolve(RUN_JSON), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(run));
+        Files.writeString(outDir.resolve("config.json"), config.toJson() + "\n");
+
+        try (Context ctx = where.open(runSeed)) {
+            CaeModel model = resumeFrom != null ? CaeModel.load(ctx, resumeFrom)
+                    : CaeModel.create(ctx, config, runSeed);
+            try (model; MetricsLog metrics = MetricsLog.open(outDir, model.state().step())) {
+                Precision precision = precisionOption.resolve(ctx.backend());
+                stdout.printf("cae pretrain: %s, %s matrix products%n  data: %s (%d training images%s)%n  model: %s%n"
+                        + "  %d steps of %d images (%.1f epochs), %s%s%n  output: %s%n", ctx.description(),
+                        precision,
+                        data == null ? "Fashion-MNIST" + (Datasets.fullFashionMnistInstalled() ? "" : ", embedded subset")
+                                : data, train.size(), test == null ? ", no labeled test split" : ", " + test.size()
+                                + " test images", describe(config), total, b, (double) total / stepsPerEpoch,
+                        masks instanceof BlockMaskGenerator ? "block" : "random", " masks of " + masked + "/"
+                                + config.numPatches() + " patches", outDir);
+                if (ctx.backend() == Backend.CPU && precision == Precision.BF16) {
+                    stdout.printf("  bf16 on the CPU is an emulation of the GPU's arithmetic, slower than fp32%n");
+                }
+                if (resumeFrom != null) {
+                    stdout.printf("  resuming from step %d (%s)%n", model.state().step(), resumeFrom);
+                }
+                stdout.flush();
+                boolean stopped = train(model, precision, train, test, masks, b, total, runSeed, checkpointFile,
+                        metrics, stdout);
+                if (stopped) {
+                    return false;
+                }
+                lastProbe = finish(outDir, model, train, test, run, stdout);
+            }
+        }
+        return true;
+    }
+
     /** Trains until done or until Ctrl-C / SIGTERM, which writes a checkpoint first. Returns true when stopped. */
-    private boolean train(CaeModel model, Precision precision, ImageDataset train, MaskGenerator masks, int b, long total,
-            long runSeed, Path checkpointFile, MetricsLog metrics, PrintWriter stdout) {
+    private boolean train(CaeModel model, Precision precision, ImageDataset train, ImageDataset test,
+            MaskGenerator masks, int b, long total, long runSeed, Path checkpointFile, MetricsLog metrics,
+            PrintWriter stdout) {
         ProgressPrinter progress = new ProgressPrinter(stdout, ProgressPrinter.terminal(), logInterval);
+        TrainingListener listeners = both(progress, metrics);
+        if (!noProbe && probeEveryEpoch > 0 && test != null && train.label(0) >= 0) {
+            listeners = both(listeners, new TrainingProbe(model, train, test, train.size() / b, probeEveryEpoch,
+                    TrainingProbe.defaults().withLog(line -> {
+                        progress.finishLine();
+                        stdout.println(line);
+                        stdout.flush();
+                    }), metrics::append));
+        }
         AtomicBoolean stop = new AtomicBoolean();
         CountDownLatch finished = new CountDownLatch(1);
         Thread hook = new Thread(() -> {
@@ -261,9 +345,12 @@ final class PretrainCommand implements Callable<Integer> {
                     .seed(runSeed).maskGenerator(masks).checkpoint(checkpointFile,
                             checkpointEvery != null ? checkpointEvery : 100)
                     .loaderThreads(loaderThreads != null ? loaderThreads : 1).stopWhen(stop::get).strictData(strict)
-                    .listener(both(progress, metrics)).precision(precision);
+                    .listener(listeners).precision(precision);
             if (lr != null) {
                 builder.learningRate(lr);
+            }
+            if (minLr != null) {
+                builder.minLearningRate(minLr);
             }
             if (warmupSteps != null) {
                 builder.warmupSteps(warmupSteps);
@@ -303,8 +390,8 @@ final class PretrainCommand implements Callable<Integer> {
         return false;
     }
 
-    /** The probe and the report. */
-    private void finish(Path outDir, CaeModel model, ImageDataset train, ImageDataset test, Map<String, Object> run,
+    /** The probe and the report; returns the probe, or null when skipped. */
+    private ProbeResult finish(Path outDir, CaeModel model, ImageDataset train, ImageDataset test, Map<String, Object> run,
             PrintWriter stdout) throws IOException {
         ProbeResult probe = null;
         if (noProbe) {
@@ -328,6 +415,26 @@ final class PretrainCommand implements Callable<Integer> {
             stdout.printf("report: %s%n", page.toAbsolutePath());
         }
         stdout.flush();
+        return probe;
+    }
+
+    /** The training augmentation: the default for the image size, changed by --crop-scale and --flip. */
+    private Augmentation augmentation(CaeConfig config) {
+        if (cropScale == null && flip == null) {
+            return null;
+        }
+        if (cropScale != null && !(cropScale > 0 && cropScale <= 1)) {
+            throw new ParameterException(spec.commandLine(), "--crop-scale must be in (0, 1], not " + cropScale);
+        }
+        if (flip != null && !(flip >= 0 && flip <= 1)) {
+            throw new ParameterException(spec.commandLine(), "--flip must be a probability in [0, 1], not " + flip);
+        }
+        Augmentation a = Augmentation.defaultFor(config.imgSize());
+        if (cropScale != null) {
+            a = cropScale == 1 ? Augmentation.none().withInterpolation(a.interpolation())
+                    .withFlipProbability(a.flipProbability()) : a.withScale(cropScale, 1);
+        }
+        return flip != null ? a.withFlipProbability(flip) : a;
     }
 
     private CaeConfig chooseConfig(Path resumeFrom) throws IOException {
@@ -366,6 +473,13 @@ final class PretrainCommand implements Callable<Integer> {
         }
         batch = batch != null ? batch : r.hasNonNull("batch") ? r.get("batch").asInt() : null;
         lr = lr != null ? lr : r.hasNonNull("lr") ? r.get("lr").asDouble() : null;
+        minLr = minLr != null ? minLr : r.hasNonNull("min_lr") ? r.get("min_lr").asDouble() : null;
+        cropScale = cropScale != null ? cropScale : r.hasNonNull("crop_scale") ? r.get("crop_scale").asDouble() : null;
+        flip = flip != null ? flip : r.hasNonNull("flip") ? r.get("flip").asDouble() : null;
+        if (r.hasNonNull("probe_every_epoch") && spec.commandLine().getParseResult().matchedOption("--probe-every-epoch")
+                == null) {
+            probeEveryEpoch = r.get("probe_every_epoch").asInt();
+        }
         warmupSteps = warmupSteps != null ? warmupSteps : r.hasNonNull("warmup_steps") ? r.get("warmup_steps").asLong() : null;
         weightDecay = weightDecay != null ? weightDecay : r.hasNonNull("weight_decay") ? r.get("weight_decay").asDouble() : null;
         seed = seed != null ? seed : r.hasNonNull("seed") ? r.get("seed").asLong() : null;
@@ -385,12 +499,16 @@ final class PretrainCommand implements Callable<Integer> {
         m.put("steps", total);
         m.put("batch", b);
         m.put("lr", lr);
+        m.put("min_lr", minLr);
         m.put("warmup_steps", warmupSteps);
         m.put("weight_decay", weightDecay);
         m.put("seed", runSeed);
         m.put("mask", mask == null ? "block" : mask);
         m.put("mask_ratio", maskRatio == null ? 0.5 : maskRatio);
         m.put("masked_patches", masked);
+        m.put("crop_scale", cropScale);
+        m.put("flip", flip);
+        m.put("probe_every_epoch", probeEveryEpoch);
         m.put("augmentation", train.augmentation().toString());
         m.put("normalization", train.normalization().toString());
         m.put("backend", where.backend);

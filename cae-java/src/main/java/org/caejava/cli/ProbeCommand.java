@@ -33,8 +33,8 @@ import picocli.CommandLine.Model.CommandSpec;
  */
 @Command(name = "probe", mixinStandardHelpOptions = true,
         description = {"Evaluate a checkpoint's frozen encoder on labeled data: k-NN (k = 20) and a linear probe "
-                + "(softmax regression by L-BFGS) on standardized mean-patch-token features, next to a randomly "
-                + "initialized encoder of the same configuration and raw pixels.",
+                + "(softmax regression by L-BFGS) on standardized [cls ; mean patch token] features (and on each alone), "
+                + "next to a randomly initialized encoder of the same configuration and raw pixels.",
             "Prints a table, or the probe.json object with --json."})
 public final class ProbeCommand implements Callable<Integer> {
 
@@ -49,7 +49,7 @@ public final class ProbeCommand implements Callable<Integer> {
 
     /** The default: {@code --data} or Fashion-MNIST, at the model's image size, test with train's normalization. */
     static final DataResolver SPLITS = (path, config) -> {
-        DataSplits d = DataSplits.open(path, config);
+        DataSplits d = DataSplits.open(path, config, null);
         if (d.test() == null) {
             d.close();
             throw new IllegalArgumentException((path == null ? "the data" : path)

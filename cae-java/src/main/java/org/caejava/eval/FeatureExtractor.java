@@ -21,7 +21,12 @@ import org.caejava.data.Dataset;
 public final class FeatureExtractor {
 
     /** Encoder features of the same images: cls token and mean patch token, both [n, D]. */
-    public record Encoded(FeatureMatrix cls, FeatureMatrix mean) {}
+    public record Encoded(FeatureMatrix cls, FeatureMatrix mean) {
+        /** Both side by side, [cls ; mean]: [n, 2D]. */
+        public FeatureMatrix clsMean() {
+            return FeatureMatrix.concatColumns(cls, mean);
+        }
+    }
 
     private FeatureExtractor() {}
 

@@ -45,6 +45,19 @@ public record FeatureMatrix(int rows, int cols, float[] data) {
         return m;
     }
 
+    /** The rows of {@code a} and {@code b} side by side: [rows, a.cols + b.cols]. */
+    public static FeatureMatrix concatColumns(FeatureMatrix a, FeatureMatrix b) {
+        if (a.rows != b.rows) {
+            throw new IllegalArgumentException("cannot join " + a.rows + " rows with " + b.rows + " rows");
+        }
+        FeatureMatrix m = zeros(a.rows, a.cols + b.cols);
+        for (int i = 0; i < a.rows; i++) {
+            System.arraycopy(a.data, i * a.cols, m.data, i * m.cols, a.cols);
+            System.arraycopy(b.data, i * b.cols, m.data, i * m.cols + a.cols, b.cols);
+        }
+        return m;
+    }
+
     public float get(int row, int col) {
         return data[row * cols + col];
     }

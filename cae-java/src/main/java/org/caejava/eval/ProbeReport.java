@@ -57,14 +57,16 @@ public final class ProbeReport {
         String rawShape = train.channels() + "x" + train.height() / pool + "x" + train.width() / pool
                 + (pool > 1 ? " (" + pool + "x" + pool + " average-pooled)" : "");
 
-        ProbeScores pre = score(o, "pretrained", preTrain.mean(), yTrain, preTest.mean(), yTest, classes);
+        ProbeScores pre = score(o, "pretrained", preTrain.clsMean(), yTrain, preTest.clsMean(), yTest, classes);
         ProbeScores preCls = score(o, "pretrained cls", preTrain.cls(), yTrain, preTest.cls(), yTest, classes);
-        ProbeScores rand = score(o, "random init", randTrain.mean(), yTrain, randTest.mean(), yTest, classes);
+        ProbeScores preMean = score(o, "pretrained mean", preTrain.mean(), yTrain, preTest.mean(), yTest, classes);
+        ProbeScores rand = score(o, "random init", randTrain.clsMean(), yTrain, randTest.clsMean(), yTest, classes);
         ProbeScores randCls = score(o, "random init cls", randTrain.cls(), yTrain, randTest.cls(), yTest, classes);
+        ProbeScores randMean = score(o, "random mean", randTrain.mean(), yTrain, randTest.mean(), yTest, classes);
         ProbeScores raw = score(o, "raw pixels", rawTrain, yTrain, rawTest, yTest, classes);
-        return new ProbeResult(pre, preCls, rand, randCls, raw, rawShape, seed, o.k(), o.l2(),
-                o.optimizer().tolerance(), o.optimizer().maxIterations(), trainIdx.length, testIdx.length, classes,
-                model.state().step(), (System.nanoTime() - t0) / 1e9);
+        return new ProbeResult(pre, preCls, preMean, rand, randCls, randMean, raw, ProbeResult.FEATURES, rawShape,
+                seed, o.k(), o.l2(), o.optimizer().tolerance(), o.optimizer().maxIterations(), trainIdx.length,
+                testIdx.length, classes, model.state().step(), (System.nanoTime() - t0) / 1e9);
     }
 
     private static ProbeScores score(ProbeOptions o, String name, FeatureMatrix train, int[] yTrain,

@@ -11,41 +11,58 @@ import java.util.Locale;
 
 /**
  * The probe of three encoders on one labeled split: the pretrained model, the same configuration
- * freshly initialized, and raw pixels. The headline features of the model encoders are the mean
- * patch tokens after the encoder's final LayerNorm ({@link #FEATURES}); the cls-token scores are
- * kept alongside ({@code pretrainedCls}, {@code randomInitCls}).
+ * freshly initialized, and raw pixels. The headline features of the model encoders ({@link
+ * #features()}, {@link #FEATURES} for new results) are the cls token and the mean patch token side
+ * by side, [cls ; mean], both after the encoder's final LayerNorm; the scores of each alone are kept
+ * alongside ({@code *Cls}, {@code *Mean}).
  *
  * <p>{@link #toJson()} is the {@code probe.json} schema:
  * <pre>{@code
- * {"pretrained":  {"knn": 0.83, "linear": 0.85, "dim": 128, "linear_train": 0.88,
+ * {"pretrained":  {"knn": 0.83, "linear": 0.85, "dim": 256, "linear_train": 0.88,
  *                  "linear_iterations": 312, "linear_converged": true, "linear_grad_norm_rel": 9e-6,
- *                  "linear_loss": 0.41, "knn_cls": 0.80, "linear_cls": 0.84, "linear_cls_iterations": 280,
- *                  "linear_cls_converged": true},
+ *                  "linear_loss": 0.41,
+ *                  "knn_cls": 0.80, "linear_cls": 0.84, "dim_cls": 128, ... the same per variant,
+ *                  "knn_mean": 0.80, "linear_mean": 0.83, "dim_mean": 128, ...},
  *  "random_init": {... the same ..., "seed": 0},
  *  "raw_pixels":  {"knn": ..., "linear": ..., "dim": 784, "shape": "1x28x28", ...},
- *  "features": "mean", "standardized": true, "k": 20, "distance": "euclidean",
+ *  "features": "cls_mean", "standardized": true, "k": 20, "distance": "euclidean",
  *  "knn_tie_break": "nearest_neighbour", "optimizer": "L-BFGS", "l2": 1e-4, "tolerance": 1e-5,
  *  "max_iterations": 3000, "train_size": 10000, "test_size": 2000, "num_classes": 10,
  *  "checkpoint_step": 9360, "seconds": 42.1}
  * }</pre>
+ * Files written before the [cls ; mean] headline ({@code "features": "mean"}) read back with the
+ * mean patch token as headline and no {@code *Mean} variant.
+ *
+ * @param pretrained     the pretrained encoder on the headline features
+ * @param pretrainedCls  ... on the cls token alone (null when not measured)
+ * @param pretrainedMean ... on the mean patch token alone (null when not measured)
+ * @param features       the headline features: {@code "cls_mean"}, or {@code "mean"} in older files
  */
-public record ProbeResult(ProbeScores pretrained, ProbeScores pretrainedCls, ProbeScores randomInit,
-        ProbeScores randomInitCls, ProbeScores rawPixels, String rawPixelShape, long randomInitSeed, int k, double l2,
-        double tolerance, int maxIterations, int trainSize, int testSize, int numClasses, long checkpointStep,
-        double seconds) {
+public record ProbeResult(ProbeScores pretrained, ProbeScores pretrainedCls, ProbeScores pretrainedMean,
+        ProbeScores randomInit, ProbeScores randomInitCls, ProbeScores randomInitMean, ProbeScores rawPixels,
+        String features, String rawPixelShape, long randomInitSeed, int k, double l2, double tolerance,
+        int maxIterations, int trainSize, int testSize, int numClasses, long checkpointStep, double seconds) {
 
-    /** Which encoder output the headline numbers use: the mean patch token. */
-    public static final String FEATURES = "mean";
+    /** The headline features of new results: [cls ; mean patch token]. */
+    public static final String FEATURES = "cls_mean";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
+    /** What {@link #features()} means, in words. */
+    public String featuresDescription() {
+        return FEATURES.equals(features) ? "[cls ; mean patch token]" : "mean patch token";
+    }
+
     public ObjectNode toJson() {
         ObjectNode root = JSON.createObjectNode();
-        scores(root.putObject("pretrained"), pretrained, pretrainedCls);
-        scores(root.putObject("random_init"), randomInit, randomInitCls).put("seed", randomInitSeed);
-        scores(root.putObject("raw_pixels"), rawPixels, null).put("shape", rawPixelShape);
-        root.put("features", FEATURES);
-        root.put("features_note", "mean patch token after the encoder's final LayerNorm; *_cls: the cls token");
+        scores(root.putObject("pretrained"), pretrained, pretrainedCls, pretrainedMean);
+        scores(root.putObject("random_init"), randomInit, randomInitCls, randomInitMean).put("seed", randomInitSeed);
+        scores(root.putObject("raw_pixels"), rawPixels, null, null).put("shape", rawPixelShape);
+        root.put("features", features);
+        root.put("features_note", FEATURES.equals(features)
+                ? "[cls ; mean patch token] after the encoder's final LayerNorm; *_cls: the cls token; *_mean: the "
+                        + "mean patch token"
+                : "mean patch token after the encoder's final LayerNorm; *_cls: the cls token");
         root.put("standardized", true);
         root.put("k", k);
         root.put("distance", "euclidean");
@@ -62,7 +79,7 @@ public record ProbeResult(ProbeScores pretrained, ProbeScores pretrainedCls, Pro
         return root;
     }
 
-    private static ObjectNode scores(ObjectNode o, ProbeScores s, ProbeScores cls) {
+    private static ObjectNode scores(ObjectNode o, ProbeScores s, ProbeScores cls, ProbeScores mean) {
         o.put("knn", s.knn());
         o.put("linear", s.linear());
         o.put("dim", s.dim());
@@ -71,16 +88,23 @@ public record ProbeResult(ProbeScores pretrained, ProbeScores pretrainedCls, Pro
         o.put("linear_converged", s.converged());
         o.put("linear_grad_norm_rel", s.relativeGradNorm());
         o.put("linear_loss", s.loss());
-        if (cls != null) {
-            o.put("knn_cls", cls.knn());
-            o.put("linear_cls", cls.linear());
-            o.put("linear_cls_train", cls.linearTrain());
-            o.put("linear_cls_iterations", cls.iterations());
-            o.put("linear_cls_converged", cls.converged());
-            o.put("linear_cls_grad_norm_rel", cls.relativeGradNorm());
-            o.put("linear_cls_loss", cls.loss());
-        }
+        variant(o, "_cls", cls);
+        variant(o, "_mean", mean);
         return o;
+    }
+
+    private static void variant(ObjectNode o, String suffix, ProbeScores s) {
+        if (s == null) {
+            return;
+        }
+        o.put("knn" + suffix, s.knn());
+        o.put("linear" + suffix, s.linear());
+        o.put("dim" + suffix, s.dim());
+        o.put("linear" + suffix + "_train", s.linearTrain());
+        o.put("linear" + suffix + "_iterations", s.iterations());
+        o.put("linear" + suffix + "_converged", s.converged());
+        o.put("linear" + suffix + "_grad_norm_rel", s.relativeGradNorm());
+        o.put("linear" + suffix + "_loss", s.loss());
     }
 
     /** Writes {@link #toJson()} to {@code file} (for instance {@code probe.json}). */
@@ -96,8 +120,10 @@ public record ProbeResult(ProbeScores pretrained, ProbeScores pretrainedCls, Pro
     public static ProbeResult read(Path file) throws IOException {
         JsonNode r = JSON.readTree(file.toFile());
         try {
+            String features = r.path("features").asText("mean");
             return new ProbeResult(scores(r, "pretrained", ""), scores(r, "pretrained", "_cls"),
-                    scores(r, "random_init", ""), scores(r, "random_init", "_cls"), scores(r, "raw_pixels", ""),
+                    scores(r, "pretrained", "_mean"), scores(r, "random_init", ""), scores(r, "random_init", "_cls"),
+                    scores(r, "random_init", "_mean"), scores(r, "raw_pixels", ""), features,
                     r.path("raw_pixels").path("shape").asText(""), r.path("random_init").path("seed").asLong(),
                     r.path("k").asInt(), r.path("l2").asDouble(), r.path("tolerance").asDouble(),
                     r.path("max_iterations").asInt(), r.path("train_size").asInt(), r.path("test_size").asInt(),
@@ -119,7 +145,8 @@ public record ProbeResult(ProbeScores pretrained, ProbeScores pretrainedCls, Pro
             return null;
         }
         String lin = "linear" + suffix;
-        return new ProbeScores(o.path("dim").asInt(), o.path("knn" + suffix).asDouble(), o.path(lin).asDouble(),
+        int dim = o.has("dim" + suffix) ? o.path("dim" + suffix).asInt() : o.path("dim").asInt();
+        return new ProbeScores(dim, o.path("knn" + suffix).asDouble(), o.path(lin).asDouble(),
                 o.path(lin + "_train").asDouble(), o.path(lin + "_iterations").asInt(),
                 o.path(lin + "_converged").asBoolean(), o.path(lin + "_grad_norm_rel").asDouble(),
                 o.path(lin + "_loss").asDouble());
@@ -128,13 +155,15 @@ public record ProbeResult(ProbeScores pretrained, ProbeScores pretrainedCls, Pro
     /** A plain-text table for the terminal. */
     public String toTable() {
         StringBuilder b = new StringBuilder();
-        b.append(String.format(Locale.ROOT, "Probe on %d train / %d test images, %d classes; features: mean patch "
-                + "token (standardized)%n", trainSize, testSize, numClasses));
-        b.append(String.format(Locale.ROOT, "%-12s %11s %10s %6s %9s %11s%n", "encoder", "k-NN (k=" + k + ")",
-                "linear", "dim", "cls k-NN", "cls linear"));
-        row(b, "pretrained", pretrained, pretrainedCls);
-        row(b, "random init", randomInit, randomInitCls);
-        row(b, "raw pixels", rawPixels, null);
+        b.append(String.format(Locale.ROOT, "Probe on %d train / %d test images, %d classes; features: %s "
+                + "(standardized)%n", trainSize, testSize, numClasses, featuresDescription()));
+        boolean both = FEATURES.equals(features);
+        b.append(String.format(Locale.ROOT, "%-12s %11s %10s %6s %9s %11s %10s %12s%n", "encoder",
+                "k-NN (k=" + k + ")", "linear", "dim", "cls k-NN", "cls linear", both ? "mean k-NN" : "",
+                both ? "mean linear" : ""));
+        row(b, "pretrained", pretrained, pretrainedCls, pretrainedMean);
+        row(b, "random init", randomInit, randomInitCls, randomInitMean);
+        row(b, "raw pixels", rawPixels, null, null);
         b.append(String.format(Locale.ROOT, "linear probe: softmax regression, L-BFGS, L2 %s; iterations %s "
                 + "(stop: gradient norm < %s x max(1, initial) or %d iterations)%n", fmt(l2),
                 iterations(), fmt(tolerance), maxIterations));
@@ -152,9 +181,10 @@ public record ProbeResult(ProbeScores pretrained, ProbeScores pretrainedCls, Pro
         return s.toString();
     }
 
-    private static void row(StringBuilder b, String name, ProbeScores s, ProbeScores cls) {
-        b.append(String.format(Locale.ROOT, "%-12s %11s %10s %6d %9s %11s%n", name, pct(s.knn()), pct(s.linear()),
-                s.dim(), cls == null ? "-" : pct(cls.knn()), cls == null ? "-" : pct(cls.linear())));
+    private static void row(StringBuilder b, String name, ProbeScores s, ProbeScores cls, ProbeScores mean) {
+        b.append(String.format(Locale.ROOT, "%-12s %11s %10s %6d %9s %11s %10s %12s%n", name, pct(s.knn()),
+                pct(s.linear()), s.dim(), cls == null ? "-" : pct(cls.knn()), cls == null ? "-" : pct(cls.linear()),
+                mean == null ? "-" : pct(mean.knn()), mean == null ? "-" : pct(mean.linear())));
     }
 
     static String pct(double v) {

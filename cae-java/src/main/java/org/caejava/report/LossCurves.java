@@ -1,7 +1,6 @@
 package org.caejava.report;
 
 import java.awt.Color;
-import java.awt.Font;
 import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
@@ -11,12 +10,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.ToDoubleFunction;
 import javax.imageio.ImageIO;
-import org.knowm.xchart.BitmapEncoder;
-import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
-import org.knowm.xchart.XYSeries;
-import org.knowm.xchart.style.Styler;
-import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
  * The loss curves of a run as one PNG of three panels sharing the step axis: the total and main
@@ -25,7 +18,8 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * the first 5% of the points, so the first steps' large losses do not flatten the rest (the
  * panel's title says when they are cut off). Long runs are averaged in bins to at most
  * {@value #MAX_POINTS} points per curve (the title says so too); steps whose values are not
- * finite are left out.
+ * finite are left out. The step axis runs from 0 to the last logged step; both axes carry a few
+ * round ticks with horizontal labels ({@link LinePlot#ticks}).
  */
 public final class LossCurves {
 
@@ -67,31 +61,37 @@ public final class LossCurves {
             return null;
         }
         String binNote = bin > 1 ? ", mean of every " + bin + " logged steps" : "";
+        double lastStep = records.get(records.size() - 1).step();
 
-        XYChart losses = chart(LOSS_HEIGHT, "Loss: total and main (reconstruction)", "loss");
-        losses.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
+        String lossTitle = "Loss: total and main (reconstruction)" + binNote;
+        double[] lossRange = limit(total, main);
+        LinePlot losses = new LinePlot(WIDTH, LOSS_HEIGHT, cutNote(lossTitle, lossRange), "step", "loss")
+                .xRange(0, lastStep).yRange(lossRange[0], lossRange[1]);
         add(losses, "total", total, TOTAL, 2.0f);
         add(losses, "main (reconstruction)", main, MAIN, 1.6f);
-        limit(losses, "Loss: total and main (reconstruction)" + binNote, total, main);
 
-        XYChart alignment = chart(ALIGN_HEIGHT, "Alignment loss", "loss");
-        alignment.getStyler().setLegendVisible(false);
+        double[] alignRange = limit(align);
+        LinePlot alignment = new LinePlot(WIDTH, ALIGN_HEIGHT, cutNote("Alignment loss" + binNote, alignRange),
+                "step", "loss").xRange(0, lastStep).yRange(alignRange[0], alignRange[1]);
         add(alignment, "align", align, ALIGN, 1.6f);
-        limit(alignment, "Alignment loss" + binNote, align);
 
-        XYChart rate = chart(LR_HEIGHT, "Learning rate", "lr");
-        rate.getStyler().setLegendVisible(false);
-        rate.getStyler().setYAxisDecimalPattern("0.0E0");
+        double lrMax = lr.y.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN);
+        LinePlot rate = new LinePlot(WIDTH, LR_HEIGHT, "Learning rate", "step", "lr").xRange(0, lastStep)
+                .yRange(0, lrMax > 0 ? 1.05 * lrMax : Double.NaN);
         add(rate, "lr", lr, LR, 1.6f);
-        rate.getStyler().setYAxisMin(0.0);
 
-        BufferedImage[] panels = {BitmapEncoder.getBufferedImage(losses), BitmapEncoder.getBufferedImage(alignment),
-            BitmapEncoder.getBufferedImage(rate)};
+        return stack(losses.render(), alignment.render(), rate.render());
+    }
+
+    /** The panels one below the other. */
+    static BufferedImage stack(BufferedImage... panels) {
         int height = 0;
+        int width = 0;
         for (BufferedImage p : panels) {
             height += p.getHeight();
+            width = Math.max(width, p.getWidth());
         }
-        BufferedImage out = new BufferedImage(WIDTH, height, BufferedImage.TYPE_INT_RGB);
+        BufferedImage out = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = out.createGraphics();
         try {
             g.setColor(Color.WHITE);
@@ -107,18 +107,13 @@ public final class LossCurves {
         return out;
     }
 
-    private static XYChart chart(int height, String title, String yTitle) {
-        XYChart c = new XYChartBuilder().width(WIDTH).height(height).title(title).xAxisTitle("step").yAxisTitle(yTitle)
-                .build();
-        style(c);
-        return c;
-    }
-
     /**
-     * The y axis from 0 (or the smallest value, when negative) to 5% above the largest value after
-     * the first 5% of the points; the title notes the cut when earlier points go above it.
+     * The y range {min, max, peak}: from 0 (or the smallest value, when negative) to 5% above the
+     * largest value after the first 5% of the points; peak is the largest value of all, so a title
+     * can note the cut when earlier points go above max. NaN bounds (the data's) when there is no
+     * value.
      */
-    private static void limit(XYChart c, String title, Curve... curves) {
+    private static double[] limit(Curve... curves) {
         double top = Double.NEGATIVE_INFINITY;
         double peak = Double.NEGATIVE_INFINITY;
         double low = 0;
@@ -134,43 +129,21 @@ public final class LossCurves {
             }
         }
         if (!Double.isFinite(top)) {
-            c.setTitle(title);
-            return;
+            return new double[] {Double.NaN, Double.NaN, Double.NaN};
         }
         double max = top > low ? top + 0.05 * (top - low) : low + 1;
-        c.getStyler().setYAxisMin(low);
-        c.getStyler().setYAxisMax(max);
-        c.setTitle(peak > max ? title + "; first steps cut off at the top" : title);
+        return new double[] {low, max, peak};
     }
 
-    private static void style(XYChart c) {
-        Styler s = c.getStyler();
-        s.setChartBackgroundColor(Color.WHITE);
-        s.setPlotBackgroundColor(Color.WHITE);
-        s.setPlotBorderVisible(false);
-        s.setChartTitleBoxVisible(false);
-        s.setLegendBorderColor(new Color(0xDD, 0xDD, 0xDD));
-        s.setChartTitleFont(new Font(Font.SANS_SERIF, Font.BOLD, 15));
-        s.setLegendFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
-        s.setAntiAlias(true);
-        c.getStyler().setPlotGridLinesColor(new Color(0xE6, 0xE6, 0xE6));
-        c.getStyler().setAxisTitleFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
-        c.getStyler().setAxisTickLabelsFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
-        // XChart 3.8 puts x ticks at data values and underestimates horizontal labels' width
-        // (step labels overlapped); slanted labels are spaced correctly.
-        c.getStyler().setXAxisDecimalPattern("#,##0");
-        c.getStyler().setXAxisLabelRotation(45);
-        c.getStyler().setChartPadding(12);
+    private static String cutNote(String title, double[] range) {
+        return range[2] > range[1] ? title + "; first steps cut off at the top" : title;
     }
 
-    private static void add(XYChart chart, String name, Curve c, Color color, float width) {
+    private static void add(LinePlot plot, String name, Curve c, Color color, float width) {
         if (c.x.isEmpty()) {
             return;
         }
-        XYSeries s = chart.addSeries(name, c.xs(), c.ys());
-        s.setMarker(SeriesMarkers.NONE);
-        s.setLineColor(color);
-        s.setLineWidth(width);
+        plot.add(new LinePlot.Series(name, c.xs(), c.ys(), color, width, false));
     }
 
     /** Finite values averaged over bins of {@code bin} records (x: the mean step of the bin). */
@@ -199,10 +172,6 @@ public final class LossCurves {
     private static final class Curve {
         final List<Double> x = new ArrayList<>();
         final List<Double> y = new ArrayList<>();
-
-        boolean allPositive() {
-            return y.stream().allMatch(v -> v > 0);
-        }
 
         double[] xs() {
             return x.stream().mapToDouble(Double::doubleValue).toArray();

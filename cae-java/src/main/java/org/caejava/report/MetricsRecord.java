@@ -5,9 +5,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
- * One line of {@code metrics.jsonl}: what a training step measured, with the seconds since the
- * run started ({@code elapsed_s}, continued across resumes). Non-finite values are written as
- * JSON null and read back as NaN.
+ * One step line of {@code metrics.jsonl}: what a training step measured, with the seconds since
+ * the run started ({@code elapsed_s}, continued across resumes). Non-finite values are written as
+ * JSON null and read back as NaN. (The file's k-NN probe lines, which have no "loss", are read by
+ * {@link MetricsLog#readKnn}.)
  */
 public record MetricsRecord(long step, long totalSteps, long epoch, double lr, double loss, double lossMain,
         double lossAlign, double gradNorm, boolean skipped, double imagesPerSecond, double dataWaitMs,

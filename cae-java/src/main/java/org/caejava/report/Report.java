@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
@@ -18,12 +19,14 @@ import org.caejava.CaeConfig;
 import org.caejava.CaeModel;
 import org.caejava.TrainingState;
 import org.caejava.data.Dataset;
+import org.caejava.eval.KnnPoint;
 import org.caejava.eval.ProbeResult;
 import org.caejava.eval.ProbeScores;
 
 /**
  * The report of a pretraining run, written into the run's folder: {@code loss.png} (from
- * {@code metrics.jsonl}, when there is one), {@code reconstruction.png} (when sample data is
+ * {@code metrics.jsonl}, when there is one), {@code knn.png} (from the k-NN probes taken during
+ * training, when it holds any), {@code reconstruction.png} (when sample data is
  * given), {@code probe.json} (when a probe result is given) and {@code report.html}, a
  * self-contained page that shows them with the model configuration, the run's options and the
  * final metrics. Images are referenced by relative path, so the folder can be moved as a whole.
@@ -36,6 +39,7 @@ public final class Report {
 
     public static final String HTML = "report.html";
     public static final String LOSS_PNG = "loss.png";
+    public static final String KNN_PNG = "knn.png";
     public static final String PROBE_JSON = "probe.json";
 
     /** At most this many logged steps are averaged for the final metrics. */
@@ -59,6 +63,9 @@ public final class Report {
         Files.createDirectories(outDir);
         List<MetricsRecord> records = MetricsLog.read(outDir.resolve(MetricsLog.FILE));
         boolean curves = !records.isEmpty() && LossCurves.write(records, outDir.resolve(LOSS_PNG));
+        List<KnnPoint> knn = MetricsLog.readKnn(outDir.resolve(MetricsLog.FILE));
+        long lastStep = records.isEmpty() ? 0 : records.get(records.size() - 1).step();
+        boolean knnCurve = !knn.isEmpty() && KnnCurve.write(knn, lastStep, outDir.resolve(KNN_PNG));
         boolean recon = false;
         if (sampleData != null) {
             ReconstructionGrid.write(outDir.resolve(ReconstructionGrid.FILE), model, sampleData, 8);
@@ -70,14 +77,15 @@ public final class Report {
         } else if (Files.exists(probeFile)) {
             probe = ProbeResult.read(probeFile);
         }
-        String html = page(model.config(), model.state(), runInfo, records, probe, curves, recon);
+        String html = page(model.config(), model.state(), runInfo, records, knnCurve ? knn : List.of(), probe,
+                curves, recon);
         Path file = outDir.resolve(HTML);
         Files.writeString(file, html, StandardCharsets.UTF_8);
         return file;
     }
 
     static String page(CaeConfig config, TrainingState state, Map<String, Object> runInfo,
-            List<MetricsRecord> records, ProbeResult probe, boolean curves, boolean recon) {
+            List<MetricsRecord> records, List<KnnPoint> knn, ProbeResult probe, boolean curves, boolean recon) {
         StringBuilder h = new StringBuilder(16_384);
         h.append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
                 .append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
@@ -98,6 +106,9 @@ public final class Report {
                     .append("\"><figcaption>Total loss = main (reconstruction MSE on per-patch normalized pixels) + ")
                     .append(fmt(config.alignLossWeight())).append(" &times; align (MSE to the encoder's own "
                             + "representation of the masked patches).</figcaption></figure>\n</section>\n");
+        }
+        if (!knn.isEmpty()) {
+            knnSection(h, knn);
         }
         if (recon) {
             h.append("<section>\n<h2>Reconstructions</h2>\n<figure><img src=\"").append(ReconstructionGrid.FILE)
@@ -159,19 +170,44 @@ public final class Report {
         h.append("</section>\n");
     }
 
+    /** The curve of the k-NN probes taken during training ({@code knn.png}), the last and the best. */
+    private static void knnSection(StringBuilder h, List<KnnPoint> knn) {
+        List<KnnPoint> finite = knn.stream().filter(p -> Double.isFinite(p.accuracy())).toList();
+        if (finite.isEmpty()) {
+            return;
+        }
+        KnnPoint last = finite.get(finite.size() - 1);
+        KnnPoint best = finite.stream().max(Comparator.comparingDouble(KnnPoint::accuracy)).orElseThrow();
+        h.append("<section>\n<h2>k-NN during training</h2>\n<figure><img src=\"").append(KNN_PNG)
+                .append("\" alt=\"k-NN test accuracy by step\" width=\"").append(KnnCurve.WIDTH)
+                .append("\"><figcaption>At the end of epochs and at the last step: k-NN (k = ").append(last.k())
+                .append(") test accuracy of the encoder's ").append(esc(featureName(last.features())))
+                .append(", standardized with the training subset's statistics, on fixed subsets of ")
+                .append(last.trainSize()).append(" training and ").append(last.testSize())
+                .append(" test images. Last: ").append(pct(last.accuracy())).append(" at step ").append(last.step())
+                .append("; best: ").append(pct(best.accuracy())).append(" at step ").append(best.step())
+                .append(".</figcaption></figure>\n</section>\n");
+    }
+
+    private static String featureName(String features) {
+        return "cls_mean".equals(features) ? "[cls ; mean patch token] features" : features + " features";
+    }
+
     private static void probe(StringBuilder h, ProbeResult p) {
         h.append("<section>\n<h2>Probe</h2>\n<p>").append(p.trainSize()).append(" train / ").append(p.testSize())
                 .append(" test images, ").append(p.numClasses()).append(" classes; frozen, standardized features "
-                        + "(mean patch token after the encoder's final LayerNorm). Test accuracy:</p>\n")
+                        + "(").append(esc(p.featuresDescription())).append(" after the encoder's final LayerNorm). "
+                        + "Test accuracy:</p>\n")
                 .append("<table class=\"probe\">\n<thead><tr><th>encoder</th><th>k-NN (k = ").append(p.k())
                 .append(")</th><th>linear probe</th><th class=\"minor\">cls k-NN</th><th class=\"minor\">cls linear"
-                        + "</th><th class=\"minor\">dim</th></tr></thead>\n<tbody>\n");
+                        + "</th><th class=\"minor\">mean k-NN</th><th class=\"minor\">mean linear</th>"
+                        + "<th class=\"minor\">dim</th></tr></thead>\n<tbody>\n");
         double bestKnn = Math.max(p.pretrained().knn(), Math.max(p.randomInit().knn(), p.rawPixels().knn()));
         double bestLin = Math.max(p.pretrained().linear(), Math.max(p.randomInit().linear(), p.rawPixels().linear()));
-        probeRow(h, "pretrained", p.pretrained(), p.pretrainedCls(), bestKnn, bestLin);
-        probeRow(h, "random init (seed " + p.randomInitSeed() + ")", p.randomInit(), p.randomInitCls(), bestKnn,
-                bestLin);
-        probeRow(h, "raw pixels (" + p.rawPixelShape() + ")", p.rawPixels(), null, bestKnn, bestLin);
+        probeRow(h, "pretrained", p.pretrained(), p.pretrainedCls(), p.pretrainedMean(), bestKnn, bestLin);
+        probeRow(h, "random init (seed " + p.randomInitSeed() + ")", p.randomInit(), p.randomInitCls(),
+                p.randomInitMean(), bestKnn, bestLin);
+        probeRow(h, "raw pixels (" + p.rawPixelShape() + ")", p.rawPixels(), null, null, bestKnn, bestLin);
         h.append("</tbody>\n</table>\n<p class=\"note\">k-NN: Euclidean distance, majority vote, ties to the class "
                 + "of the nearest neighbour. Linear probe: softmax regression with L2 ").append(fmt(p.l2()))
                 .append(", full-batch L-BFGS until the gradient norm is below ").append(fmt(p.tolerance()))
@@ -185,12 +221,14 @@ public final class Report {
         return s.iterations() + (s.converged() ? "" : " (not converged)");
     }
 
-    private static void probeRow(StringBuilder h, String name, ProbeScores s, ProbeScores cls, double bestKnn,
-            double bestLin) {
+    private static void probeRow(StringBuilder h, String name, ProbeScores s, ProbeScores cls, ProbeScores mean,
+            double bestKnn, double bestLin) {
         h.append("<tr><td>").append(esc(name)).append("</td>").append(pctCell(s.knn(), s.knn() == bestKnn))
                 .append(pctCell(s.linear(), s.linear() == bestLin))
                 .append("<td class=\"minor\">").append(cls == null ? "&ndash;" : pct(cls.knn())).append("</td>")
                 .append("<td class=\"minor\">").append(cls == null ? "&ndash;" : pct(cls.linear())).append("</td>")
+                .append("<td class=\"minor\">").append(mean == null ? "&ndash;" : pct(mean.knn())).append("</td>")
+                .append("<td class=\"minor\">").append(mean == null ? "&ndash;" : pct(mean.linear())).append("</td>")
                 .append("<td class=\"minor\">").append(s.dim()).append("</td></tr>\n");
     }
 

@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import java.util.Set;
 import org.caejava.CaeConfig;
 import org.caejava.CaeModel;
 import org.caejava.Features;
@@ -142,9 +141,12 @@ class ProbeReportTest {
             // This model is itself fresh from seed 5, so the random-init baseline is the same encoder.
             assertEquals(r.pretrained(), r.randomInit());
             assertEquals(r.pretrainedCls(), r.randomInitCls());
+            assertEquals(r.pretrainedMean(), r.randomInitMean());
             assertTrue(r.rawPixels().knn() > 0.95 && r.rawPixels().linear() > 0.95, r.toTable());
             assertEquals(256, r.rawPixels().dim());
-            assertEquals(32, r.pretrained().dim());
+            assertEquals(64, r.pretrained().dim(), "[cls ; mean] of a 32-wide encoder");
+            assertEquals(32, r.pretrainedCls().dim());
+            assertEquals(32, r.pretrainedMean().dim());
             assertTrue(log.size() >= 5, log.toString());
 
             Path file = dir.resolve("probe.json");
@@ -160,11 +162,13 @@ class ProbeReportTest {
                 assertTrue(e.get("linear_converged").isBoolean());
             }
             for (String enc : List.of("pretrained", "random_init")) {
-                double v = j.get(enc).get("knn_cls").asDouble();
-                assertTrue(v >= 0 && v <= 1);
+                for (String key : List.of("knn_cls", "linear_cls", "knn_mean", "linear_mean")) {
+                    double v = j.get(enc).get(key).asDouble();
+                    assertTrue(v >= 0 && v <= 1, enc + "." + key + " = " + v);
+                }
+                assertEquals(32, j.get(enc).get("dim_mean").asInt());
             }
-            assertTrue(Set.of("mean", "cls").contains(j.get("features").asText()));
-            assertEquals("mean", j.get("features").asText());
+            assertEquals("cls_mean", j.get("features").asText());
             assertEquals(5, j.get("k").asInt());
             assertEquals("L-BFGS", j.get("optimizer").asText());
             assertEquals(120, j.get("train_size").asInt());

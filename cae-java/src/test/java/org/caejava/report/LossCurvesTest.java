@@ -1,5 +1,6 @@
 package org.caejava.report;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -11,6 +12,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import javax.imageio.ImageIO;
+import org.caejava.eval.KnnPoint;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -47,6 +49,60 @@ class LossCurvesTest {
         assertTrue(has(img, 0, a, 0x1F4E9A), "the total loss line");
         assertTrue(has(img, a, b, 0x2E8B57), "the alignment loss line");
         assertTrue(has(img, b, img.getHeight(), 0x7A3E9D), "the learning-rate line");
+    }
+
+    @Test
+    void axesGetAFewRoundTicks() {
+        // Steps: 0 to the last step.
+        assertArrayEquals(new double[] {0, 200, 400, 600, 800}, LinePlot.ticks(0, 800));
+        assertArrayEquals(new double[] {0, 100, 200, 300}, LinePlot.ticks(0, 390));
+        assertArrayEquals(new double[] {0, 2, 4, 6, 8, 10, 12}, LinePlot.ticks(0, 12));
+        assertArrayEquals(new double[] {0, 500, 1000, 1500, 2000, 2500, 3000}, LinePlot.ticks(0, 3000));
+        assertArrayEquals(new double[] {0, 20_000, 40_000, 60_000, 80_000, 100_000}, LinePlot.ticks(0, 117_000));
+        // Losses, learning rates, accuracies: the same rule, any scale, ticks inside the range.
+        assertArrayEquals(new double[] {0, 0.2, 0.4, 0.6, 0.8, 1.0}, LinePlot.ticks(0, 1.05), 1e-12);
+        assertArrayEquals(new double[] {0.4, 0.6, 0.8, 1.0, 1.2}, LinePlot.ticks(0.31, 1.3), 1e-12);
+        assertArrayEquals(new double[] {0, 2e-4, 4e-4, 6e-4, 8e-4, 1e-3}, LinePlot.ticks(0, 1.05e-3), 1e-18);
+        assertArrayEquals(new double[] {70, 75, 80, 85}, LinePlot.ticks(68.2, 86.9), 1e-12);
+        assertArrayEquals(new double[] {-0.5, 0, 0.5, 1.0}, LinePlot.ticks(-0.6, 1.2), 1e-12);
+        assertArrayEquals(new double[] {7}, LinePlot.ticks(7, 7));
+        assertEquals(0, LinePlot.ticks(0, Double.NaN).length);
+        // Never a crowded or a bare axis, at any scale.
+        for (double hi = 1e-4; hi < 1e7; hi *= 1.07) {
+            int n = LinePlot.ticks(0, hi).length;
+            assertTrue(n >= 4 && n <= 8, n + " ticks for 0-" + hi);
+        }
+    }
+
+    @Test
+    void tickLabelsAreShortAndExact() {
+        assertArrayEquals(new String[] {"0", "200", "400", "600", "800"}, LinePlot.labels(LinePlot.ticks(0, 800)));
+        assertArrayEquals(new String[] {"0", "500", "1,000", "1,500", "2,000", "2,500", "3,000"},
+                LinePlot.labels(LinePlot.ticks(0, 3000)));
+        assertArrayEquals(new String[] {"0", "0.2", "0.4", "0.6", "0.8", "1.0"},
+                LinePlot.labels(LinePlot.ticks(0, 1.05)));
+        assertArrayEquals(new String[] {"0.26", "0.28", "0.30", "0.32"}, LinePlot.labels(LinePlot.ticks(0.255, 0.33)));
+        assertArrayEquals(new String[] {"0", "2e-4", "4e-4", "6e-4", "8e-4", "1e-3"},
+                LinePlot.labels(LinePlot.ticks(0, 1.05e-3)));
+        assertArrayEquals(new String[] {"0", "5e-5", "1e-4", "1.5e-4", "2e-4", "2.5e-4"},
+                LinePlot.labels(LinePlot.ticks(0, 2.6e-4)));
+    }
+
+    @Test
+    void theKnnCurveIsASmallPngOfItsPoints() throws Exception {
+        List<KnnPoint> points = List.of(new KnnPoint(156, 1, 0.71, "cls_mean", 20, 2000, 1000, 1.9),
+                new KnnPoint(312, 2, 0.7512, "cls_mean", 20, 2000, 1000, 1.8),
+                new KnnPoint(400, 2, Double.NaN, "cls_mean", 20, 2000, 1000, 1.8),
+                new KnnPoint(468, 3, 0.77, "cls_mean", 20, 2000, 1000, 1.8));
+        Path png = dir.resolve("knn.png");
+        assertTrue(KnnCurve.write(points, 800, png));
+        BufferedImage img = ImageIO.read(png.toFile());
+        assertEquals(KnnCurve.WIDTH, img.getWidth());
+        assertEquals(KnnCurve.HEIGHT, img.getHeight());
+        assertTrue(has(img, 0, img.getHeight(), 0xC0392B), "the k-NN line");
+        assertFalse(KnnCurve.write(List.of(new KnnPoint(5, 0, Double.NaN, "cls_mean", 20, 10, 10, 0)), 10,
+                dir.resolve("none.png")));
+        assertFalse(Files.exists(dir.resolve("none.png")));
     }
 
     @Test

@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
 import org.caejava.StepMetrics;
+import org.caejava.eval.KnnPoint;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -104,5 +105,46 @@ class MetricsLogTest {
         List<MetricsRecord> r = MetricsLog.read(dir.resolve(MetricsLog.FILE));
         assertEquals(List.of(4L, 8L, 10L), r.stream().map(MetricsRecord::step).toList());
         assertTrue(Double.isNaN(r.get(1).loss()));
+    }
+
+    @Test
+    void knnProbeLinesHaveNoLossAndDoNotReplaceTheirStepsRecord() throws Exception {
+        Path file = dir.resolve(MetricsLog.FILE);
+        KnnPoint at2 = new KnnPoint(2, 1, 0.75, "cls_mean", 20, 2000, 1000, 1.5);
+        try (MetricsLog log = MetricsLog.open(dir, 0)) {
+            for (int s = 1; s <= 4; s++) {
+                log.onStep(step(s, s));
+                if (s % 2 == 0) {
+                    log.append(s == 2 ? at2 : new KnnPoint(s, 2, Double.NaN, "cls_mean", 20, 2000, 1000, 1.25));
+                }
+            }
+        }
+        List<String> lines = Files.readAllLines(file);
+        assertEquals(6, lines.size());
+        JsonNode probe = new ObjectMapper().readTree(lines.get(2));
+        assertFalse(probe.has("loss"), probe.toString());
+        assertEquals(2, probe.get("step").asInt());
+        assertEquals(1, probe.get("epoch").asInt());
+        assertEquals(0.75, probe.get("knn").asDouble());
+        assertEquals("cls_mean", probe.get("knn_features").asText());
+        assertEquals(2000, probe.get("knn_train").asInt());
+        assertEquals(1000, probe.get("knn_test").asInt());
+        assertEquals(1.5, probe.get("knn_seconds").asDouble());
+
+        List<MetricsRecord> r = MetricsLog.read(file);
+        assertEquals(List.of(1L, 2L, 3L, 4L), r.stream().map(MetricsRecord::step).toList());
+        assertEquals(2, r.get(1).loss(), 1e-6, "step 2's record, not its probe");
+        assertEquals(4, r.get(3).loss(), 1e-6);
+        List<KnnPoint> knn = MetricsLog.readKnn(file);
+        assertEquals(2, knn.size());
+        assertEquals(at2, knn.get(0));
+        assertTrue(Double.isNaN(knn.get(1).accuracy()), "null reads back as NaN");
+
+        // A resume at step 3 keeps the probe of step 2 and drops that of step 4.
+        try (MetricsLog log = MetricsLog.open(dir, 3)) {
+            log.onStep(step(4, 40));
+        }
+        assertEquals(List.of(at2), MetricsLog.readKnn(file));
+        assertEquals(40, MetricsLog.read(file).get(3).loss(), 1e-6);
     }
 }

@@ -24,6 +24,7 @@ import org.caejava.data.TensorDataset;
 import org.caejava.eval.ProbeOptions;
 import org.caejava.eval.ProbeReport;
 import org.caejava.eval.ProbeResult;
+import org.caejava.eval.TrainingProbe;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -68,9 +69,14 @@ class ReportTest {
             TensorDataset test = data(arena, 24, 2);
             ProbeResult probe;
             Path html;
-            try (MetricsLog log = MetricsLog.open(dir, 0);
-                    CaeModel model = CaeTrainer.builder().context(ctx).config(TINY).data(train).steps(12).batchSize(16)
-                            .seed(3).learningRate(1e-3).listener(log).build().fit()) {
+            try (MetricsLog log = MetricsLog.open(dir, 0); CaeModel model = CaeModel.create(ctx, TINY, 3)) {
+                // 4 steps an epoch: k-NN probes at steps 4, 8 and 12.
+                TrainingProbe knn = new TrainingProbe(model, train, test, 4, 1, TrainingProbe.defaults(), log::append);
+                CaeTrainer.builder().model(model).data(train).steps(12).batchSize(16).seed(3).learningRate(1e-3)
+                        .listener(m -> {
+                            log.onStep(m);
+                            knn.onStep(m);
+                        }).build().fit();
                 probe = ProbeReport.run(model, train, test, ProbeOptions.defaults().withK(5));
                 Map<String, Object> run = new LinkedHashMap<>();
                 run.put("steps", 12);
@@ -86,7 +92,7 @@ class ReportTest {
             while (m.find()) {
                 refs.add(m.group(1));
             }
-            assertEquals(List.of(Report.LOSS_PNG, ReconstructionGrid.FILE), refs);
+            assertEquals(List.of(Report.LOSS_PNG, Report.KNN_PNG, ReconstructionGrid.FILE), refs);
             for (String ref : refs) {
                 assertFalse(ref.startsWith("/") || ref.contains(":"), "relative: " + ref);
                 assertTrue(Files.size(dir.resolve(ref)) > 1000, ref + " exists and is a picture");
@@ -99,6 +105,8 @@ class ReportTest {
             assertFalse(page.contains("<synthetic"));
             assertTrue(page.contains("{&quot;") && page.contains("block"), "a map value as JSON");
             assertTrue(page.contains("12 / 12"), "steps done / total");
+            assertEquals(3, MetricsLog.readKnn(dir.resolve(MetricsLog.FILE)).size());
+            assertTrue(page.contains("k-NN during training") && page.contains("at step 12"), "the in-run k-NN");
             assertTrue(page.contains(String.format(java.util.Locale.ROOT, "%.2f%%", 100 * probe.pretrained().knn())));
             assertTrue(page.contains("random init") && page.contains("raw pixels"));
             assertTrue(page.startsWith("<!DOCTYPE html>") && page.trim().endsWith("</html>"));

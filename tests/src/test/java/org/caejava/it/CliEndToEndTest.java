@@ -103,13 +103,23 @@ class CliEndToEndTest {
                 CaeModel m = CaeModel.load(ctx, checkpoint)) {
             assertEquals(400, m.state().step());
         }
-        // One metrics record per step, 1..400 in order, across both processes.
+        // One metrics record per step, 1..400 in order, across both processes; the resumed run (without
+        // --no-probe) adds a k-NN line, without a "loss", at its last step.
         List<String> lines = Files.readAllLines(out.resolve("metrics.jsonl"));
         ObjectMapper json = new ObjectMapper();
-        assertEquals(400, lines.size());
-        for (int i = 0; i < lines.size(); i++) {
-            assertEquals(i + 1, json.readTree(lines.get(i)).get("step").asLong(), "line " + (i + 1));
+        List<JsonNode> steps = new ArrayList<>();
+        List<JsonNode> knn = new ArrayList<>();
+        for (String line : lines) {
+            JsonNode o = json.readTree(line);
+            (o.has("loss") ? steps : knn).add(o);
         }
+        assertEquals(400, steps.size());
+        for (int i = 0; i < steps.size(); i++) {
+            assertEquals(i + 1, steps.get(i).get("step").asLong(), "record " + (i + 1));
+        }
+        assertEquals(1, knn.size(), knn.toString());
+        assertEquals(400, knn.get(0).get("step").asLong());
+        assertTrue(second.output().contains("k-NN at step 400"), second.output());
         for (String f : List.of("report.html", "loss.png", "reconstruction.png", "config.json", "run.json")) {
             assertTrue(Files.size(out.resolve(f)) > 0, f);
         }
