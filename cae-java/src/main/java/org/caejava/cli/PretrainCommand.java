@@ -54,15 +54,28 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "pretrain", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Pretrain a ViT encoder with CAE. Without options: the fmnist-tiny preset on Fashion-MNIST "
                 + "(the embedded 10k/2k subset, or the full set of Debian's dataset-fashion-mnist when installed) "
-                + "for " + PretrainCommand.DEFAULT_STEPS + " steps, a few minutes on 2 CPU cores.",
+                + "for " + PretrainCommand.DEFAULT_STEPS + " steps, under 10 minutes on 2 CPU cores.",
             "The output folder receives checkpoint.safetensors (weights, AdamW state, configuration), metrics.jsonl, "
                 + "probe.json, loss.png, reconstruction.png and report.html. Ctrl-C writes a checkpoint and stops; "
                 + "--resume continues from it."})
 final class PretrainCommand implements Callable<Integer> {
 
-    static final long DEFAULT_STEPS = 800;
+    static final long DEFAULT_STEPS = 1600;
+
+    /**
+     * Below this many training images the small-data recipe applies: peak learning rate
+     * {@link #SMALL_DATA_LR} x B / 64 instead of CAE's 1.5e-3 x B / 2048, which at batch 64 is a tenth
+     * of what a few epochs of 10k images need (bench/README.md, the quality sweep).
+     */
+    static final long SMALL_DATA = 100_000;
+    static final double SMALL_DATA_LR = 5e-4;
+
+    /** Below this many patches per side, masks are random rather than BEiT blocks: a 7x7 grid has no room for blocks. */
+    static final int RANDOM_MASK_BELOW_GRID = 14;
     static final String CHECKPOINT = "checkpoint.safetensors";
     static final String RUN_JSON = "run.json";
+    /** run.json's "data" when no --data was given. */
+    static final String FASHION_MNIST = "fashion-mnist";
 
     @Spec
     CommandSpec spec;
@@ -99,7 +112,8 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--batch", paramLabel = "B", description = "Images per step (default 64).")
     Integer batch;
 
-    @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (default 1.5e-3 * B / 2048).")
+    @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (default 5e-4 * B / 64 below "
+            + "100,000 training images, else CAE's 1.5e-3 * B / 2048).")
     Double lr;
 
     @Option(names = "--min-lr", paramLabel = "LR", description = "Learning rate at the end of the cosine decay "
@@ -131,7 +145,8 @@ final class PretrainCommand implements Callable<Integer> {
             + "masks, stochastic depth (default 0).")
     Long seed;
 
-    @Option(names = "--mask", paramLabel = "block|random", description = "Masking: BEiT blocks (default) or random.")
+    @Option(names = "--mask", paramLabel = "block|random", description = "Masking: BEiT blocks or random patches "
+            + "(default: random below 14x14 patches, else block).")
     String mask;
 
     @Option(names = "--mask-ratio", paramLabel = "R", description = "Share of masked patches (default 0.5).")
@@ -272,12 +287,14 @@ final class PretrainCommand implements Callable<Integer> {
         long total = length != null && length.steps != null ? length.steps
                 : length != null && length.epochs != null ? length.epochs * stepsPerEpoch : DEFAULT_STEPS;
         int masked = (int) Math.round((maskRatio != null ? maskRatio : 0.5) * config.numPatches());
-        MaskGenerator masks = "random".equals(mask) ? new RandomMaskGenerator(config.numPatches(), masked)
+        String maskKind = mask != null ? mask : config.gridSize() < RANDOM_MASK_BELOW_GRID ? "random" : "block";
+        MaskGenerator masks = "random".equals(maskKind) ? new RandomMaskGenerator(config.numPatches(), masked)
                 : new BlockMaskGenerator(config.gridSize(), masked);
+        double peakLr = lr != null ? lr : train.size() < SMALL_DATA ? SMALL_DATA_LR * b / 64 : 1.5e-3 * b / 2048;
         if (mask != null && !mask.equals("random") && !mask.equals("block")) {
             throw new ParameterException(spec.commandLine(), "--mask must be block or random, not \"" + mask + "\"");
         }
-        Map<String, Object> run = runInfo(train, test, config, b, total, runSeed, masked);
+        Map<String, Object> run = runInfo(train, test, config, b, total, runSeed, maskKind, masked, peakLr);
         Files.writeString(outDir.resolve(RUN_JSON), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(run));
         Files.writeString(outDir.resolve("config.json"), config.toJson() + "\n");
 
@@ -287,13 +304,14 @@ final class PretrainCommand implements Callable<Integer> {
             try (model; MetricsLog metrics = MetricsLog.open(outDir, model.state().step())) {
                 Precision precision = precisionOption.resolve(ctx.backend());
                 stdout.printf("cae pretrain: %s, %s matrix products%n  data: %s (%d training images%s)%n  model: %s%n"
-                        + "  %d steps of %d images (%.1f epochs), %s%s%n  output: %s%n", ctx.description(),
+                        + "  %d steps of %d images (%.1f epochs), %s%s, peak learning rate %.2g%n  output: %s%n",
+                        ctx.description(),
                         precision,
                         data == null ? "Fashion-MNIST" + (Datasets.fullFashionMnistInstalled() ? "" : ", embedded subset")
                                 : data, train.size(), test == null ? ", no labeled test split" : ", " + test.size()
                                 + " test images", describe(config), total, b, (double) total / stepsPerEpoch,
                         masks instanceof BlockMaskGenerator ? "block" : "random", " masks of " + masked + "/"
-                                + config.numPatches() + " patches", outDir);
+                                + config.numPatches() + " patches", peakLr, outDir);
                 if (ctx.backend() == Backend.CPU && precision == Precision.BF16) {
                     stdout.printf("  bf16 on the CPU is an emulation of the GPU's arithmetic, slower than fp32%n");
                 }
@@ -301,8 +319,8 @@ final class PretrainCommand implements Callable<Integer> {
                     stdout.printf("  resuming from step %d (%s)%n", model.state().step(), resumeFrom);
                 }
                 stdout.flush();
-                boolean stopped = train(model, precision, train, test, masks, b, total, runSeed, checkpointFile,
-                        metrics, stdout);
+                boolean stopped = train(model, precision, train, test, masks, b, total, peakLr, runSeed,
+                        checkpointFile, metrics, stdout);
                 if (stopped) {
                     return false;
                 }
@@ -314,7 +332,7 @@ final class PretrainCommand implements Callable<Integer> {
 
     /** Trains until done or until Ctrl-C / SIGTERM, which writes a checkpoint first. Returns true when stopped. */
     private boolean train(CaeModel model, Precision precision, ImageDataset train, ImageDataset test,
-            MaskGenerator masks, int b, long total, long runSeed, Path checkpointFile, MetricsLog metrics,
+            MaskGenerator masks, int b, long total, double peakLr, long runSeed, Path checkpointFile, MetricsLog metrics,
             PrintWriter stdout) {
         ProgressPrinter progress = new ProgressPrinter(stdout, ProgressPrinter.terminal(), logInterval);
         TrainingListener listeners = both(progress, metrics);
@@ -345,10 +363,7 @@ final class PretrainCommand implements Callable<Integer> {
                     .seed(runSeed).maskGenerator(masks).checkpoint(checkpointFile,
                             checkpointEvery != null ? checkpointEvery : 100)
                     .loaderThreads(loaderThreads != null ? loaderThreads : 1).stopWhen(stop::get).strictData(strict)
-                    .listener(listeners).precision(precision);
-            if (lr != null) {
-                builder.learningRate(lr);
-            }
+                    .listener(listeners).precision(precision).learningRate(peakLr);
             if (minLr != null) {
                 builder.minLearningRate(minLr);
             }
@@ -464,7 +479,7 @@ final class PretrainCommand implements Callable<Integer> {
             return;
         }
         JsonNode r = JSON.readTree(runJson.toFile());
-        if (data == null && r.hasNonNull("data") && !r.get("data").asText().equals("fashion-mnist")) {
+        if (data == null && r.hasNonNull("data") && !r.get("data").asText().equals(FASHION_MNIST)) {
             data = Path.of(r.get("data").asText());
         }
         if (length == null && r.hasNonNull("steps")) {
@@ -491,19 +506,23 @@ final class PretrainCommand implements Callable<Integer> {
     }
 
     private Map<String, Object> runInfo(ImageDataset train, ImageDataset test, CaeConfig config, int b, long total,
-            long runSeed, int masked) {
+            long runSeed, String maskKind, int masked, double peakLr) {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("data", data == null ? "fashion-mnist" : data.toString());
+        m.put("data", data == null ? FASHION_MNIST : data.toString());
+        if (data == null) {
+            m.put("data_source", Datasets.fullFashionMnistInstalled()
+                    ? "the full Fashion-MNIST of Debian's dataset-fashion-mnist" : "the embedded Fashion-MNIST subset");
+        }
         m.put("train_images", train.size());
         m.put("test_images", test == null ? 0 : test.size());
         m.put("steps", total);
         m.put("batch", b);
-        m.put("lr", lr);
+        m.put("lr", peakLr);
         m.put("min_lr", minLr);
         m.put("warmup_steps", warmupSteps);
         m.put("weight_decay", weightDecay);
         m.put("seed", runSeed);
-        m.put("mask", mask == null ? "block" : mask);
+        m.put("mask", maskKind);
         m.put("mask_ratio", maskRatio == null ? 0.5 : maskRatio);
         m.put("masked_patches", masked);
         m.put("crop_scale", cropScale);
