@@ -304,7 +304,7 @@ final class PretrainCommand implements Callable<Integer> {
             try (model; MetricsLog metrics = MetricsLog.open(outDir, model.state().step())) {
                 Precision precision = precisionOption.resolve(ctx.backend());
                 stdout.printf("cae pretrain: %s, %s matrix products%n  data: %s (%d training images%s)%n  model: %s%n"
-                        + "  %d steps of %d images (%.1f epochs), %s%s, peak learning rate %.2g%n  output: %s%n",
+                        + "  %d steps of %d images (%.1f epochs), %s%s, peak learning rate %.1e%n  output: %s%n",
                         ctx.description(),
                         precision,
                         data == null ? "Fashion-MNIST" + (Datasets.fullFashionMnistInstalled() ? "" : ", embedded subset")

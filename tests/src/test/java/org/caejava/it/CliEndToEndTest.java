@@ -126,6 +126,37 @@ class CliEndToEndTest {
     }
 
     @Test
+    void seedsTrainOneRunPerSeedAndSummarizeTheProbe() throws Exception {
+        Path out = dir.resolve("seeds");
+        Run r = run(dir.resolve("seeds.log"), "pretrain", "--config", tinyConfig(28, 7, 1).toString(), "--steps", "3",
+                "--batch", "16", "--seed", "4", "--seeds", "2", "--probe-train", "200", "--probe-test", "100",
+                "--probe-every-epoch", "0", "--no-report", "--out", out.toString(), "--threads", "2");
+        assertEquals(0, r.exit(), r.output());
+        ObjectMapper json = new ObjectMapper();
+        for (int seed : new int[] {4, 5}) {
+            Path run = out.resolve("seed-" + seed);
+            assertEquals(seed, json.readTree(run.resolve("run.json").toFile()).get("seed").asInt());
+            JsonNode probe = json.readTree(run.resolve("probe.json").toFile());
+            assertEquals(seed, probe.get("random_init").get("seed").asInt());
+            assertEquals("cls_mean", probe.get("features").asText());
+        }
+        JsonNode spread = json.readTree(out.resolve("probe-seeds.json").toFile());
+        assertEquals(2, spread.get("runs").asInt());
+        JsonNode lin = spread.get("pretrained").get("linear");
+        double a = lin.get("values").get(0).asDouble();
+        double b = lin.get("values").get(1).asDouble();
+        assertEquals((a + b) / 2, lin.get("mean").asDouble(), 1e-12);
+        assertEquals(Math.min(a, b), lin.get("min").asDouble(), 0);
+        assertTrue(r.output().contains("Probe over 2 seeds"), r.output());
+        assertTrue(r.output().contains("== seed 5 (2 of 2) =="), r.output());
+
+        Run refused = run(dir.resolve("seeds-resume.log"), "pretrain", "--seeds", "2", "--resume", "--out",
+                out.resolve("seed-4").toString());
+        assertEquals(2, refused.exit(), refused.output());
+        assertTrue(refused.output().contains("--seeds cannot be combined with --resume"), refused.output());
+    }
+
+    @Test
     void photosTrainWithViTBaseAt224AndFromShardsAtASmallSize() throws Exception {
         Path base = dir.resolve("base");
         Run vitb = run(dir.resolve("vitb.log"), "pretrain", "--data", PHOTOS.toString(), "--preset", "base",
