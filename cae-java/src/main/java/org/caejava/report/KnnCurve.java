@@ -3,12 +3,10 @@ package org.caejava.report;
 import java.awt.Color;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import javax.imageio.ImageIO;
 import org.caejava.eval.KnnPoint;
 
 /**
@@ -31,16 +29,7 @@ public final class KnnCurve {
      * point's step, when larger); false (and no file) when no point has a finite accuracy.
      */
     public static boolean write(List<KnnPoint> points, long lastStep, Path png) throws IOException {
-        BufferedImage img = render(points, lastStep);
-        if (img == null) {
-            return false;
-        }
-        Path parent = png.toAbsolutePath().getParent();
-        if (parent != null) {
-            Files.createDirectories(parent);
-        }
-        ImageIO.write(img, "png", png.toFile());
-        return true;
+        return LinePlot.writePng(render(points, lastStep), png);
     }
 
     /** The chart, or null when no point has a finite accuracy. */

@@ -9,9 +9,13 @@ import java.awt.RenderingHints;
 import java.awt.geom.AffineTransform;
 import java.awt.geom.Path2D;
 import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import javax.imageio.ImageIO;
 
 /**
  * A line chart drawn with java.awt: a title, linear axes with a few round ticks ({@link #ticks}) and
@@ -334,5 +338,18 @@ final class LinePlot {
 
     private static double py(double v, double[] r, int top, int ph) {
         return top + ph - (v - r[0]) / (r[1] - r[0]) * ph;
+    }
+
+    /** Writes {@code img} to {@code png}, creating its folder; false (and no file) when {@code img} is null. */
+    static boolean writePng(BufferedImage img, Path png) throws IOException {
+        if (img == null) {
+            return false;
+        }
+        Path parent = png.toAbsolutePath().getParent();
+        if (parent != null) {
+            Files.createDirectories(parent);
+        }
+        ImageIO.write(img, "png", png.toFile());
+        return true;
     }
 }

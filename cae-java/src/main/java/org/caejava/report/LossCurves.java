@@ -4,12 +4,10 @@ import java.awt.Color;
 import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.ToDoubleFunction;
-import javax.imageio.ImageIO;
 
 /**
  * The loss curves of a run as one PNG of three panels sharing the step axis: the total and main
@@ -38,16 +36,7 @@ public final class LossCurves {
 
     /** Draws {@code records} into {@code png}; false (and no file) when there is nothing to draw. */
     public static boolean write(List<MetricsRecord> records, Path png) throws IOException {
-        BufferedImage img = render(records);
-        if (img == null) {
-            return false;
-        }
-        Path parent = png.toAbsolutePath().getParent();
-        if (parent != null) {
-            Files.createDirectories(parent);
-        }
-        ImageIO.write(img, "png", png.toFile());
-        return true;
+        return LinePlot.writePng(render(records), png);
     }
 
     /** The three panels as one image, or null when no record has a finite loss. */
