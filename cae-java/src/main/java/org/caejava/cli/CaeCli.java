@@ -1,15 +1,19 @@
 package org.caejava.cli;
 
 import java.io.PrintWriter;
+import picocli.AutoComplete;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code cae} command line. Exit codes: 0 ok, 1 failed, 2 bad usage. */
+/**
+ * The {@code cae} command line. Exit codes: 0 ok, 1 failed, 2 bad usage. {@code cae
+ * generate-completion} prints a bash/zsh completion script for it.
+ */
 @Command(name = "cae", mixinStandardHelpOptions = true, versionProvider = CaeCli.Version.class,
         description = "Context Autoencoder (CAE) pretraining of Vision Transformers, from Java.",
         subcommands = {PretrainCommand.class, ProbeCommand.class, ExportCommand.class, PrepareCommand.class,
             InfoCommand.class, ConfigCommand.class, GradCommand.class, BenchCommand.class,
-            CommandLine.HelpCommand.class})
+            CommandLine.HelpCommand.class, AutoComplete.GenerateCompletion.class})
 public final class CaeCli implements Runnable {
 
     @CommandLine.Spec
