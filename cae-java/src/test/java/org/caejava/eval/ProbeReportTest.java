@@ -15,14 +15,12 @@ import java.util.List;
 import java.util.Random;
 import org.caejava.CaeConfig;
 import org.caejava.CaeModel;
+import org.caejava.CpuContext;
 import org.caejava.Features;
-import org.caejava.api.Backend;
-import org.caejava.api.Context;
 import org.caejava.api.Tensor;
 import org.caejava.data.TensorDataset;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 class ProbeReportTest {
@@ -30,20 +28,12 @@ class ProbeReportTest {
     static final CaeConfig TINY = CaeConfig.preset("fmnist-tiny").toBuilder().imgSize(16).embedDim(32).depth(2)
             .numHeads(2).regressorDepth(1).decoderDepth(1).decoderNumHeads(2).build();
 
-    static Context ctx;
+    @RegisterExtension
+    static final CpuContext CPU = new CpuContext(2);
 
     @TempDir
     Path dir;
 
-    @BeforeAll
-    static void open() {
-        ctx = Context.builder().backend(Backend.CPU).threads(2).build();
-    }
-
-    @AfterAll
-    static void close() {
-        ctx.close();
-    }
 
     /**
      * n labeled 1x16x16 images of 3 classes: a bright bar at the top, the middle or the bottom
@@ -85,7 +75,7 @@ class ProbeReportTest {
 
     @Test
     void extractedFeaturesEqualTheModelsEncodeAndThePixels() {
-        try (Arena arena = Arena.ofShared(); CaeModel m = CaeModel.create(ctx, TINY, 3)) {
+        try (Arena arena = Arena.ofShared(); CaeModel m = CaeModel.create(CPU.get(), TINY, 3)) {
             TensorDataset data = bars(arena, 7, 1);
             long[] idx = {0, 2, 3, 6};
             FeatureExtractor.Encoded e = FeatureExtractor.encode(m, data, idx, 3);  // batches of 3, then 1
@@ -127,7 +117,7 @@ class ProbeReportTest {
 
     @Test
     void theProbeComparesThreeEncodersAndWritesItsSchema() throws Exception {
-        try (Arena arena = Arena.ofShared(); CaeModel m = CaeModel.create(ctx, TINY, 5)) {
+        try (Arena arena = Arena.ofShared(); CaeModel m = CaeModel.create(CPU.get(), TINY, 5)) {
             TensorDataset train = bars(arena, 150, 2);
             TensorDataset test = bars(arena, 60, 3);
             List<String> log = new ArrayList<>();

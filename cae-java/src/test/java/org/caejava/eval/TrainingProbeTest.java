@@ -16,37 +16,27 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.caejava.CaeModel;
+import org.caejava.CpuContext;
 import org.caejava.CaeTrainer;
-import org.caejava.api.Backend;
-import org.caejava.api.Context;
 import org.caejava.api.Tensor;
 import org.caejava.data.TensorDataset;
 import org.caejava.report.MetricsLog;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 class TrainingProbeTest {
 
-    static Context ctx;
+    @RegisterExtension
+    static final CpuContext CPU = new CpuContext(2);
 
     @TempDir
     Path dir;
 
-    @BeforeAll
-    static void open() {
-        ctx = Context.builder().backend(Backend.CPU).threads(2).build();
-    }
-
-    @AfterAll
-    static void close() {
-        ctx.close();
-    }
 
     @Test
     void probesAreDueAtEveryNthEpochEndAndTheLastStep() {
-        try (Arena arena = Arena.ofShared(); CaeModel m = CaeModel.create(ctx, ProbeReportTest.TINY, 1)) {
+        try (Arena arena = Arena.ofShared(); CaeModel m = CaeModel.create(CPU.get(), ProbeReportTest.TINY, 1)) {
             TensorDataset train = ProbeReportTest.bars(arena, 30, 1);
             TensorDataset test = ProbeReportTest.bars(arena, 12, 2);
             TrainingProbe every2 = new TrainingProbe(m, train, test, 6, 2, TrainingProbe.defaults(), p -> {});
@@ -70,7 +60,7 @@ class TrainingProbeTest {
     @Test
     void duringTrainingEachEpochEndAndTheLastStepAppendAKnnLine() throws Exception {
         try (Arena arena = Arena.ofShared(); MetricsLog log = MetricsLog.open(dir, 0);
-                CaeModel m = CaeModel.create(ctx, ProbeReportTest.TINY, 4)) {
+                CaeModel m = CaeModel.create(CPU.get(), ProbeReportTest.TINY, 4)) {
             TensorDataset train = ProbeReportTest.bars(arena, 96, 1);
             TensorDataset test = ProbeReportTest.bars(arena, 45, 2);
             List<String> printed = new ArrayList<>();
@@ -144,7 +134,7 @@ class TrainingProbeTest {
 
     @Test
     void theVoteIsOnTheClsAndMeanTokensStandardizedWithTheTrainingSubset() {
-        try (Arena arena = Arena.ofShared(); CaeModel m = CaeModel.create(ctx, ProbeReportTest.TINY, 4)) {
+        try (Arena arena = Arena.ofShared(); CaeModel m = CaeModel.create(CPU.get(), ProbeReportTest.TINY, 4)) {
             TensorDataset train = noisyBars(arena, 150, 1);
             TensorDataset test = noisyBars(arena, 150, 2);
             TrainingProbe probe = new TrainingProbe(m, train, test, 5, 1, TrainingProbe.defaults().withLimits(120, 0)
@@ -179,7 +169,7 @@ class TrainingProbeTest {
             TensorDataset test = ProbeReportTest.bars(arena, 24, 2);
             float[][] weights = new float[2][];
             for (int run = 0; run < 2; run++) {
-                try (CaeModel m = CaeModel.create(ctx, ProbeReportTest.TINY, 7)) {
+                try (CaeModel m = CaeModel.create(CPU.get(), ProbeReportTest.TINY, 7)) {
                     // 3 steps an epoch: with probing, probes after steps 3 and 6 (the last).
                     TrainingProbe probe = new TrainingProbe(m, train, test, 3, 1, TrainingProbe.defaults().withK(3),
                             p -> {});

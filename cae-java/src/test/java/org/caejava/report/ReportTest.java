@@ -16,38 +16,28 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.caejava.CaeConfig;
 import org.caejava.CaeModel;
+import org.caejava.CpuContext;
 import org.caejava.CaeTrainer;
-import org.caejava.api.Backend;
-import org.caejava.api.Context;
 import org.caejava.api.Tensor;
 import org.caejava.data.TensorDataset;
 import org.caejava.eval.ProbeOptions;
 import org.caejava.eval.ProbeReport;
 import org.caejava.eval.ProbeResult;
 import org.caejava.eval.TrainingProbe;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 class ReportTest {
 
     static final CaeConfig TINY = ReconstructionTest.TINY;
 
-    static Context ctx;
+    @RegisterExtension
+    static final CpuContext CPU = new CpuContext(2);
 
     @TempDir
     Path dir;
 
-    @BeforeAll
-    static void open() {
-        ctx = Context.builder().backend(Backend.CPU).threads(2).build();
-    }
-
-    @AfterAll
-    static void close() {
-        ctx.close();
-    }
 
     static TensorDataset data(Arena arena, int n, long seed) {
         Random r = new Random(seed);
@@ -69,7 +59,7 @@ class ReportTest {
             TensorDataset test = data(arena, 24, 2);
             ProbeResult probe;
             Path html;
-            try (MetricsLog log = MetricsLog.open(dir, 0); CaeModel model = CaeModel.create(ctx, TINY, 3)) {
+            try (MetricsLog log = MetricsLog.open(dir, 0); CaeModel model = CaeModel.create(CPU.get(), TINY, 3)) {
                 // 4 steps an epoch: k-NN probes at steps 4, 8 and 12.
                 TrainingProbe knn = new TrainingProbe(model, train, test, 4, 1, TrainingProbe.defaults(), log::append);
                 CaeTrainer.builder().model(model).data(train).steps(12).batchSize(16).seed(3).learningRate(1e-3)
@@ -116,7 +106,7 @@ class ReportTest {
     @Test
     void withoutMetricsOrSampleDataThePageStillRendersAndShowsAnExistingProbe() throws Exception {
         Path run = dir.resolve("bare");
-        try (Arena arena = Arena.ofShared(); CaeModel model = CaeModel.create(ctx, TINY, 2)) {
+        try (Arena arena = Arena.ofShared(); CaeModel model = CaeModel.create(CPU.get(), TINY, 2)) {
             ProbeResult probe = ProbeReport.run(model, data(arena, 40, 3), data(arena, 20, 4),
                     ProbeOptions.defaults().withK(3));
             probe.write(run.resolve(Report.PROBE_JSON));
