@@ -40,6 +40,11 @@ class ProbeReportTest {
      * (rows 0-4, 5-9, 10-14), plus noise. Easy for raw pixels.
      */
     static TensorDataset bars(Arena arena, int n, long seed) {
+        return bars(arena, n, seed, 0.5);
+    }
+
+    /** {@link #bars} with Gaussian noise of the given standard deviation (3: a hard task, no encoder near 100%). */
+    static TensorDataset bars(Arena arena, int n, long seed, double noise) {
         Random r = new Random(seed);
         float[] x = new float[n * 256];
         int[] y = new int[n];
@@ -47,7 +52,7 @@ class ProbeReportTest {
             y[i] = i % 3;
             for (int p = 0; p < 256; p++) {
                 int row = p / 16;
-                x[i * 256 + p] = (float) ((row / 5 == y[i] ? 1.5 : -0.5) + 0.5 * r.nextGaussian());
+                x[i * 256 + p] = (float) ((row / 5 == y[i] ? 1.5 : -0.5) + noise * r.nextGaussian());
             }
         }
         return TensorDataset.of(Tensor.of(arena, x, n, 1, 16, 16), y);

@@ -14,7 +14,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 import org.caejava.CaeModel;
 import org.caejava.CpuContext;
 import org.caejava.CaeTrainer;
@@ -118,25 +117,11 @@ class TrainingProbeTest {
         }
     }
 
-    /** n labeled images of {@link ProbeReportTest#bars}, with more noise: a hard task, no encoder is near 100%. */
-    static TensorDataset noisyBars(Arena arena, int n, long seed) {
-        Random r = new Random(seed);
-        float[] x = new float[n * 256];
-        int[] y = new int[n];
-        for (int i = 0; i < n; i++) {
-            y[i] = i % 3;
-            for (int p = 0; p < 256; p++) {
-                x[i * 256 + p] = (float) ((p / 16 / 5 == y[i] ? 1.5 : -0.5) + 3 * r.nextGaussian());
-            }
-        }
-        return TensorDataset.of(Tensor.of(arena, x, n, 1, 16, 16), y);
-    }
-
     @Test
     void theVoteIsOnTheClsAndMeanTokensStandardizedWithTheTrainingSubset() {
         try (Arena arena = Arena.ofShared(); CaeModel m = CaeModel.create(CPU.get(), ProbeReportTest.TINY, 4)) {
-            TensorDataset train = noisyBars(arena, 150, 1);
-            TensorDataset test = noisyBars(arena, 150, 2);
+            TensorDataset train = ProbeReportTest.bars(arena, 150, 1, 3.0);
+            TensorDataset test = ProbeReportTest.bars(arena, 150, 2, 3.0);
             TrainingProbe probe = new TrainingProbe(m, train, test, 5, 1, TrainingProbe.defaults().withLimits(120, 0)
                     .withK(5), p -> {});
             KnnPoint p = probe.probe(10);
