@@ -163,7 +163,7 @@ final class PretrainCommand implements Callable<Integer> {
             + "replaced by the next one, and counted).")
     boolean strict;
 
-    @Option(names = "--no-probe", description = "Skip the probe at the end.")
+    @Option(names = "--no-probe", description = "Skip the probe at the end and the k-NN during training.")
     boolean noProbe;
 
     @Option(names = "--no-report", description = "Skip the pictures and report.html at the end (for headless "
