@@ -34,9 +34,7 @@ public final class ProbeReport {
         }
         int[] yTrain = FeatureExtractor.labels(train, trainIdx);
         int[] yTest = FeatureExtractor.labels(test, testIdx);
-        int classes = Math.max(Math.max(train.classNames().size(), test.classNames().size()),
-                Math.max(max(yTrain), max(yTest)) + 1);
-        classes = Math.max(classes, 2);
+        int classes = classCount(train, test, yTrain, yTest);
         long seed = o.randomInitSeed() != null ? o.randomInitSeed() : model.state().seed();
         o.log().accept(String.format(Locale.ROOT, "probe: %d train / %d test images, %d classes", trainIdx.length,
                 testIdx.length, classes));
@@ -77,6 +75,12 @@ public final class ProbeReport {
                 ProbeResult.pct(s.knn()), ProbeResult.pct(s.linear()), s.iterations(),
                 s.converged() ? "" : ", not converged", (System.nanoTime() - t) / 1e9));
         return s;
+    }
+
+    /** The classes a probe scores: as many as the datasets name or the labels reach, at least 2. */
+    static int classCount(Dataset train, Dataset test, int[] yTrain, int[] yTest) {
+        return Math.max(2, Math.max(Math.max(train.classNames().size(), test.classNames().size()),
+                Math.max(max(yTrain), max(yTest)) + 1));
     }
 
     private static int max(int[] v) {

@@ -93,14 +93,7 @@ public final class TrainingProbe implements TrainingListener {
         }
         yTrain = FeatureExtractor.labels(train, trainIdx);
         yTest = FeatureExtractor.labels(test, testIdx);
-        int largest = 0;
-        for (int y : yTrain) {
-            largest = Math.max(largest, y);
-        }
-        for (int y : yTest) {
-            largest = Math.max(largest, y);
-        }
-        classes = Math.max(2, Math.max(largest + 1, Math.max(train.classNames().size(), test.classNames().size())));
+        classes = ProbeReport.classCount(train, test, yTrain, yTest);
     }
 
     /** Whether the probe runs after {@code step} of {@code totalSteps}: at every interval's end and the last step. */
