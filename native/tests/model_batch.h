@@ -1,13 +1,16 @@
-// A random batch for model tests through the C ABI: standard-normal images and a mask with
-// the same number of masked patches per row at seeded random positions.
+// Shared pieces of the model tests through the C ABI: a random batch (standard-normal images and a
+// mask with the same number of masked patches per row at seeded random positions), a small
+// configuration and a CPU model fixture.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cae/cae.h"
+#include "harness.h"
 
 struct ModelBatch {
     std::vector<float> images;
@@ -42,3 +45,43 @@ inline ModelBatch make_model_batch(const cae_model_config& c, int64_t B, int64_t
     b.mask_t.host_data = b.mask.data();
     return b;
 }
+
+// A small model of every kind of block (LayerScale, stochastic depth, two head counts).
+inline cae_model_config tiny_config() {
+    cae_model_config c;
+    cae_model_config_init(&c);
+    c.img_size = 12;
+    c.patch_size = 3;
+    c.in_chans = 2;
+    c.embed_dim = 16;
+    c.depth = 2;
+    c.num_heads = 2;
+    c.mlp_ratio = 2.0f;
+    c.regressor_depth = 2;
+    c.decoder_depth = 1;
+    c.decoder_num_heads = 4;
+    c.decoder_embed_dim = 16;
+    c.layer_scale_init_value = 0.5f;
+    c.decoder_layer_scale_init_value = 0.3f;
+    c.drop_path_rate = 0.2f;
+    return c;
+}
+
+// A CPU context and a model in it, destroyed together.
+struct Fixture {
+    cae_context* ctx = nullptr;
+    cae_model* model = nullptr;
+    explicit Fixture(const cae_model_config& c, uint64_t seed = 7, int threads = 2) {
+        cae_context_options o;
+        cae_context_options_init(&o);
+        o.backend = CAE_BACKEND_CPU;
+        o.num_threads = threads;
+        cae_context_create(&o, &ctx);
+        cae_status s = cae_model_create(ctx, &c, seed, &model);
+        if (s != CAE_OK) harness::fail(std::string("model create: ") + cae_last_error());
+    }
+    ~Fixture() {
+        cae_model_destroy(model);
+        cae_context_destroy(ctx);
+    }
+};

@@ -13,49 +13,11 @@
 
 namespace {
 
-cae_model_config tiny_config() {
-    cae_model_config c;
-    cae_model_config_init(&c);
-    c.img_size = 12;
-    c.patch_size = 3;
-    c.in_chans = 2;
-    c.embed_dim = 16;
-    c.depth = 2;
-    c.num_heads = 2;
-    c.mlp_ratio = 2.0f;
-    c.regressor_depth = 2;
-    c.decoder_depth = 1;
-    c.decoder_num_heads = 4;
-    c.decoder_embed_dim = 16;
-    c.layer_scale_init_value = 0.5f;
-    c.decoder_layer_scale_init_value = 0.3f;
-    c.drop_path_rate = 0.2f;
-    return c;
-}
-
 using Batch = ModelBatch;
 
 Batch make_batch(const cae_model_config& c, int64_t B, int64_t masked, uint64_t seed) {
     return make_model_batch(c, B, masked, seed);
 }
-
-struct Fixture {
-    cae_context* ctx = nullptr;
-    cae_model* model = nullptr;
-    explicit Fixture(const cae_model_config& c, uint64_t seed = 7, int threads = 2) {
-        cae_context_options o;
-        cae_context_options_init(&o);
-        o.backend = CAE_BACKEND_CPU;
-        o.num_threads = threads;
-        cae_context_create(&o, &ctx);
-        cae_status s = cae_model_create(ctx, &c, seed, &model);
-        if (s != CAE_OK) harness::fail(std::string("model create: ") + cae_last_error());
-    }
-    ~Fixture() {
-        cae_model_destroy(model);
-        cae_context_destroy(ctx);
-    }
-};
 
 // All trainable parameters as (index, numel).
 std::vector<std::pair<int32_t, int64_t>> trainable(cae_model* m) {

@@ -30,7 +30,7 @@ extern "C" {
 
 /* Bumped on every incompatible change of this header. Java refuses a library whose
  * cae_abi_version() differs from the value its bindings were generated with. */
-#define CAE_ABI_VERSION 1
+#define CAE_ABI_VERSION 2
 
 /* ---------------------------------------------------------------- status and errors */
 
@@ -45,7 +45,8 @@ enum cae_status_code {
     CAE_ERR_DEVICE = 5,           /* the CUDA driver or runtime reported an error */
     CAE_ERR_IO = 6,               /* reading or writing a file failed */
     CAE_ERR_NUMERICAL = 7,        /* NaN or Inf where a finite value is required */
-    CAE_ERR_INTERNAL = 8          /* a bug in libcae: please report it */
+    CAE_ERR_INTERNAL = 8,         /* a bug in libcae: please report it */
+    CAE_ERR_COMM = 9              /* a collective operation between processes failed */
 };
 
 /* A static, never-NULL name such as "CAE_ERR_INVALID_ARGUMENT" ("CAE_UNKNOWN_STATUS"
@@ -318,6 +319,11 @@ typedef struct cae_step_options {
     uint64_t seed;         /* run seed: stochastic depth draws depend on (seed, step) only */
     int32_t drop_path;     /* 1: stochastic depth at the config's rate; 0: off */
     cae_precision precision; /* CAE_PRECISION_FP32 (0) or CAE_PRECISION_BF16 */
+    /* Data-parallel steps: this process's rows are rows [batch_offset, batch_offset + B) of a
+     * global batch of global_batch rows, so that stochastic depth draws for a row do not depend
+     * on the number of processes. 0 and 0: the batch is the whole batch. */
+    int64_t batch_offset;
+    int64_t global_batch;
 } cae_step_options;
 
 /* lr 0, weight decay 0.05, betas (0.9, 0.999), eps 1e-8, clip 3.0, step 1, seed 0, drop path on,
@@ -336,6 +342,7 @@ typedef struct cae_step_result {
     double backward_ms;
     double optimizer_ms;
     double total_ms;
+    double reduce_ms;      /* averaging gradients and losses over the ranks (cae_model_set_comm); 0 alone */
 } cae_step_result;
 
 /* One training step on a batch: forward (encoder on visible patches, alignment pass on the
@@ -368,6 +375,68 @@ CAE_API cae_status cae_encode(cae_model* model, const cae_tensor* images, cae_te
  * ascending index order. No stochastic depth. */
 CAE_API cae_status cae_predict(cae_model* model, const cae_tensor* images, const cae_tensor* mask,
                                cae_tensor* pred_out);
+
+/* ---------------------------------------------------------------- communicators */
+
+/* The processes of a data-parallel job. Every rank holds the whole model; a model given a
+ * communicator of more than one rank (cae_model_set_comm) sums the gradients of every rank in
+ * each cae_train_step and divides them by the rank count before clipping and AdamW, so the
+ * ranks stay equal when they start equal. MPI is opened at run time (dlopen of libmpi.so.40, or
+ * of CAE_MPI_LIBRARY): libcae loads and runs where none is installed. Open MPI only for now.
+ * The collectives below work on host memory and must be called by every rank, in the same
+ * order, from one thread at a time. */
+typedef struct cae_comm cae_comm;
+
+typedef int32_t cae_comm_kind;
+
+enum cae_comm_kind_code {
+    CAE_COMM_AUTO = 0,   /* MPI when a launcher (mpirun, srun) started this process in a job of more
+                          * than one process (OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_STEP_NUM_TASKS),
+                          * else SINGLE */
+    CAE_COMM_SINGLE = 1, /* this process alone: size 1, every collective a no-op */
+    CAE_COMM_MPI = 2     /* a duplicate of MPI_COMM_WORLD; MPI is initialized here (MPI_THREAD_SERIALIZED)
+                          * when it is not yet, and then finalized at process exit (atexit) */
+};
+
+typedef struct cae_comm_info {
+    cae_comm_kind kind;  /* SINGLE or MPI */
+    int32_t rank;
+    int32_t size;
+    int32_t local_rank;  /* among the ranks of this machine */
+    int32_t local_size;
+    char library[128];   /* "single", or the MPI library's version ("Open MPI v4.1.4") */
+} cae_comm_info;
+
+/* CAE_ERR_UNSUPPORTED when MPI is asked for and no usable MPI library can be opened;
+ * CAE_ERR_COMM when MPI fails to start. */
+CAE_API cae_status cae_comm_create(cae_comm_kind kind, cae_comm** out);
+
+/* A duplicate of the caller's MPI communicator: `mpi_comm` points to an MPI_Comm of the MPI
+ * library libcae opens (MPI must be initialized by the caller, who also finalizes it). */
+CAE_API cae_status cae_comm_create_from_mpi(const void* mpi_comm, cae_comm** out);
+
+/* A model using the communicator keeps it alive until the model is destroyed or detached. */
+CAE_API cae_status cae_comm_destroy(cae_comm* comm);
+
+CAE_API cae_status cae_comm_query(const cae_comm* comm, cae_comm_info* out);
+
+/* In place: data[i] becomes the sum over ranks of data[i]. */
+CAE_API cae_status cae_comm_allreduce_sum(cae_comm* comm, float* data, int64_t count);
+CAE_API cae_status cae_comm_allreduce_sum_f64(cae_comm* comm, double* data, int64_t count);
+
+/* `bytes` bytes at `data` on rank `root` copied to `data` on every rank. */
+CAE_API cae_status cae_comm_broadcast(cae_comm* comm, void* data, int64_t bytes, int32_t root);
+
+CAE_API cae_status cae_comm_barrier(cae_comm* comm);
+
+/* Ends every process of the job with exit code `code` (MPI_Abort). Returns CAE_OK only for a
+ * communicator of one rank, where it does nothing. */
+CAE_API cae_status cae_comm_abort(cae_comm* comm, int32_t code);
+
+/* Attaches a communicator to a model (NULL detaches): from then on cae_train_step averages the
+ * gradients and losses over its ranks (the results' losses and grad_norm are those of the global
+ * batch). cae_compute_gradients stays local to the calling process. */
+CAE_API cae_status cae_model_set_comm(cae_model* model, cae_comm* comm);
 
 /* ---------------------------------------------------------------- resource accounting */
 

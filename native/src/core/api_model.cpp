@@ -234,6 +234,7 @@ void fill_result(cae_step_result* r, const cae::StepOutput& o, float align_weigh
     r->forward_ms = o.forward_ms;
     r->backward_ms = o.backward_ms;
     r->optimizer_ms = o.optimizer_ms;
+    r->reduce_ms = o.reduce_ms;
     r->total_ms = total_ms;
 }
 
@@ -389,6 +390,12 @@ cae::StepOptions step_options(const cae_step_options& o) {
     so.drop_path = o.drop_path != 0;
     so.seed = o.seed;
     so.precision = o.precision == CAE_PRECISION_BF16 ? cae::GemmPrecision::BF16 : cae::GemmPrecision::FP32;
+    CAE_REQUIRE(o.global_batch >= 0 && o.batch_offset >= 0, "options->batch_offset is ", o.batch_offset,
+                " and options->global_batch ", o.global_batch, ", expected values >= 0");
+    CAE_REQUIRE(o.global_batch > 0 || o.batch_offset == 0, "options->batch_offset is ", o.batch_offset,
+                " without a global_batch");
+    so.batch_offset = o.batch_offset;
+    so.global_batch = o.global_batch;
     return so;
 }
 
@@ -404,6 +411,9 @@ CAE_API cae_status cae_train_step(cae_model* model, const cae_tensor* images, co
         const cae::StepOptions so = step_options(*options);
         ModelHandle& h = handle_of(model);
         BatchArgs batch = check_batch(h, images, mask);
+        CAE_REQUIRE(so.global_batch == 0 || so.batch_offset + batch.B <= so.global_batch, "the batch of ", batch.B,
+                    " images at options->batch_offset ", so.batch_offset, " passes the end of options->global_batch ",
+                    so.global_batch);
         cae::StepOutput out = h.impl->step(batch.images, batch.mask.data(), batch.B, so);
         fill_result(result, out, h.impl->dims().align_weight, ms_since(t0));
     });
@@ -437,6 +447,9 @@ CAE_API cae_status cae_compute_gradients_with_options(cae_model* model, const ca
         so.update = false;
         ModelHandle& h = handle_of(model);
         BatchArgs batch = check_batch(h, images, mask);
+        CAE_REQUIRE(so.global_batch == 0 || so.batch_offset + batch.B <= so.global_batch, "the batch of ", batch.B,
+                    " images at options->batch_offset ", so.batch_offset, " passes the end of options->global_batch ",
+                    so.global_batch);
         cae::StepOutput out = h.impl->step(batch.images, batch.mask.data(), batch.B, so);
         fill_result(result, out, h.impl->dims().align_weight, ms_since(t0));
     });

@@ -25,6 +25,7 @@ CAE_API const char* cae_status_name(cae_status status) {
         case CAE_ERR_IO: return "CAE_ERR_IO";
         case CAE_ERR_NUMERICAL: return "CAE_ERR_NUMERICAL";
         case CAE_ERR_INTERNAL: return "CAE_ERR_INTERNAL";
+        case CAE_ERR_COMM: return "CAE_ERR_COMM";
         default: return "CAE_UNKNOWN_STATUS";
     }
 }

@@ -26,6 +26,7 @@ const char* handle_kind_name(HandleKind kind) {
         case HandleKind::Context: return "cae_context";
         case HandleKind::Buffer: return "cae_buffer";
         case HandleKind::Model: return "cae_model";
+        case HandleKind::Comm: return "cae_comm";
     }
     return "handle";
 }

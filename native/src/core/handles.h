@@ -6,7 +6,7 @@
 
 namespace cae {
 
-enum class HandleKind : int32_t { Context = 1, Buffer = 2, Model = 3 };
+enum class HandleKind : int32_t { Context = 1, Buffer = 2, Model = 3, Comm = 4 };
 
 const char* handle_kind_name(HandleKind kind);
 

@@ -246,10 +246,10 @@ void Model::upload_indices(StepBuffers& sb, const uint8_t* mask) {
     be.copy_to_device(sb.idx_msk, sb.host_msk.data(), sb.host_msk.size() * sizeof(int32_t));
 }
 
-std::vector<float> Model::drop_scales(uint64_t seed, uint64_t stream, int64_t step, int64_t depth,
-                                      int64_t B) const {
+std::vector<float> Model::drop_scales(uint64_t seed, uint64_t stream, int64_t step, int64_t depth, int64_t B,
+                                      int64_t offset, int64_t global_batch) const {
     // Per-sample keep/(1-p) scales [depth, 2 branches, B]; rates spaced linearly 0..rate over the
-    // stack as torch.linspace(0, rate, depth).
+    // stack as torch.linspace(0, rate, depth). Row b draws as row offset + b of the global batch.
     std::vector<float> s(static_cast<size_t>(depth * 2 * B), 1.0f);
     for (int64_t l = 0; l < depth; ++l) {
         const double p = depth > 1 ? static_cast<double>(static_cast<float>(dims_.drop_path * l / (depth - 1)))
@@ -258,9 +258,9 @@ std::vector<float> Model::drop_scales(uint64_t seed, uint64_t stream, int64_t st
         const double keep = 1.0 - p;
         for (int64_t branch = 0; branch < 2; ++branch) {
             Rng rng(seed, static_cast<uint64_t>(step), stream * 4096 + static_cast<uint64_t>(l * 2 + branch));
-            for (int64_t b = 0; b < B; ++b) {
+            for (int64_t g = 0; g < offset + B && g < std::max(global_batch, B); ++g) {
                 const double kept = std::floor(keep + rng.uniform());
-                s[static_cast<size_t>((l * 2 + branch) * B + b)] = static_cast<float>(kept / keep);
+                if (g >= offset) s[static_cast<size_t>((l * 2 + branch) * B + g - offset)] = static_cast<float>(kept / keep);
             }
         }
     }
@@ -290,11 +290,11 @@ void Model::encode_tokens(const float* emb, const int32_t* idx, int64_t B, int64
     be.layernorm_forward(out, mean, rstd, cur, w.p(table_.enc_norm_w), w.p(table_.enc_norm_b), B * T, D, d.ln_eps);
 }
 
-void Model::upload_drop_scales(StepBuffers& sb, uint64_t seed, int64_t step) {
+void Model::upload_drop_scales(StepBuffers& sb, uint64_t seed, int64_t step, int64_t offset, int64_t global_batch) {
     Backend& be = backend();
     const ModelDims& d = dims_;
     auto upload = [&](float* dst, uint64_t stream, int64_t depth) {
-        std::vector<float> s = drop_scales(seed, stream, step, depth, sb.B);
+        std::vector<float> s = drop_scales(seed, stream, step, depth, sb.B, offset, global_batch);
         if (!s.empty()) be.copy_to_device(dst, s.data(), s.size() * sizeof(float));
     };
     upload(sb.drop_enc, kEncoder, d.depth);
@@ -489,7 +489,7 @@ StepOutput Model::step(const float* images, const uint8_t* mask, int64_t B, cons
     if (o.precision == GemmPrecision::BF16) refresh_bf16_params();
     upload_indices(sb, mask);
     sb.drop_used = o.drop_path && dims_.drop_path > 0;
-    if (sb.drop_used) upload_drop_scales(sb, o.seed, o.adam.step);
+    if (sb.drop_used) upload_drop_scales(sb, o.seed, o.adam.step, o.batch_offset, o.global_batch);
     float scalars[3];
     if (forward_backward_recorded(sb, images, o.precision)) {
         be.copy_to_host(scalars, sb.scalars, sizeof(scalars));
@@ -503,6 +503,11 @@ StepOutput Model::step(const float* images, const uint8_t* mask, int64_t B, cons
         backward(sb, o.precision);
         be.copy_to_host(scalars, sb.scalars, sizeof(scalars));
         out.backward_ms = ms_since(t1);
+    }
+    if (comm_ && comm_->size() > 1) {
+        auto tc = Clock::now();
+        average_over_ranks(sb, scalars);
+        out.reduce_ms = ms_since(tc);
     }
     out.loss_main = scalars[0];
     out.loss_align = scalars[1];
@@ -525,6 +530,30 @@ StepOutput Model::step(const float* images, const uint8_t* mask, int64_t B, cons
         out.optimizer_ms = ms_since(t2);
     }
     return out;
+}
+
+void Model::average_over_ranks(StepBuffers& sb, float* scalars) {
+    Backend& be = backend();
+    const int64_t n = table_.total();
+    const float inv = 1.0f / static_cast<float>(comm_->size());
+    be.synchronize();
+    // One sum over the whole gradient array: host memory in place, device memory through a host copy.
+    float* host = grads_;
+    if (be.kind() != BackendKind::CPU) {
+        comm_staging_.resize(static_cast<size_t>(n));
+        be.copy_to_host(comm_staging_.data(), grads_, static_cast<size_t>(n) * sizeof(float));
+        host = comm_staging_.data();
+    }
+    comm_->allreduce_sum(host, n);
+    for (int64_t i = 0; i < n; ++i) host[i] *= inv;
+    if (host != grads_) be.copy_to_device(grads_, host, static_cast<size_t>(n) * sizeof(float));
+    double losses[2] = {scalars[0], scalars[1]};
+    comm_->allreduce_sum(losses, 2);
+    scalars[0] = static_cast<float>(losses[0] / comm_->size());
+    scalars[1] = static_cast<float>(losses[1] / comm_->size());
+    // The norm that clips the update is the averaged gradients' (AdamW reads it from sb.scalars).
+    be.l2_norm(sb.scalars + 2, grads_, n);
+    be.copy_to_host(scalars + 2, sb.scalars + 2, sizeof(float));
 }
 
 void Model::encode(const float* images, int64_t B, float* cls, float* mean) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cae/cae.h"
+#include "comm/comm.h"
 #include "core/context.h"
 #include "core/layers.h"
 #include "core/model_config.h"
@@ -22,6 +23,10 @@ struct StepOptions {
     bool drop_path = true;   // stochastic depth at the config's rate
     uint64_t seed = 0;       // stochastic depth draws depend on (seed, adam.step)
     GemmPrecision precision = GemmPrecision::FP32;  // of the linear layers' GEMMs
+    // The rows of this step are rows [batch_offset, batch_offset + B) of a global batch of
+    // global_batch rows (0: the step's own batch), for stochastic depth draws.
+    int64_t batch_offset = 0;
+    int64_t global_batch = 0;
 };
 
 struct StepOutput {
@@ -29,6 +34,7 @@ struct StepOutput {
     bool skipped = false;
     bool replayed = false;   // forward and backward ran as one recorded graph: forward_ms holds both
     double forward_ms = 0, backward_ms = 0, optimizer_ms = 0;
+    double reduce_ms = 0;    // averaging over the ranks of the communicator
 };
 
 class Model {
@@ -50,6 +56,10 @@ public:
     // images: F32 [B, C, H, W] in backend memory; mask: U8 [B, N] host, validated by the caller.
     StepOutput step(const float* images, const uint8_t* mask, int64_t B, const StepOptions& o);
 
+    // With a communicator of more than one rank, step() averages gradients and losses over its
+    // ranks before clipping and AdamW. Null: this process alone.
+    void set_comm(std::shared_ptr<Communicator> comm) { comm_ = std::move(comm); }
+
     // cls, mean: F32 [B, D] in backend memory (either may be null).
     void encode(const float* images, int64_t B, float* cls, float* mean);
 
@@ -63,7 +73,10 @@ private:
     float* slot_base(cae_slot slot) const;
     StepBuffers& step_buffers(int64_t B, int64_t Nm);
     void upload_indices(StepBuffers& sb, const uint8_t* mask);
-    void upload_drop_scales(StepBuffers& sb, uint64_t seed, int64_t step);
+    void upload_drop_scales(StepBuffers& sb, uint64_t seed, int64_t step, int64_t offset, int64_t global_batch);
+    // Sums the gradients and the losses (scalars: loss_main, loss_align on the host) over comm_'s
+    // ranks, divides them by the rank count and recomputes the gradient norm into sb.scalars.
+    void average_over_ranks(StepBuffers& sb, float* scalars);
     // The weights as the passes read them, at `precision` (BF16: from the bf16 copy).
     Weights weights(GemmPrecision precision, bool with_grads) const;
     // Makes params_bf16_ a current bf16 copy of the parameters.
@@ -79,7 +92,9 @@ private:
     void encode_tokens(const float* emb, const int32_t* idx, int64_t B, int64_t n_sel, const float* drops,
                        float* stream0, float* stream1, BlockActs& acts, BlockScratch& sc, float* out, float* mean,
                        float* rstd, GemmPrecision precision);
-    std::vector<float> drop_scales(uint64_t seed, uint64_t stream, int64_t step, int64_t depth, int64_t B) const;
+    // Rows [offset, offset + B) of the scales of a batch of global_batch rows.
+    std::vector<float> drop_scales(uint64_t seed, uint64_t stream, int64_t step, int64_t depth, int64_t B,
+                                   int64_t offset, int64_t global_batch) const;
 
     std::shared_ptr<Context> context_;
     cae_model_config config_;
@@ -95,6 +110,8 @@ private:
     std::vector<AdamWSegment> segments_;   // AdamW runs for segments_decay_
     double segments_decay_ = -1.0;
     std::unique_ptr<EncodeBuffers> encode_;
+    std::shared_ptr<Communicator> comm_;
+    std::vector<float> comm_staging_;   // host copy of the gradients where they live on a device
 };
 
 }  // namespace cae

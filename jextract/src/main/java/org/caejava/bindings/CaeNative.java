@@ -23,10 +23,10 @@ public class CaeNative extends CaeNative$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int CAE_ABI_VERSION = (int)1L;
+    private static final int CAE_ABI_VERSION = (int)2L;
     /**
      * {@snippet lang=c :
-     * #define CAE_ABI_VERSION 1
+     * #define CAE_ABI_VERSION 2
      * }
      */
     public static int CAE_ABI_VERSION() {
@@ -127,6 +127,15 @@ public class CaeNative extends CaeNative$shared {
      */
     public static int CAE_ERR_INTERNAL() {
         return CAE_ERR_INTERNAL;
+    }
+    private static final int CAE_ERR_COMM = (int)9L;
+    /**
+     * {@snippet lang=c :
+     * enum cae_status_code.CAE_ERR_COMM = 9
+     * }
+     */
+    public static int CAE_ERR_COMM() {
+        return CAE_ERR_COMM;
     }
 
     private static class cae_status_name {
@@ -2653,6 +2662,651 @@ public class CaeNative extends CaeNative$shared {
                 traceDowncall("cae_predict", model, images, mask, pred_out);
             }
             return (int)mh$.invokeExact(model, images, mask, pred_out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+    /**
+     * {@snippet lang=c :
+     * typedef int32_t cae_comm_kind
+     * }
+     */
+    public static final OfInt cae_comm_kind = CaeNative.C_INT;
+    private static final int CAE_COMM_AUTO = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum cae_comm_kind_code.CAE_COMM_AUTO = 0
+     * }
+     */
+    public static int CAE_COMM_AUTO() {
+        return CAE_COMM_AUTO;
+    }
+    private static final int CAE_COMM_SINGLE = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum cae_comm_kind_code.CAE_COMM_SINGLE = 1
+     * }
+     */
+    public static int CAE_COMM_SINGLE() {
+        return CAE_COMM_SINGLE;
+    }
+    private static final int CAE_COMM_MPI = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum cae_comm_kind_code.CAE_COMM_MPI = 2
+     * }
+     */
+    public static int CAE_COMM_MPI() {
+        return CAE_COMM_MPI;
+    }
+
+    private static class cae_comm_create {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_INT,
+            CaeNative.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_comm_create");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_create(cae_comm_kind kind, cae_comm **out)
+     * }
+     */
+    public static FunctionDescriptor cae_comm_create$descriptor() {
+        return cae_comm_create.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_create(cae_comm_kind kind, cae_comm **out)
+     * }
+     */
+    public static MethodHandle cae_comm_create$handle() {
+        return cae_comm_create.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_create(cae_comm_kind kind, cae_comm **out)
+     * }
+     */
+    public static MemorySegment cae_comm_create$address() {
+        return cae_comm_create.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_comm_create(cae_comm_kind kind, cae_comm **out)
+     * }
+     */
+    public static int cae_comm_create(int kind, MemorySegment out) {
+        var mh$ = cae_comm_create.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_comm_create", kind, out);
+            }
+            return (int)mh$.invokeExact(kind, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cae_comm_create_from_mpi {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER,
+            CaeNative.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_comm_create_from_mpi");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_create_from_mpi(const void *mpi_comm, cae_comm **out)
+     * }
+     */
+    public static FunctionDescriptor cae_comm_create_from_mpi$descriptor() {
+        return cae_comm_create_from_mpi.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_create_from_mpi(const void *mpi_comm, cae_comm **out)
+     * }
+     */
+    public static MethodHandle cae_comm_create_from_mpi$handle() {
+        return cae_comm_create_from_mpi.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_create_from_mpi(const void *mpi_comm, cae_comm **out)
+     * }
+     */
+    public static MemorySegment cae_comm_create_from_mpi$address() {
+        return cae_comm_create_from_mpi.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_comm_create_from_mpi(const void *mpi_comm, cae_comm **out)
+     * }
+     */
+    public static int cae_comm_create_from_mpi(MemorySegment mpi_comm, MemorySegment out) {
+        var mh$ = cae_comm_create_from_mpi.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_comm_create_from_mpi", mpi_comm, out);
+            }
+            return (int)mh$.invokeExact(mpi_comm, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cae_comm_destroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_comm_destroy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_destroy(cae_comm *comm)
+     * }
+     */
+    public static FunctionDescriptor cae_comm_destroy$descriptor() {
+        return cae_comm_destroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_destroy(cae_comm *comm)
+     * }
+     */
+    public static MethodHandle cae_comm_destroy$handle() {
+        return cae_comm_destroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_destroy(cae_comm *comm)
+     * }
+     */
+    public static MemorySegment cae_comm_destroy$address() {
+        return cae_comm_destroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_comm_destroy(cae_comm *comm)
+     * }
+     */
+    public static int cae_comm_destroy(MemorySegment comm) {
+        var mh$ = cae_comm_destroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_comm_destroy", comm);
+            }
+            return (int)mh$.invokeExact(comm);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cae_comm_query {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER,
+            CaeNative.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_comm_query");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_query(const cae_comm *comm, cae_comm_info *out)
+     * }
+     */
+    public static FunctionDescriptor cae_comm_query$descriptor() {
+        return cae_comm_query.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_query(const cae_comm *comm, cae_comm_info *out)
+     * }
+     */
+    public static MethodHandle cae_comm_query$handle() {
+        return cae_comm_query.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_query(const cae_comm *comm, cae_comm_info *out)
+     * }
+     */
+    public static MemorySegment cae_comm_query$address() {
+        return cae_comm_query.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_comm_query(const cae_comm *comm, cae_comm_info *out)
+     * }
+     */
+    public static int cae_comm_query(MemorySegment comm, MemorySegment out) {
+        var mh$ = cae_comm_query.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_comm_query", comm, out);
+            }
+            return (int)mh$.invokeExact(comm, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cae_comm_allreduce_sum {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER,
+            CaeNative.C_POINTER,
+            CaeNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_comm_allreduce_sum");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_allreduce_sum(cae_comm *comm, float *data, int64_t count)
+     * }
+     */
+    public static FunctionDescriptor cae_comm_allreduce_sum$descriptor() {
+        return cae_comm_allreduce_sum.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_allreduce_sum(cae_comm *comm, float *data, int64_t count)
+     * }
+     */
+    public static MethodHandle cae_comm_allreduce_sum$handle() {
+        return cae_comm_allreduce_sum.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_allreduce_sum(cae_comm *comm, float *data, int64_t count)
+     * }
+     */
+    public static MemorySegment cae_comm_allreduce_sum$address() {
+        return cae_comm_allreduce_sum.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_comm_allreduce_sum(cae_comm *comm, float *data, int64_t count)
+     * }
+     */
+    public static int cae_comm_allreduce_sum(MemorySegment comm, MemorySegment data, long count) {
+        var mh$ = cae_comm_allreduce_sum.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_comm_allreduce_sum", comm, data, count);
+            }
+            return (int)mh$.invokeExact(comm, data, count);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cae_comm_allreduce_sum_f64 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER,
+            CaeNative.C_POINTER,
+            CaeNative.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_comm_allreduce_sum_f64");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_allreduce_sum_f64(cae_comm *comm, double *data, int64_t count)
+     * }
+     */
+    public static FunctionDescriptor cae_comm_allreduce_sum_f64$descriptor() {
+        return cae_comm_allreduce_sum_f64.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_allreduce_sum_f64(cae_comm *comm, double *data, int64_t count)
+     * }
+     */
+    public static MethodHandle cae_comm_allreduce_sum_f64$handle() {
+        return cae_comm_allreduce_sum_f64.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_allreduce_sum_f64(cae_comm *comm, double *data, int64_t count)
+     * }
+     */
+    public static MemorySegment cae_comm_allreduce_sum_f64$address() {
+        return cae_comm_allreduce_sum_f64.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_comm_allreduce_sum_f64(cae_comm *comm, double *data, int64_t count)
+     * }
+     */
+    public static int cae_comm_allreduce_sum_f64(MemorySegment comm, MemorySegment data, long count) {
+        var mh$ = cae_comm_allreduce_sum_f64.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_comm_allreduce_sum_f64", comm, data, count);
+            }
+            return (int)mh$.invokeExact(comm, data, count);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cae_comm_broadcast {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER,
+            CaeNative.C_POINTER,
+            CaeNative.C_LONG,
+            CaeNative.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_comm_broadcast");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_broadcast(cae_comm *comm, void *data, int64_t bytes, int32_t root)
+     * }
+     */
+    public static FunctionDescriptor cae_comm_broadcast$descriptor() {
+        return cae_comm_broadcast.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_broadcast(cae_comm *comm, void *data, int64_t bytes, int32_t root)
+     * }
+     */
+    public static MethodHandle cae_comm_broadcast$handle() {
+        return cae_comm_broadcast.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_broadcast(cae_comm *comm, void *data, int64_t bytes, int32_t root)
+     * }
+     */
+    public static MemorySegment cae_comm_broadcast$address() {
+        return cae_comm_broadcast.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_comm_broadcast(cae_comm *comm, void *data, int64_t bytes, int32_t root)
+     * }
+     */
+    public static int cae_comm_broadcast(MemorySegment comm, MemorySegment data, long bytes, int root) {
+        var mh$ = cae_comm_broadcast.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_comm_broadcast", comm, data, bytes, root);
+            }
+            return (int)mh$.invokeExact(comm, data, bytes, root);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cae_comm_barrier {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_comm_barrier");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_barrier(cae_comm *comm)
+     * }
+     */
+    public static FunctionDescriptor cae_comm_barrier$descriptor() {
+        return cae_comm_barrier.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_barrier(cae_comm *comm)
+     * }
+     */
+    public static MethodHandle cae_comm_barrier$handle() {
+        return cae_comm_barrier.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_barrier(cae_comm *comm)
+     * }
+     */
+    public static MemorySegment cae_comm_barrier$address() {
+        return cae_comm_barrier.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_comm_barrier(cae_comm *comm)
+     * }
+     */
+    public static int cae_comm_barrier(MemorySegment comm) {
+        var mh$ = cae_comm_barrier.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_comm_barrier", comm);
+            }
+            return (int)mh$.invokeExact(comm);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cae_comm_abort {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER,
+            CaeNative.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_comm_abort");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_abort(cae_comm *comm, int32_t code)
+     * }
+     */
+    public static FunctionDescriptor cae_comm_abort$descriptor() {
+        return cae_comm_abort.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_abort(cae_comm *comm, int32_t code)
+     * }
+     */
+    public static MethodHandle cae_comm_abort$handle() {
+        return cae_comm_abort.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_comm_abort(cae_comm *comm, int32_t code)
+     * }
+     */
+    public static MemorySegment cae_comm_abort$address() {
+        return cae_comm_abort.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_comm_abort(cae_comm *comm, int32_t code)
+     * }
+     */
+    public static int cae_comm_abort(MemorySegment comm, int code) {
+        var mh$ = cae_comm_abort.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_comm_abort", comm, code);
+            }
+            return (int)mh$.invokeExact(comm, code);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class cae_model_set_comm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER,
+            CaeNative.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_model_set_comm");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_model_set_comm(cae_model *model, cae_comm *comm)
+     * }
+     */
+    public static FunctionDescriptor cae_model_set_comm$descriptor() {
+        return cae_model_set_comm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_model_set_comm(cae_model *model, cae_comm *comm)
+     * }
+     */
+    public static MethodHandle cae_model_set_comm$handle() {
+        return cae_model_set_comm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_model_set_comm(cae_model *model, cae_comm *comm)
+     * }
+     */
+    public static MemorySegment cae_model_set_comm$address() {
+        return cae_model_set_comm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_model_set_comm(cae_model *model, cae_comm *comm)
+     * }
+     */
+    public static int cae_model_set_comm(MemorySegment model, MemorySegment comm) {
+        var mh$ = cae_model_set_comm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_model_set_comm", model, comm);
+            }
+            return (int)mh$.invokeExact(model, comm);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

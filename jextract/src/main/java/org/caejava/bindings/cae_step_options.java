@@ -25,6 +25,8 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     uint64_t seed;
  *     int32_t drop_path;
  *     cae_precision precision;
+ *     int64_t batch_offset;
+ *     int64_t global_batch;
  * }
  * }
  */
@@ -44,7 +46,9 @@ public class cae_step_options {
         CaeNative.C_LONG.withName("step"),
         CaeNative.C_LONG.withName("seed"),
         CaeNative.C_INT.withName("drop_path"),
-        CaeNative.C_INT.withName("precision")
+        CaeNative.C_INT.withName("precision"),
+        CaeNative.C_LONG.withName("batch_offset"),
+        CaeNative.C_LONG.withName("global_batch")
     ).withName("cae_step_options");
 
     /**
@@ -492,6 +496,94 @@ public class cae_step_options {
      */
     public static void precision(MemorySegment struct, int fieldValue) {
         struct.set(precision$LAYOUT, precision$OFFSET, fieldValue);
+    }
+
+    private static final OfLong batch_offset$LAYOUT = (OfLong)$LAYOUT.select(groupElement("batch_offset"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int64_t batch_offset
+     * }
+     */
+    public static final OfLong batch_offset$layout() {
+        return batch_offset$LAYOUT;
+    }
+
+    private static final long batch_offset$OFFSET = $LAYOUT.byteOffset(groupElement("batch_offset"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int64_t batch_offset
+     * }
+     */
+    public static final long batch_offset$offset() {
+        return batch_offset$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int64_t batch_offset
+     * }
+     */
+    public static long batch_offset(MemorySegment struct) {
+        return struct.get(batch_offset$LAYOUT, batch_offset$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int64_t batch_offset
+     * }
+     */
+    public static void batch_offset(MemorySegment struct, long fieldValue) {
+        struct.set(batch_offset$LAYOUT, batch_offset$OFFSET, fieldValue);
+    }
+
+    private static final OfLong global_batch$LAYOUT = (OfLong)$LAYOUT.select(groupElement("global_batch"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * int64_t global_batch
+     * }
+     */
+    public static final OfLong global_batch$layout() {
+        return global_batch$LAYOUT;
+    }
+
+    private static final long global_batch$OFFSET = $LAYOUT.byteOffset(groupElement("global_batch"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * int64_t global_batch
+     * }
+     */
+    public static final long global_batch$offset() {
+        return global_batch$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * int64_t global_batch
+     * }
+     */
+    public static long global_batch(MemorySegment struct) {
+        return struct.get(global_batch$LAYOUT, global_batch$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * int64_t global_batch
+     * }
+     */
+    public static void global_batch(MemorySegment struct, long fieldValue) {
+        struct.set(global_batch$LAYOUT, global_batch$OFFSET, fieldValue);
     }
 
     /**

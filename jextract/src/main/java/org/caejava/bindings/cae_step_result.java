@@ -25,6 +25,7 @@ import static java.lang.foreign.MemoryLayout.PathElement.*;
  *     double backward_ms;
  *     double optimizer_ms;
  *     double total_ms;
+ *     double reduce_ms;
  * }
  * }
  */
@@ -44,7 +45,8 @@ public class cae_step_result {
         CaeNative.C_DOUBLE.withName("forward_ms"),
         CaeNative.C_DOUBLE.withName("backward_ms"),
         CaeNative.C_DOUBLE.withName("optimizer_ms"),
-        CaeNative.C_DOUBLE.withName("total_ms")
+        CaeNative.C_DOUBLE.withName("total_ms"),
+        CaeNative.C_DOUBLE.withName("reduce_ms")
     ).withName("cae_step_result");
 
     /**
@@ -492,6 +494,50 @@ public class cae_step_result {
      */
     public static void total_ms(MemorySegment struct, double fieldValue) {
         struct.set(total_ms$LAYOUT, total_ms$OFFSET, fieldValue);
+    }
+
+    private static final OfDouble reduce_ms$LAYOUT = (OfDouble)$LAYOUT.select(groupElement("reduce_ms"));
+
+    /**
+     * Layout for field:
+     * {@snippet lang=c :
+     * double reduce_ms
+     * }
+     */
+    public static final OfDouble reduce_ms$layout() {
+        return reduce_ms$LAYOUT;
+    }
+
+    private static final long reduce_ms$OFFSET = $LAYOUT.byteOffset(groupElement("reduce_ms"));
+
+    /**
+     * Offset for field:
+     * {@snippet lang=c :
+     * double reduce_ms
+     * }
+     */
+    public static final long reduce_ms$offset() {
+        return reduce_ms$OFFSET;
+    }
+
+    /**
+     * Getter for field:
+     * {@snippet lang=c :
+     * double reduce_ms
+     * }
+     */
+    public static double reduce_ms(MemorySegment struct) {
+        return struct.get(reduce_ms$LAYOUT, reduce_ms$OFFSET);
+    }
+
+    /**
+     * Setter for field:
+     * {@snippet lang=c :
+     * double reduce_ms
+     * }
+     */
+    public static void reduce_ms(MemorySegment struct, double fieldValue) {
+        struct.set(reduce_ms$LAYOUT, reduce_ms$OFFSET, fieldValue);
     }
 
     /**
