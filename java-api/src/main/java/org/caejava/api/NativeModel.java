@@ -29,6 +29,7 @@ public final class NativeModel implements AutoCloseable {
 
     private final Context context;
     private final Arena arena;
+    private volatile Communicator communicator;
     private final MemorySegment handle;
     private final List<ParamInfo> params;
     private final Map<String, Integer> indexByName;
@@ -156,13 +157,42 @@ public final class NativeModel implements AutoCloseable {
      * mask U8 [B, N] (1 = masked, the same count per row); host or device tensors.
      */
     public StepResult trainStep(Tensor images, Tensor mask, StepOptions o) {
+        return trainStep(images, mask, o, 0, 0);
+    }
+
+    /**
+     * A data-parallel training step: this process's images are rows {@code [batchOffset,
+     * batchOffset + B)} of a global batch of {@code globalBatch} rows split over the ranks of the
+     * model's {@link Communicator} (stochastic depth draws follow the global row). With a
+     * communicator of more than one rank, every rank must call this for every step.
+     */
+    public StepResult trainStep(Tensor images, Tensor mask, StepOptions o, long batchOffset, long globalBatch) {
         MemorySegment h = handle();
         images.describe(imagesArg);
         mask.describe(maskArg);
         MemorySegment opt = describe(o);
+        cae_step_options.batch_offset(opt, batchOffset);
+        cae_step_options.global_batch(opt, globalBatch);
         Native.check(CaeNative.cae_train_step(h, imagesArg, maskArg, opt, resultArg),
-                () -> "training step " + o.step() + " on images " + images + " with mask " + mask);
+                () -> "training step " + o.step() + " on images " + images + " with mask " + mask
+                        + (globalBatch > 0 ? " (rows " + batchOffset + ".. of a global batch of " + globalBatch + ")" : ""));
         return result();
+    }
+
+    /**
+     * From the next step on, gradients and losses are averaged over the ranks of {@code comm}
+     * (null: this process alone). The model keeps the native communicator alive while attached.
+     */
+    public void setCommunicator(Communicator comm) {
+        MemorySegment h = handle();
+        Native.check(CaeNative.cae_model_set_comm(h, comm == null ? MemorySegment.NULL : comm.handle()),
+                "attaching communicator " + comm);
+        communicator = comm;
+    }
+
+    /** The communicator attached by {@link #setCommunicator}, or null. */
+    public Communicator communicator() {
+        return communicator;
     }
 
     /** Losses and gradients (readable in {@link Slot#GRAD}) without an update or stochastic depth, in fp32. */
@@ -244,6 +274,8 @@ public final class NativeModel implements AutoCloseable {
         cae_step_options.seed(opt, o.seed());
         cae_step_options.drop_path(opt, o.dropPath() ? 1 : 0);
         cae_step_options.precision(opt, o.precision().code());
+        cae_step_options.batch_offset(opt, 0);
+        cae_step_options.global_batch(opt, 0);
         return opt;
     }
 
@@ -252,7 +284,7 @@ public final class NativeModel implements AutoCloseable {
         return new StepResult(cae_step_result.loss(r), cae_step_result.loss_main(r), cae_step_result.loss_align(r),
                 cae_step_result.grad_norm(r), cae_step_result.skipped(r) != 0, cae_step_result.forward_ms(r),
                 cae_step_result.backward_ms(r), cae_step_result.optimizer_ms(r), cae_step_result.total_ms(r),
-                cae_step_result.replayed(r) != 0);
+                cae_step_result.replayed(r) != 0, cae_step_result.reduce_ms(r));
     }
 
     private static void checkSize(ParamInfo p, MemorySegment seg) {

@@ -11,6 +11,7 @@ public enum Status {
     IO(6),
     NUMERICAL(7),
     INTERNAL(8),
+    COMM(9),
     UNKNOWN(-1);
 
     private final int code;
