@@ -5,6 +5,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Objects;
 import org.caejava.api.Backend;
+import org.caejava.api.Communicator;
 import org.caejava.api.Context;
 import org.caejava.api.NativeModel;
 import org.caejava.api.Precision;
@@ -18,6 +19,7 @@ import org.caejava.data.Dataset;
 import org.caejava.mask.BlockMaskGenerator;
 import org.caejava.mask.MaskGenerator;
 import org.caejava.train.CosineSchedule;
+import org.caejava.train.DataParallel;
 
 /**
  * Pretrains a CAE model on a dataset.
@@ -41,6 +43,16 @@ import org.caejava.train.CosineSchedule;
  * the patches, stochastic depth at the configuration's rate. Each epoch visits the samples in an
  * order drawn from (seed, epoch) and drops the last partial batch; masks are drawn from (seed,
  * epoch, index). A run resumed from a checkpoint therefore continues exactly.
+ *
+ * <p>With a {@link Builder#communicator communicator} of N ranks (for example
+ * {@link Communicator#fromEnvironment()} in processes started by {@code mpirun -np N}), every rank
+ * runs {@link #fit()} with the same options and data: the batch size is the global batch, each rank
+ * loads and trains on its B/N rows of every batch, and libcae averages the gradients over the ranks,
+ * so N ranks follow the same run as one process with batch B (within float rounding). At the start
+ * every rank's run must match rank 0's and rank 0's weights are copied to all; every
+ * {@link Builder#weightCheckEvery} steps the weights are compared; only rank 0 writes checkpoints.
+ * A rank that fails leaves the others waiting in the next collective: end the job (the CLI aborts
+ * it through the communicator).
  *
  * <p>Before the first step on a CUDA device, the device passes {@link CudaSelfCheck} (once per
  * process and device). When it does not: a model the trainer creates in a context asked for as
@@ -113,6 +125,14 @@ public final class CaeTrainer {
                     + cfg.imgSize());
         }
         final int batch = b.batchSize;
+        final Communicator comm = b.communicator;
+        final int ranks = comm == null ? 1 : comm.size();
+        final boolean root = comm == null || comm.isRoot();
+        if (batch % ranks != 0) {
+            throw new IllegalArgumentException("the batch of " + batch + " images cannot be split evenly over " + ranks
+                    + " ranks: choose a multiple of " + ranks);
+        }
+        final BatchLoader.Share share = BatchLoader.Share.of(batch, comm == null ? 0 : comm.rank(), ranks);
         final long stepsPerEpoch = data.size() / batch;
         if (stepsPerEpoch < 1) {
             throw new IllegalArgumentException("the dataset has " + data.size() + " images, fewer than one batch of "
@@ -139,15 +159,27 @@ public final class CaeTrainer {
         StepOptions base = StepOptions.defaults().withWeightDecay(b.weightDecay)
                 .withMaxGradNorm(b.clip).withSeed(seed).withDropPath(b.dropPath).withPrecision(precision);
 
+        final Path checkpoint = root ? b.checkpoint : null;
+        if (ranks > 1) {
+            DataParallel.requireSameRun(comm, describeRun(model, data, batch, total, seed, lr, minLr, warmup, masks,
+                    precision));
+            DataParallel.copyRootState(comm, nm);
+            nm.setCommunicator(comm);
+        }
+
         int consecutiveBad = 0;
         skippedSteps = 0;
-        try (BatchLoader loader = new BatchLoader(ctx, data, masks, batch, seed, state.step(), total, b.loaderThreads,
-                b.prefetch, b.strictData)) {
+        try (BatchLoader loader = new BatchLoader(ctx, data, masks, batch, share, seed, state.step(), total,
+                b.loaderThreads, b.prefetch, b.strictData)) {
             long last = System.nanoTime();
             for (long step = state.step(); step < total; step++) {
-                if (b.stop.getAsBoolean()) {
+                boolean stop = b.stop.getAsBoolean();
+                if (ranks > 1) {
+                    stop = DataParallel.any(comm, stop);
+                }
+                if (stop) {
                     stoppedEarly = true;
-                    if (b.checkpoint != null && step > state.step()) {
+                    if (checkpoint != null && step > state.step()) {
                         saveCheckpoint(model, step);
                     }
                     break;
@@ -156,7 +188,7 @@ public final class CaeTrainer {
                 double stepLr = schedule.at(step);
                 long t1 = System.nanoTime();
                 StepResult r = nm.trainStep(batchData.images(), batchData.mask(),
-                        base.withLr(stepLr).withStep(optimizerSteps + 1));
+                        base.withLr(stepLr).withStep(optimizerSteps + 1), share.offset(), ranks > 1 ? batch : 0);
                 long t2 = System.nanoTime();
                 loader.release(batchData);
                 if (!r.skipped()) {
@@ -179,8 +211,11 @@ public final class CaeTrainer {
                             b.checkpoint == null ? null : b.checkpoint);
                 }
                 boolean lastStep = step + 1 == total;
+                if (ranks > 1 && b.weightCheckEvery > 0 && ((step + 1) % b.weightCheckEvery == 0 || lastStep)) {
+                    DataParallel.requireSameWeights(comm, nm, step + 1);
+                }
                 // No checkpoint during a run of skipped steps: the last good one stays on disk.
-                if (b.checkpoint != null && consecutiveBad == 0
+                if (checkpoint != null && consecutiveBad == 0
                         && ((b.checkpointEvery > 0 && (step + 1) % b.checkpointEvery == 0) || lastStep)) {
                     saveCheckpoint(model, step + 1);
                 }
@@ -188,6 +223,45 @@ public final class CaeTrainer {
             lastWaitShare = loader.waitShare();
             unreadableImages = loader.unreadableImages();
             unreadableExamples = loader.unreadableExamples();
+        } finally {
+            if (ranks > 1 && nm.isOpen()) {
+                nm.setCommunicator(null);
+            }
+        }
+    }
+
+    /** What must be equal on every rank of a data-parallel run, as text. */
+    private java.util.Map<String, String> describeRun(CaeModel model, Dataset data, int batch, long total, long seed,
+            double lr, double minLr, long warmup, MaskGenerator masks, Precision precision) {
+        java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+        m.put("config", model.config().toJson());
+        m.put("state", model.state().toString());
+        m.put("data", data.size() + " images of " + data.channels() + "x" + data.height() + "x" + data.width()
+                + ", content hash " + Long.toHexString(contentHash(data, seed)));
+        m.put("batch", Integer.toString(batch));
+        m.put("steps", Long.toString(total));
+        m.put("seed", Long.toString(seed));
+        m.put("schedule", "lr " + lr + " to " + minLr + ", warmup " + warmup);
+        m.put("optimizer", "weight decay " + b.weightDecay + ", clip " + b.clip);
+        m.put("masks", masks.getClass().getSimpleName() + " " + masks.numMasked() + "/" + masks.numPatches());
+        m.put("drop path", Boolean.toString(b.dropPath));
+        m.put("precision", precision.toString());
+        return m;
+    }
+
+    /** A hash of the first and the last training image as loaded at epoch 0. */
+    private static long contentHash(Dataset data, long seed) {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            java.lang.foreign.MemorySegment img = arena.allocate(data.floatsPerSample() * Float.BYTES, 64);
+            long h = 0xcbf29ce484222325L;
+            for (long index : new long[] {0, data.size() - 1}) {
+                data.load(index, 0, seed, img);
+                for (long i = 0; i < data.floatsPerSample(); i++) {
+                    h = (h ^ Float.floatToRawIntBits(img.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i)))
+                            * 0x100000001b3L;
+                }
+            }
+            return h;
         }
     }
 
@@ -252,8 +326,19 @@ public final class CaeTrainer {
         private boolean strictData;
         private java.util.function.BooleanSupplier stop = () -> false;
         private int prefetch = 4;
+        private Communicator communicator;
+        private long weightCheckEvery = 100;
 
         private Builder() {}
+
+        /**
+         * Train data-parallel over the ranks of {@code comm} (null, the default: this process alone).
+         * Every rank calls {@link #fit()} with the same options; {@link #batchSize} is the global batch,
+         * a multiple of the rank count. The communicator is not closed by the trainer.
+         */
+        public Builder communicator(Communicator v) { communicator = v; return this; }
+        /** With a communicator: compare the ranks' weights every this many steps and at the end (0: never; default 100). */
+        public Builder weightCheckEvery(long v) { weightCheckEvery = v; return this; }
 
         /** The context a new model is created in (not needed with {@link #model}). */
         public Builder context(Context v) { context = v; return this; }

@@ -23,6 +23,7 @@ import org.caejava.mask.MaskGenerator;
  * stepsPerEpoch} (the order drawn by {@link EpochOrder}) with their augmentation and masks, into
  * a small pool of off-heap batch buffers (at most {@code prefetch} batches ahead). Batches come
  * out in step order whatever the worker timing, so a run is the same with any number of workers.
+ * In a data-parallel job each process loads only its {@link Share} of every batch.
  *
  * <p>Use: {@code Batch b = loader.next(); ... train on b ...; loader.release(b);}
  */
@@ -45,6 +46,8 @@ public final class BatchLoader implements AutoCloseable {
     private final Dataset data;
     private final MaskGenerator masks;
     private final int batch;
+    private final int rows;
+    private final int rowOffset;
     private final long seed;
     private final long stepsPerEpoch;
     private final long endStep;
@@ -84,6 +87,31 @@ public final class BatchLoader implements AutoCloseable {
      */
     public BatchLoader(Context ctx, Dataset data, MaskGenerator masks, int batch, long seed, long startStep,
             long endStep, int threads, int prefetch, boolean strict) {
+        this(ctx, data, masks, batch, Share.WHOLE, seed, startStep, endStep, threads, prefetch, strict);
+    }
+
+    /**
+     * The rows of each global batch that one process of a data-parallel job trains on: rows
+     * {@code [offset, offset + rows)} of every batch of {@code batch} images. The ranks of a job
+     * together load each global batch once, in the same order as one process would.
+     */
+    public record Share(int offset, int rows) {
+        /** The whole batch (rows = -1: as many as the batch has). */
+        public static final Share WHOLE = new Share(0, -1);
+
+        /** Rank {@code rank}'s share of a batch of {@code batch} images split evenly over {@code ranks}. */
+        public static Share of(int batch, int rank, int ranks) {
+            if (ranks < 1 || rank < 0 || rank >= ranks || batch % ranks != 0) {
+                throw new IllegalArgumentException("a batch of " + batch + " images cannot be split evenly over "
+                        + ranks + " ranks (rank " + rank + ")");
+            }
+            return new Share(rank * (batch / ranks), batch / ranks);
+        }
+    }
+
+    /** As above, loading only this process's {@code share} of every batch of {@code batch} images. */
+    public BatchLoader(Context ctx, Dataset data, MaskGenerator masks, int batch, Share share, long seed,
+            long startStep, long endStep, int threads, int prefetch, boolean strict) {
         this.strict = strict;
         this.data = Objects.requireNonNull(data, "data");
         this.masks = Objects.requireNonNull(masks, "masks");
@@ -91,6 +119,12 @@ public final class BatchLoader implements AutoCloseable {
             throw new IllegalArgumentException("batch " + batch + ", threads " + threads + ", prefetch " + prefetch);
         }
         this.batch = batch;
+        this.rows = share.rows() < 0 ? batch : share.rows();
+        this.rowOffset = share.offset();
+        if (rowOffset < 0 || rows < 1 || rowOffset + rows > batch) {
+            throw new IllegalArgumentException("rows " + rowOffset + " to " + (rowOffset + rows - 1)
+                    + " are not inside a batch of " + batch);
+        }
         this.seed = seed;
         this.stepsPerEpoch = data.size() / batch;
         if (stepsPerEpoch < 1) {
@@ -101,11 +135,11 @@ public final class BatchLoader implements AutoCloseable {
         this.nextToSubmit = startStep;
         this.arena = Arena.ofShared();
         boolean pinned = ctx != null && ctx.isOpen() && ctx.backend() == Backend.CUDA;
-        long[] shape = {batch, data.channels(), data.height(), data.width()};
+        long[] shape = {rows, data.channels(), data.height(), data.width()};
         for (int i = 0; i < prefetch; i++) {
             Tensor images = pinned ? Tensor.allocatePinned(ctx, arena, DType.F32, shape)
                     : Tensor.allocate(arena, DType.F32, shape);
-            free.add(new Slot(images, Tensor.allocate(arena, DType.U8, batch, masks.numPatches())));
+            free.add(new Slot(images, Tensor.allocate(arena, DType.U8, rows, masks.numPatches())));
         }
         AtomicInteger n = new AtomicInteger();
         java.util.concurrent.ThreadFactory factory = r -> {
@@ -178,8 +212,8 @@ public final class BatchLoader implements AutoCloseable {
         MemorySegment maskBytes = slot.mask.segment();
         long sampleBytes = data.floatsPerSample() * Float.BYTES;
         int n = masks.numPatches();
-        for (int i = 0; i < batch; i++) {
-            int at = (int) (position * batch + i);
+        for (int i = 0; i < rows; i++) {
+            int at = (int) (position * batch + rowOffset + i);
             long index = o[at];
             MemorySegment dst = images.asSlice(i * sampleBytes, sampleBytes);
             // An unreadable image is replaced by the next ones in the epoch's order (deterministic,

@@ -80,6 +80,57 @@ class BatchLoaderTest {
         }
     }
 
+    /** Images and masks of steps [0, steps) of the given share of batches of 6, as bytes. */
+    static List<byte[]> shareOf(TensorDataset data, BatchLoader.Share share, int steps) {
+        List<byte[]> out = new ArrayList<>();
+        try (BatchLoader loader = new BatchLoader(null, data, new RandomMaskGenerator(4, 2), 6, share, 7, 0, steps, 2,
+                3, false)) {
+            for (int s = 0; s < steps; s++) {
+                BatchLoader.Batch b = loader.next();
+                byte[] images = b.images().segment().toArray(ValueLayout.JAVA_BYTE);
+                byte[] mask = b.mask().segment().toArray(ValueLayout.JAVA_BYTE);
+                byte[] both = java.util.Arrays.copyOf(images, images.length + mask.length);
+                System.arraycopy(mask, 0, both, images.length, mask.length);
+                out.add(both);
+                loader.release(b);
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void theSharesOfThreeRanksTogetherAreTheWholeBatch() {
+        try (Arena arena = Arena.ofShared()) {
+            TensorDataset data = indexed(arena, 25);  // 4 steps of 6 per epoch
+            List<byte[]> whole = shareOf(data, BatchLoader.Share.WHOLE, 9);
+            List<List<byte[]>> ranks = new ArrayList<>();
+            for (int r = 0; r < 3; r++) {
+                ranks.add(shareOf(data, BatchLoader.Share.of(6, r, 3), 9));
+            }
+            int imageBytes = 4 * Float.BYTES;
+            for (int s = 0; s < 9; s++) {
+                byte[] w = whole.get(s);
+                for (int r = 0; r < 3; r++) {
+                    byte[] part = ranks.get(r).get(s);
+                    // rank r: images of rows 2r, 2r+1, then their masks
+                    byte[] wantImages = java.util.Arrays.copyOfRange(w, 2 * r * imageBytes, (2 * r + 2) * imageBytes);
+                    byte[] wantMask = java.util.Arrays.copyOfRange(w, 6 * imageBytes + 2 * r * 4,
+                            6 * imageBytes + (2 * r + 2) * 4);
+                    assertArrayEquals(wantImages, java.util.Arrays.copyOfRange(part, 0, 2 * imageBytes),
+                            "images of rank " + r + " at step " + s);
+                    assertArrayEquals(wantMask, java.util.Arrays.copyOfRange(part, 2 * imageBytes, part.length),
+                            "masks of rank " + r + " at step " + s);
+                }
+            }
+        }
+    }
+
+    @Test
+    void aBatchThatDoesNotSplitEvenlyIsRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BatchLoader.Share.of(6, 0, 4));
+        assertTrue(e.getMessage().contains("6 images cannot be split evenly over 4 ranks"), e.getMessage());
+    }
+
     @Test
     void confinedDataIsLoadedOnTheCallersThread() {
         try (Arena arena = Arena.ofConfined()) {
