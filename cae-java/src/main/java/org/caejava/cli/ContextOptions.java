@@ -2,6 +2,7 @@ package org.caejava.cli;
 
 import java.io.PrintWriter;
 import org.caejava.api.Backend;
+import org.caejava.api.Communicator;
 import org.caejava.api.Context;
 import org.caejava.check.CudaSelfCheck;
 import picocli.CommandLine.Model.CommandSpec;
@@ -23,8 +24,9 @@ final class ContextOptions {
             description = "CPU threads (default: every available core).")
     int threads;
 
-    @Option(names = "--device", paramLabel = "INDEX", defaultValue = "0", description = "CUDA device (default 0).")
-    int device;
+    @Option(names = "--device", paramLabel = "INDEX", description = "CUDA device (default 0; with several "
+            + "processes of one job on a machine, the process's local rank modulo the device count).")
+    Integer device;
 
     Backend parsedBackend() {
         return switch (backend.toLowerCase(java.util.Locale.ROOT)) {
@@ -40,10 +42,24 @@ final class ContextOptions {
      * does not, auto continues on the CPU after a one-line warning and cuda fails with the figures.
      */
     Context open(long seed) {
+        return open(seed, null);
+    }
+
+    /**
+     * As {@link #open(long)} for one process of a job: unless given, the CPU threads are the
+     * machine's cores shared among the job's processes on it, and the device is the local rank.
+     */
+    Context open(long seed, Communicator comm) {
         Backend b = parsedBackend();
-        Context ctx = Context.builder().backend(b).threads(threads).device(b == Backend.CPU ? 0 : device).seed(seed)
-                .build();
-        return CudaSelfCheck.verified(ctx, threads, this::warn);
+        int t = threads;
+        int d = device != null ? device : 0;
+        if (comm != null && comm.localSize() > 1) {
+            t = t > 0 ? t : Math.max(1, Runtime.getRuntime().availableProcessors() / comm.localSize());
+            int devices = b == Backend.CPU ? 0 : org.caejava.api.NativeLibrary.devices().size();
+            d = device != null ? device : devices > 0 ? comm.localRank() % devices : 0;
+        }
+        Context ctx = Context.builder().backend(b).threads(t).device(b == Backend.CPU ? 0 : d).seed(seed).build();
+        return CudaSelfCheck.verified(ctx, t, this::warn);
     }
 
     private void warn(String message) {

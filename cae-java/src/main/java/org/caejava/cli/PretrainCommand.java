@@ -23,6 +23,7 @@ import org.caejava.StepMetrics;
 import org.caejava.TrainingListener;
 import org.caejava.TrainingState;
 import org.caejava.api.Backend;
+import org.caejava.api.Communicator;
 import org.caejava.api.Context;
 import org.caejava.api.Precision;
 import org.caejava.data.Augmentation;
@@ -201,9 +202,35 @@ final class PretrainCommand implements Callable<Integer> {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** The processes of this run: MPI's world under mpirun or srun, else this process alone. */
+    private Communicator comm;
+
     @Override
     public Integer call() throws Exception {
-        PrintWriter stdout = spec.commandLine().getOut();
+        try (Communicator c = Communicator.fromEnvironment()) {
+            comm = c;
+            if (c.size() == 1) {
+                return run(spec.commandLine().getOut());
+            }
+            // Rank 0 prints and writes the run's files; a rank that fails ends the whole job, as the
+            // others would wait for it in the next step.
+            PrintWriter stdout = c.isRoot() ? spec.commandLine().getOut()
+                    : new PrintWriter(java.io.OutputStream.nullOutputStream());
+            try {
+                return run(stdout);
+            } catch (Exception | Error e) {
+                PrintWriter err = spec.commandLine().getErr();
+                err.printf("cae pretrain: rank %d of %d failed: %s%n", c.rank(), c.size(),
+                        e.getMessage() != null ? e.getMessage() : e.toString());
+                err.println("cae pretrain: ending every rank of the job");
+                err.flush();
+                c.abort(e instanceof ParameterException ? 2 : 1);
+                throw e;
+            }
+        }
+    }
+
+    private Integer run(PrintWriter stdout) throws Exception {
         Path outDir = out != null ? out : Path.of("runs", "cae-"
                 + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
         Path checkpointFile = outDir.resolve(CHECKPOINT);
@@ -294,14 +321,21 @@ final class PretrainCommand implements Callable<Integer> {
         if (mask != null && !mask.equals("random") && !mask.equals("block")) {
             throw new ParameterException(spec.commandLine(), "--mask must be block or random, not \"" + mask + "\"");
         }
+        if (b % comm.size() != 0) {
+            throw new ParameterException(spec.commandLine(), "--batch " + b + " (the global batch) cannot be split "
+                    + "evenly over " + comm.size() + " ranks: choose a multiple of " + comm.size());
+        }
         Map<String, Object> run = runInfo(train, test, config, b, total, runSeed, maskKind, masked, peakLr);
-        Files.writeString(outDir.resolve(RUN_JSON), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(run));
-        Files.writeString(outDir.resolve("config.json"), config.toJson() + "\n");
+        boolean root = comm.isRoot();
+        if (root) {
+            Files.writeString(outDir.resolve(RUN_JSON), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(run));
+            Files.writeString(outDir.resolve("config.json"), config.toJson() + "\n");
+        }
 
-        try (Context ctx = where.open(runSeed)) {
+        try (Context ctx = where.open(runSeed, comm)) {
             CaeModel model = resumeFrom != null ? CaeModel.load(ctx, resumeFrom)
                     : CaeModel.create(ctx, config, runSeed);
-            try (model; MetricsLog metrics = MetricsLog.open(outDir, model.state().step())) {
+            try (model; MetricsLog metrics = root ? MetricsLog.open(outDir, model.state().step()) : null) {
                 Precision precision = precisionOption.resolve(ctx.backend());
                 stdout.printf("cae pretrain: %s, %s matrix products%n  data: %s (%d training images%s)%n  model: %s%n"
                         + "  %d steps of %d images (%.1f epochs), %s%s, peak learning rate %.1e%n  output: %s%n",
@@ -315,6 +349,10 @@ final class PretrainCommand implements Callable<Integer> {
                 if (ctx.backend() == Backend.CPU && precision == Precision.BF16) {
                     stdout.printf("  bf16 on the CPU is an emulation of the GPU's arithmetic, slower than fp32%n");
                 }
+                if (comm.size() > 1) {
+                    stdout.printf("  data parallel: %d processes (%s), %d images each per step%n", comm.size(),
+                            comm.library(), b / comm.size());
+                }
                 if (resumeFrom != null) {
                     stdout.printf("  resuming from step %d (%s)%n", model.state().step(), resumeFrom);
                 }
@@ -324,7 +362,9 @@ final class PretrainCommand implements Callable<Integer> {
                 if (stopped) {
                     return false;
                 }
-                lastProbe = finish(outDir, model, train, test, run, stdout);
+                if (root) {
+                    lastProbe = finish(outDir, model, train, test, run, stdout);
+                }
             }
         }
         return true;
@@ -335,8 +375,8 @@ final class PretrainCommand implements Callable<Integer> {
             MaskGenerator masks, int b, long total, double peakLr, long runSeed, Path checkpointFile, MetricsLog metrics,
             PrintWriter stdout) {
         ProgressPrinter progress = new ProgressPrinter(stdout, ProgressPrinter.terminal(), logInterval);
-        TrainingListener listeners = both(progress, metrics);
-        if (!noProbe && probeEveryEpoch > 0 && test != null && train.label(0) >= 0) {
+        TrainingListener listeners = metrics != null ? both(progress, metrics) : m -> {};
+        if (metrics != null && !noProbe && probeEveryEpoch > 0 && test != null && train.label(0) >= 0) {
             listeners = both(listeners, new TrainingProbe(model, train, test, train.size() / b, probeEveryEpoch,
                     TrainingProbe.defaults().withLog(line -> {
                         progress.finishLine();
@@ -364,6 +404,9 @@ final class PretrainCommand implements Callable<Integer> {
                             checkpointEvery != null ? checkpointEvery : 100)
                     .loaderThreads(loaderThreads != null ? loaderThreads : 1).stopWhen(stop::get).strictData(strict)
                     .listener(listeners).precision(precision).learningRate(peakLr);
+            if (comm.size() > 1) {
+                builder.communicator(comm);
+            }
             if (minLr != null) {
                 builder.minLearningRate(minLr);
             }
@@ -533,6 +576,7 @@ final class PretrainCommand implements Callable<Integer> {
         m.put("backend", where.backend);
         m.put("precision", precisionOption.requested());
         m.put("threads", where.threads);
+        m.put("ranks", comm.size());
         m.put("config", config.toNative());
         return m;
     }
