@@ -204,7 +204,8 @@ public final class CaeTrainer {
                 last = t2;
                 b.listener.onStep(new StepMetrics(step + 1, total, batchData.epoch(), batch, stepLr, b.weightDecay, r.loss(),
                         r.lossMain(), r.lossAlign(), r.gradNorm(), r.skipped(), batchData.waitMs(), (t2 - t1) / 1e6,
-                        r.forwardMs(), r.backwardMs(), r.optimizerMs(), batch / seconds));
+                        r.forwardMs(), r.backwardMs(), r.optimizerMs(), batch / seconds,
+                        r.reduceMs()));
                 if (b.maxBadSteps > 0 && consecutiveBad >= b.maxBadSteps) {
                     // The weights are those of the last good step: skipped steps change nothing.
                     throw new NonFiniteLossException(step + 1, consecutiveBad, r.loss(), r.gradNorm(),

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.caejava.api.Backend;
 import org.caejava.api.BackendInfo;
+import org.caejava.api.Communicator;
 import org.caejava.api.Context;
 import org.caejava.api.DeviceInfo;
 import org.caejava.api.NativeLibrary;
@@ -63,6 +64,11 @@ final class InfoCommand implements Callable<Integer> {
                     .put("compute_capability", d.computeMajor() + "." + d.computeMinor())
                     .put("multiprocessors", d.multiprocessors());
         }
+        try (Communicator comm = Communicator.fromEnvironment()) {
+            info.putObject("communicator").put("kind", comm.kind().name().toLowerCase()).put("rank", comm.rank())
+                    .put("size", comm.size()).put("local_rank", comm.localRank()).put("local_size", comm.localSize())
+                    .put("library", comm.library());
+        }
         try (Context ctx = Context.create()) {
             info.put("default_context", ctx.description());
             info.put("default_threads", ctx.threads());
@@ -103,6 +109,12 @@ final class InfoCommand implements Callable<Integer> {
                     d.get("free_memory").asLong() / 1073741824.0, d.get("compute_capability").asText(),
                     d.get("multiprocessors").asInt());
         }
+        var comm = info.get("communicator");
+        out.printf("ranks:    %s%n", comm.get("size").asInt() == 1
+                ? "this process alone (under mpirun -np N or srun, pretrain trains data-parallel over MPI)"
+                : "rank " + comm.get("rank").asInt() + " of " + comm.get("size").asInt() + " (local "
+                        + comm.get("local_rank").asInt() + " of " + comm.get("local_size").asInt() + "), "
+                        + comm.get("library").asText());
         out.printf("default:  %s; training steps at %s (--precision)%n", info.get("default_context").asText(),
                 info.get("default_precision").asText());
         if (check) {

@@ -118,7 +118,7 @@ public final class MetricsLog implements TrainingListener, AutoCloseable {
         }
         append(new MetricsRecord(m.step(), m.totalSteps(), m.epoch(), m.lr(), m.loss(), m.lossMain(), m.lossAlign(),
                 m.gradNorm(), m.skipped(), m.imagesPerSecond(), m.dataMs(), m.computeMs(),
-                elapsedBefore + (System.nanoTime() - startNanos) / 1e9));
+                elapsedBefore + (System.nanoTime() - startNanos) / 1e9, m.reduceMs()));
     }
 
     /** Appends one record and flushes it. */

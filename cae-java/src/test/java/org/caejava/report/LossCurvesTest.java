@@ -28,7 +28,7 @@ class LossCurvesTest {
             double align = zeroAlign ? 0 : 0.05 * Math.exp(-s / 300.0) + 0.01;
             double lr = s < n / 30 ? 1e-3 * s / (n / 30.0) : 1e-3 * 0.5 * (1 + Math.cos(Math.PI * s / n));
             r.add(new MetricsRecord(s, n, s / 100, lr, s == 50 ? Double.NaN : main + 2 * align, main, align, 1.2,
-                    false, 700, 1, 40, s * 0.05));
+                    false, 700, 1, 40, s * 0.05, 0));
         }
         return r;
     }

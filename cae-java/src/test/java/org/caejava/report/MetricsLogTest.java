@@ -23,7 +23,7 @@ class MetricsLogTest {
 
     static StepMetrics step(long s, float loss) {
         return new StepMetrics(s, 10, (s - 1) / 5, 64, 1e-3 * s, 0.05, loss, loss * 0.8f, loss * 0.1f, 1.5f, false, 2.0,
-                30.0, 10, 15, 5, 640);
+                30.0, 10, 15, 5, 640, 0);
     }
 
     @Test
