@@ -52,7 +52,8 @@ import org.caejava.train.DataParallel;
  * every rank's run must match rank 0's and rank 0's weights are copied to all; every
  * {@link Builder#weightCheckEvery} steps the weights are compared; only rank 0 writes checkpoints.
  * A rank that fails leaves the others waiting in the next collective: end the job (the CLI aborts
- * it through the communicator).
+ * it through the communicator). A rank that makes no progress for {@link Builder#rankTimeout}
+ * (another rank hung, or this one) prints why and aborts the job.
  *
  * <p>Before the first step on a CUDA device, the device passes {@link CudaSelfCheck} (once per
  * process and device). When it does not: a model the trainer creates in a context asked for as
@@ -169,6 +170,12 @@ public final class CaeTrainer {
 
         int consecutiveBad = 0;
         skippedSteps = 0;
+        final java.util.concurrent.atomic.AtomicLong progress = new java.util.concurrent.atomic.AtomicLong(
+                System.nanoTime());
+        final java.util.concurrent.atomic.AtomicLong progressStep = new java.util.concurrent.atomic.AtomicLong(
+                state.step());
+        Thread watchdog = ranks > 1 && b.rankTimeout != null && !b.rankTimeout.isZero()
+                ? startWatchdog(comm, progress, progressStep, b.rankTimeout) : null;
         try (BatchLoader loader = new BatchLoader(ctx, data, masks, batch, share, seed, state.step(), total,
                 b.loaderThreads, b.prefetch, b.strictData)) {
             long last = System.nanoTime();
@@ -198,6 +205,8 @@ public final class CaeTrainer {
                     skippedSteps++;
                     consecutiveBad++;
                 }
+                progress.set(System.nanoTime());
+                progressStep.set(step + 1);
                 TrainingState next = new TrainingState(step + 1, (step + 1) / stepsPerEpoch, optimizerSteps, seed);
                 model.setState(next);
                 double seconds = (t2 - last) / 1e9;
@@ -225,10 +234,46 @@ public final class CaeTrainer {
             unreadableImages = loader.unreadableImages();
             unreadableExamples = loader.unreadableExamples();
         } finally {
+            if (watchdog != null) {
+                watchdog.interrupt();
+            }
             if (ranks > 1 && nm.isOpen()) {
                 nm.setCommunicator(null);
             }
         }
+    }
+
+    /**
+     * Watches a data-parallel run: when no step ends for {@code timeout}, the ranks are no longer
+     * in step (one hung or died without the launcher noticing); this rank says so and aborts the
+     * job through the communicator (from this thread while the training thread may be blocked in a
+     * collective: the last resort MPI_Abort is meant for).
+     */
+    private static Thread startWatchdog(Communicator comm, java.util.concurrent.atomic.AtomicLong progress,
+            java.util.concurrent.atomic.AtomicLong step, java.time.Duration timeout) {
+        Thread t = new Thread(() -> {
+            try {
+                while (!Thread.currentThread().isInterrupted()) {
+                    long idle = System.nanoTime() - progress.get();
+                    if (idle > timeout.toNanos()) {
+                        System.err.printf("cae: rank %d of %d made no progress for %d s after step %d: another rank "
+                                + "hung or died; ending this process so that the launcher ends the job%n", comm.rank(),
+                                comm.size(), timeout.toSeconds(), step.get());
+                        System.err.flush();
+                        // MPI_Abort makes the launcher end every rank; exiting alone would wait in
+                        // MPI_Finalize for the hung one.
+                        comm.abort(3);
+                        Runtime.getRuntime().halt(3);
+                    }
+                    Thread.sleep(Math.max(10, Math.min(1000, timeout.toMillis() / 10)));
+                }
+            } catch (InterruptedException done) {
+                // the run ended
+            }
+        }, "cae-rank-watchdog");
+        t.setDaemon(true);
+        t.start();
+        return t;
     }
 
     /** What must be equal on every rank of a data-parallel run, as text. */
@@ -329,6 +374,7 @@ public final class CaeTrainer {
         private int prefetch = 4;
         private Communicator communicator;
         private long weightCheckEvery = 100;
+        private java.time.Duration rankTimeout = java.time.Duration.ofMinutes(10);
 
         private Builder() {}
 
@@ -340,6 +386,12 @@ public final class CaeTrainer {
         public Builder communicator(Communicator v) { communicator = v; return this; }
         /** With a communicator: compare the ranks' weights every this many steps and at the end (0: never; default 100). */
         public Builder weightCheckEvery(long v) { weightCheckEvery = v; return this; }
+        /**
+         * With a communicator of several ranks: when no step ends for this long (default 10 minutes;
+         * null or zero: never), this rank prints why and aborts the job (MPI_Abort) instead of every
+         * rank waiting forever for one that hung.
+         */
+        public Builder rankTimeout(java.time.Duration v) { rankTimeout = v; return this; }
 
         /** The context a new model is created in (not needed with {@link #model}). */
         public Builder context(Context v) { context = v; return this; }

@@ -185,6 +185,11 @@ final class PretrainCommand implements Callable<Integer> {
                     + "metrics.jsonl; 0 turns it off, as --no-probe does (default ${DEFAULT-VALUE}).")
     int probeEveryEpoch;
 
+    @Option(names = "--rank-timeout", paramLabel = "SECONDS", defaultValue = "600", description = "Under mpirun "
+            + "or srun: a rank whose step does not end within this many seconds (another rank hung) ends the job "
+            + "(default 600; 0: never).")
+    long rankTimeout;
+
     @Option(names = "--seeds", paramLabel = "N", defaultValue = "1", description = "Train N times, with seeds "
             + "--seed .. --seed + N - 1, into DIR/seed-S folders, and print the probe's mean, spread and range over "
             + "them (written to " + ProbeSpread.FILE + ") (default ${DEFAULT-VALUE}).")
@@ -252,6 +257,9 @@ final class PretrainCommand implements Callable<Integer> {
         if (probeEveryEpoch < 0) {
             throw new ParameterException(spec.commandLine(), "--probe-every-epoch must be >= 0, not "
                     + probeEveryEpoch);
+        }
+        if (rankTimeout < 0) {
+            throw new ParameterException(spec.commandLine(), "--rank-timeout must be >= 0 seconds, not " + rankTimeout);
         }
         if (seeds < 1) {
             throw new ParameterException(spec.commandLine(), "--seeds must be >= 1, not " + seeds);
@@ -405,7 +413,7 @@ final class PretrainCommand implements Callable<Integer> {
                     .loaderThreads(loaderThreads != null ? loaderThreads : 1).stopWhen(stop::get).strictData(strict)
                     .listener(listeners).precision(precision).learningRate(peakLr);
             if (comm.size() > 1) {
-                builder.communicator(comm);
+                builder.communicator(comm).rankTimeout(java.time.Duration.ofSeconds(rankTimeout));
             }
             if (minLr != null) {
                 builder.minLearningRate(minLr);
