@@ -66,6 +66,18 @@ class DataParallelCliTest {
         return cmd;
     }
 
+    /** Jobs started by the running test: whatever a failed assertion left running is killed after it. */
+    static final List<Process> JOBS = new ArrayList<>();
+
+    @org.junit.jupiter.api.AfterEach
+    void killWhatIsLeft() {
+        for (Process p : JOBS) {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+        }
+        JOBS.clear();
+    }
+
     static Process start(List<String> cmd, Path log) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().put("XDG_CACHE_HOME", log.getParent().resolve("cache").toString());
@@ -73,7 +85,9 @@ class DataParallelCliTest {
         pb.environment().put("OMPI_ALLOW_RUN_AS_ROOT", "1");
         pb.environment().put("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
         pb.environment().put("OMPI_MCA_btl", "self,vader");
-        return pb.start();
+        Process p = pb.start();
+        JOBS.add(p);
+        return p;
     }
 
     static CliEndToEndTest.Run finish(Process p, Path log) throws Exception {
