@@ -35,6 +35,30 @@ import java.util.Map;
  * the wrong type (a string for a number, a fraction for an integer) and a value out of range are
  * each refused with one line naming the source, the key and the value. {@link Builder#build()}
  * applies the same range checks.
+ *
+ * <p>A plain value: owns nothing, immutable, safe to share between threads.
+ *
+ * @param imgSize the side of the square input images, in pixels
+ * @param patchSize the side of a patch, in pixels; divides {@code imgSize}
+ * @param inChans the channels of the images (3 for RGB, 1 for grayscale)
+ * @param embedDim the encoder's width (the dimension of a token)
+ * @param depth the number of encoder blocks
+ * @param numHeads the encoder's attention heads; divides {@code embedDim}
+ * @param mlpRatio the hidden width of a block's MLP over the block's width
+ * @param regressorDepth the number of regressor blocks
+ * @param decoderDepth the number of decoder blocks (0 allowed)
+ * @param decoderNumHeads the attention heads of the regressor and the decoder
+ * @param decoderEmbedDim the width of the regressor and the decoder; must equal {@code embedDim}
+ * @param layerScaleInitValue the initial value of the encoder's LayerScale gammas (0: no gammas)
+ * @param decoderLayerScaleInitValue the same for the regressor and the decoder (0: the decoder has
+ *     no gammas and the regressor's are frozen)
+ * @param alignLossWeight the weight of the alignment loss in the total loss
+ * @param dropPathRate the stochastic-depth rate, spaced from 0 to this value over the blocks of
+ *     each stack
+ * @param layerNormEps the epsilon of every LayerNorm
+ * @param normPixEps the epsilon of the per-patch normalization of the pixel target
+ * @param target the regression target; only {@value #TARGET_PIXEL_NORM} is supported (null
+ *     becomes it)
  */
 @JsonPropertyOrder({"img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_ratio",
     "regressor_depth", "decoder_depth", "decoder_num_heads", "decoder_embed_dim", "layer_scale_init_value",
@@ -60,6 +84,7 @@ public record CaeConfig(
         @JsonProperty("norm_pix_eps") double normPixEps,
         @JsonProperty("target") String target) {
 
+    /** The {@code target} of CAE: the pixels of each patch, normalized by the patch's mean and standard deviation. */
     public static final String TARGET_PIXEL_NORM = "pixel_norm";
 
     /** The source named by {@link Builder#build()}'s messages. */
@@ -67,6 +92,7 @@ public record CaeConfig(
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** The canonical constructor; a null {@code target} becomes {@value #TARGET_PIXEL_NORM}. Does not validate. */
     @JsonCreator
     public CaeConfig {
         if (target == null) {
@@ -74,12 +100,22 @@ public record CaeConfig(
         }
     }
 
-    /** The preset names, official first. */
+    /**
+     * The preset names, official first.
+     *
+     * @return the names {@link #preset(String)} knows
+     */
     public static List<String> presetNames() {
         return List.of("tiny", "small", "base", "large", "fmnist-tiny", "fmnist-small");
     }
 
-    /** A preset by name (see {@link #presetNames()}). */
+    /**
+     * A preset by name (see {@link #presetNames()}).
+     *
+     * @param name the preset's name, e.g. {@code "base"} or {@code "fmnist-tiny"}
+     * @return the preset's configuration
+     * @throws IllegalArgumentException for an unknown name
+     */
     public static CaeConfig preset(String name) {
         return switch (name) {
             // The official sizes (tiny and small use 12 heads in CAE), 224x224 RGB, patch 16.
@@ -104,17 +140,29 @@ public record CaeConfig(
                 1e-6, 1e-6, TARGET_PIXEL_NORM);
     }
 
-    /** Patches per side. */
+    /**
+     * Patches per side.
+     *
+     * @return {@code imgSize / patchSize}
+     */
     public int gridSize() {
         return imgSize / patchSize;
     }
 
-    /** Patches per image. */
+    /**
+     * Patches per image.
+     *
+     * @return the square of {@link #gridSize()}
+     */
     public int numPatches() {
         return gridSize() * gridSize();
     }
 
-    /** Values per patch: the pixel target's width. */
+    /**
+     * Values per patch: the pixel target's width.
+     *
+     * @return {@code inChans * patchSize * patchSize}
+     */
     public int patchDim() {
         return inChans * patchSize * patchSize;
     }
@@ -122,6 +170,9 @@ public record CaeConfig(
     /**
      * Checks the configuration and returns it; throws {@link IllegalArgumentException} naming the
      * first inconsistent field.
+     *
+     * @return this configuration
+     * @throws IllegalArgumentException when a field is out of range or inconsistent with another
      */
     public CaeConfig validate() {
         return validate(null);
@@ -131,6 +182,10 @@ public record CaeConfig(
      * Checks the configuration and returns it; throws {@link IllegalArgumentException} with one line
      * naming {@code source} (a file, a checkpoint's metadata; {@code null} for none), the first field
      * out of range or inconsistent, and its value. The ranges are those libcae accepts.
+     *
+     * @param source where the configuration came from, for the message; or null
+     * @return this configuration
+     * @throws IllegalArgumentException when a field is out of range or inconsistent with another
      */
     public CaeConfig validate(String source) {
         Checks c = new Checks(source);
@@ -165,7 +220,11 @@ public record CaeConfig(
         return this;
     }
 
-    /** The configuration as the native model takes it (official names to numbers). */
+    /**
+     * The configuration as the native model takes it (official names to numbers).
+     *
+     * @return a new map of every field, integers as Integer and reals as Float; {@code target} as 0
+     */
     public Map<String, Number> toNative() {
         Map<String, Number> m = new LinkedHashMap<>();
         m.put("img_size", imgSize);
@@ -189,7 +248,11 @@ public record CaeConfig(
         return m;
     }
 
-    /** The JSON object with the official names. */
+    /**
+     * The JSON object with the official names.
+     *
+     * @return the configuration as one line of JSON
+     */
     public String toJson() {
         try {
             return JSON.writeValueAsString(this);
@@ -198,7 +261,13 @@ public record CaeConfig(
         }
     }
 
-    /** Parses and validates a JSON object with the official names (see the class comment). */
+    /**
+     * Parses and validates a JSON object with the official names (see the class comment).
+     *
+     * @param json the JSON text
+     * @return the configuration
+     * @throws IllegalArgumentException when the text is not such an object or a value is refused
+     */
     public static CaeConfig fromJson(String json) {
         return fromJson(json, "JSON text");
     }
@@ -207,16 +276,33 @@ public record CaeConfig(
      * Parses and validates a JSON object with the official names (see the class comment);
      * {@code source} says where the text came from (a file, {@code "checkpoint metadata of f"}) in
      * every message.
+     *
+     * @param json the JSON text
+     * @param source where the text came from, named in every message
+     * @return the configuration
+     * @throws IllegalArgumentException when the text is not such an object or a value is refused
      */
     public static CaeConfig fromJson(String json, String source) {
         return CaeConfigJson.parse(json, source);
     }
 
-    /** Reads, parses and validates a configuration file; its messages name {@code file}. */
+    /**
+     * Reads, parses and validates a configuration file; its messages name {@code file}.
+     *
+     * @param file a UTF-8 JSON file
+     * @return the configuration
+     * @throws IOException when the file cannot be read
+     * @throws IllegalArgumentException when the text is not such an object or a value is refused
+     */
     public static CaeConfig read(Path file) throws IOException {
         return fromJson(Files.readString(file), file.toString());
     }
 
+    /**
+     * A builder starting from this configuration.
+     *
+     * @return a new builder holding every field of this configuration
+     */
     public Builder toBuilder() {
         return new Builder(this);
     }
@@ -241,7 +327,10 @@ public record CaeConfig(
         }
     }
 
-    /** Changes a few fields of a configuration. */
+    /**
+     * Changes a few fields of a configuration. A plain mutable object that owns nothing; used by one
+     * thread at a time.
+     */
     public static final class Builder {
         private int imgSize, patchSize, inChans, embedDim, depth, numHeads, regressorDepth, decoderDepth,
                 decoderNumHeads, decoderEmbedDim;
@@ -270,23 +359,111 @@ public record CaeConfig(
             target = c.target;
         }
 
+        /**
+         * Sets the side of the square input images.
+         *
+         * @param v the side, in pixels
+         * @return this builder
+         */
         public Builder imgSize(int v) { imgSize = v; return this; }
+        /**
+         * Sets the side of a patch.
+         *
+         * @param v the side, in pixels
+         * @return this builder
+         */
         public Builder patchSize(int v) { patchSize = v; return this; }
+        /**
+         * Sets the channels of the images.
+         *
+         * @param v the channel count
+         * @return this builder
+         */
         public Builder inChans(int v) { inChans = v; return this; }
-        /** Sets the width of the encoder and of the regressor and decoder. */
+        /**
+         * Sets the width of the encoder and of the regressor and decoder.
+         *
+         * @param v the width
+         * @return this builder
+         */
         public Builder embedDim(int v) { embedDim = v; decoderEmbedDim = v; return this; }
+        /**
+         * Sets the number of encoder blocks.
+         *
+         * @param v the block count
+         * @return this builder
+         */
         public Builder depth(int v) { depth = v; return this; }
+        /**
+         * Sets the encoder's attention heads.
+         *
+         * @param v the head count
+         * @return this builder
+         */
         public Builder numHeads(int v) { numHeads = v; return this; }
+        /**
+         * Sets the MLP's hidden width over the block width.
+         *
+         * @param v the ratio
+         * @return this builder
+         */
         public Builder mlpRatio(double v) { mlpRatio = v; return this; }
+        /**
+         * Sets the number of regressor blocks.
+         *
+         * @param v the block count
+         * @return this builder
+         */
         public Builder regressorDepth(int v) { regressorDepth = v; return this; }
+        /**
+         * Sets the number of decoder blocks.
+         *
+         * @param v the block count
+         * @return this builder
+         */
         public Builder decoderDepth(int v) { decoderDepth = v; return this; }
+        /**
+         * Sets the attention heads of the regressor and the decoder.
+         *
+         * @param v the head count
+         * @return this builder
+         */
         public Builder decoderNumHeads(int v) { decoderNumHeads = v; return this; }
+        /**
+         * Sets the initial value of the encoder's LayerScale gammas.
+         *
+         * @param v the value; 0 for no gammas
+         * @return this builder
+         */
         public Builder layerScaleInitValue(double v) { layerScale = v; return this; }
+        /**
+         * Sets the initial value of the LayerScale gammas of the regressor and the decoder.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder decoderLayerScaleInitValue(double v) { decoderLayerScale = v; return this; }
+        /**
+         * Sets the weight of the alignment loss.
+         *
+         * @param v the weight
+         * @return this builder
+         */
         public Builder alignLossWeight(double v) { alignLossWeight = v; return this; }
+        /**
+         * Sets the stochastic-depth rate.
+         *
+         * @param v the rate, in [0, 1)
+         * @return this builder
+         */
         public Builder dropPathRate(double v) { dropPathRate = v; return this; }
 
-        /** The configuration; throws {@link IllegalArgumentException} as {@link CaeConfig#validate(String)} does. */
+        /**
+         * The configuration; throws {@link IllegalArgumentException} as {@link CaeConfig#validate(String)} does.
+         *
+         * @return the validated configuration
+         * @throws IllegalArgumentException when a field is out of range or inconsistent with another
+         */
         public CaeConfig build() {
             return new CaeConfig(imgSize, patchSize, inChans, embedDim, depth, numHeads, mlpRatio, regressorDepth,
                     decoderDepth, decoderNumHeads, decoderEmbedDim, layerScale, decoderLayerScale, alignLossWeight,

@@ -31,9 +31,15 @@ import org.caejava.io.SafetensorsWriter;
  * {@code optimizer_steps}, {@code seed} and {@code config} (the model configuration as JSON with the
  * official argument names). A file holding just the official parameters loads too (pass the
  * configuration when its metadata has none).
+ *
+ * <p>A model owns its {@link NativeModel} (parameters, gradients and AdamW state in the context's
+ * memory), and the context too when the trainer created it on the CPU in place of a CUDA device
+ * that failed its self-check; {@link #close()} frees them. Otherwise the context stays the
+ * caller's and must outlive the model. One thread at a time may use a model.
  */
 public final class CaeModel implements AutoCloseable {
 
+    /** The {@code format} metadata of a checkpoint written by {@link #save(Path)}. */
     public static final String FORMAT = "cae-java/1";
     static final String EXP_AVG = "optimizer.exp_avg.";
     static final String EXP_AVG_SQ = "optimizer.exp_avg_sq.";
@@ -54,7 +60,16 @@ public final class CaeModel implements AutoCloseable {
         this.ownContext = ownContext;
     }
 
-    /** A freshly initialized model (the official initialization drawn from {@code seed}). */
+    /**
+     * A freshly initialized model (the official initialization drawn from {@code seed}).
+     *
+     * @param context the open context the model computes in; it stays the caller's
+     * @param config the model configuration
+     * @param seed the seed of the initial weights, also stored as the run seed of its state
+     * @return a new model, to be closed by the caller
+     * @throws IllegalArgumentException when the configuration is invalid
+     * @throws org.caejava.api.CaeException when libcae cannot create the model
+     */
     public static CaeModel create(Context context, CaeConfig config, long seed) {
         config.validate();
         return new CaeModel(config, NativeModel.create(context, config.toNative(), seed),
@@ -76,7 +91,16 @@ public final class CaeModel implements AutoCloseable {
         }
     }
 
-    /** Loads a checkpoint whose metadata holds the configuration. */
+    /**
+     * Loads a checkpoint whose metadata holds the configuration.
+     *
+     * @param context the open context the model computes in; it stays the caller's
+     * @param file a safetensors checkpoint
+     * @return the loaded model with the file's training state, to be closed by the caller
+     * @throws IOException when the file cannot be read, is not a valid safetensors file, has no
+     *     configuration, or does not hold the model's parameters
+     * @throws org.caejava.api.CaeException when libcae cannot create the model
+     */
     public static CaeModel load(Context context, Path file) throws IOException {
         return load(context, file, null);
     }
@@ -87,6 +111,14 @@ public final class CaeModel implements AutoCloseable {
      * with its shape; the fixed position embeddings and the optimizer state may be absent; any
      * other tensor is refused. A configuration whose model the file cannot hold is refused before the
      * model is created (see {@code checkFits}).
+     *
+     * @param context the open context the model computes in; it stays the caller's
+     * @param file a safetensors checkpoint
+     * @param fallback the configuration for a file without one; or null
+     * @return the loaded model with the file's training state, to be closed by the caller
+     * @throws IOException when the file cannot be read, is not a valid safetensors file, has no
+     *     configuration and none is given, or does not hold the model's parameters
+     * @throws org.caejava.api.CaeException when libcae cannot create the model
      */
     public static CaeModel load(Context context, Path file, CaeConfig fallback) throws IOException {
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
@@ -212,7 +244,12 @@ public final class CaeModel implements AutoCloseable {
         }
     }
 
-    /** Writes a checkpoint (parameters, optimizer moments, state, configuration) atomically. */
+    /**
+     * Writes a checkpoint (parameters, optimizer moments, state, configuration) atomically.
+     *
+     * @param file the checkpoint to write; replaced when it exists
+     * @throws IOException when the file cannot be written
+     */
     public void save(Path file) throws IOException {
         SafetensorsWriter w = new SafetensorsWriter()
                 .metadata("format", FORMAT)
@@ -236,6 +273,9 @@ public final class CaeModel implements AutoCloseable {
     /**
      * Writes the encoder's weights only, under the official {@code encoder.*} names, loadable in
      * PyTorch with {@code safetensors.torch.load_file}.
+     *
+     * @param file the file to write; replaced when it exists
+     * @throws IOException when the file cannot be written
      */
     public void exportEncoder(Path file) throws IOException {
         SafetensorsWriter w = new SafetensorsWriter().metadata("format", FORMAT + "/encoder")
@@ -248,7 +288,14 @@ public final class CaeModel implements AutoCloseable {
         w.write(file);
     }
 
-    /** Encoder features of images F32 [B, C, H, W] (normalized), allocated on the host in {@code arena}. */
+    /**
+     * Encoder features of images F32 [B, C, H, W] (normalized), allocated on the host in {@code arena}.
+     *
+     * @param images the batch, F32 [B, C, H, W], normalized; host or device memory
+     * @param arena the arena that owns the two feature tensors
+     * @return the cls and mean-patch features, each F32 [B, D]
+     * @throws org.caejava.api.CaeException when the images do not fit the model or the backend fails
+     */
     public Features encode(Tensor images, Arena arena) {
         long b = images.size(0);
         Tensor cls = Tensor.allocate(arena, DType.F32, b, config.embedDim());
@@ -257,14 +304,29 @@ public final class CaeModel implements AutoCloseable {
         return new Features(cls, mean);
     }
 
+    /**
+     * The model's configuration.
+     *
+     * @return the configuration
+     */
     public CaeConfig config() {
         return config;
     }
 
+    /**
+     * The context the model computes in.
+     *
+     * @return the context
+     */
     public Context context() {
         return model.context();
     }
 
+    /**
+     * Where training stands: after the last step trained, or as loaded from a checkpoint.
+     *
+     * @return the training state
+     */
     public TrainingState state() {
         return state;
     }
@@ -273,17 +335,33 @@ public final class CaeModel implements AutoCloseable {
         this.state = Objects.requireNonNull(state);
     }
 
-    /** Every parameter in the official order. */
+    /**
+     * Every parameter in the official order.
+     *
+     * @return an unmodifiable list
+     */
     public List<ParamInfo> parameters() {
         return model.parameters();
     }
 
-    /** A copy of a parameter's values. */
+    /**
+     * A copy of a parameter's values.
+     *
+     * @param name the official CAE name
+     * @return the values, row-major
+     * @throws IllegalArgumentException when the model has no parameter of that name
+     */
     public float[] parameter(String name) {
         return model.read(model.parameter(name), Slot.VALUE);
     }
 
-    /** Overwrites a parameter's values. */
+    /**
+     * Overwrites a parameter's values.
+     *
+     * @param name the official CAE name
+     * @param values exactly as many values as the parameter has, row-major
+     * @throws IllegalArgumentException when the model has no parameter of that name, or the count differs
+     */
     public void setParameter(String name, float[] values) {
         ParamInfo p = model.parameter(name);
         if (values.length != p.numel()) {
@@ -292,7 +370,11 @@ public final class CaeModel implements AutoCloseable {
         model.write(p, Slot.VALUE, values);
     }
 
-    /** The low-level native model, for the trainer and tools of this library. */
+    /**
+     * The low-level native model, for the trainer and tools of this library.
+     *
+     * @return the native model, owned by this model
+     */
     public NativeModel nativeModel() {
         return model;
     }
@@ -301,6 +383,7 @@ public final class CaeModel implements AutoCloseable {
         return config.embedDim() + "-wide, depth " + config.depth() + ", " + config.imgSize() + "px";
     }
 
+    /** Frees the native model, and the context when the model owns it. */
     @Override
     public void close() {
         model.close();

@@ -59,6 +59,14 @@ import org.caejava.train.DataParallel;
  * process and device). When it does not: a model the trainer creates in a context asked for as
  * {@link Backend#AUTO} is created on the CPU instead (in a context the model owns), with a warning
  * logged; otherwise {@link #fit()} throws a {@link CudaMismatchException} carrying the figures.
+ *
+ * <p>{@link #fit()} trains on the calling thread. During a run it starts the batch loader's worker
+ * threads, which own the off-heap batch buffers, and with several ranks a watchdog thread; the
+ * loader is closed and the watchdog stopped before {@code fit()} returns. Between runs the trainer
+ * owns nothing: the model it returns belongs to the caller, and the context, model, data and
+ * communicator given to the builder stay the caller's. Call {@code fit()} from one thread at a
+ * time; the results of the last run ({@link #skippedSteps()} and the others) may be read from any
+ * thread.
  */
 public final class CaeTrainer {
 
@@ -73,11 +81,26 @@ public final class CaeTrainer {
         this.b = b;
     }
 
+    /**
+     * A builder with the defaults listed on its methods.
+     *
+     * @return a new builder
+     */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** Trains and returns the model (the one passed to the builder, or a new one). */
+    /**
+     * Trains and returns the model (the one passed to the builder, or a new one).
+     *
+     * @return the trained model; a new one is the caller's to close
+     * @throws IllegalArgumentException when the data's images do not fit the model, or the batch
+     *     does not fit the data or the ranks
+     * @throws NonFiniteLossException when too many steps in a row were not finite
+     * @throws CudaMismatchException when the model's CUDA device fails its self-check
+     * @throws java.io.UncheckedIOException when a checkpoint cannot be written
+     * @throws org.caejava.api.CaeException when a native call fails
+     */
     public CaeModel fit() {
         Dataset data = b.data;
         CaeModel model = b.model != null ? b.model : newModel();
@@ -320,32 +343,55 @@ public final class CaeTrainer {
         b.listener.onCheckpoint(b.checkpoint, model.state());
     }
 
-    /** Steps of the last {@link #fit()} whose update was skipped for a non-finite loss or gradient. */
+    /**
+     * Steps of the last {@link #fit()} whose update was skipped for a non-finite loss or gradient.
+     *
+     * @return the count of skipped steps
+     */
     public long skippedSteps() {
         return skippedSteps;
     }
 
-    /** Images of the last {@link #fit()} that could not be read and were replaced by the next ones. */
+    /**
+     * Images of the last {@link #fit()} that could not be read and were replaced by the next ones.
+     *
+     * @return the count, each time an image was met
+     */
     public long unreadableImages() {
         return unreadableImages;
     }
 
-    /** The messages of the first few unreadable images of the last {@link #fit()}. */
+    /**
+     * The messages of the first few unreadable images of the last {@link #fit()}.
+     *
+     * @return at most 5 messages; empty when every image was read
+     */
     public java.util.List<String> unreadableExamples() {
         return unreadableExamples;
     }
 
-    /** Whether the last {@link #fit()} ended because the stop signal was raised. */
+    /**
+     * Whether the last {@link #fit()} ended because the stop signal was raised.
+     *
+     * @return true when it stopped before its last step
+     */
     public boolean stoppedEarly() {
         return stoppedEarly;
     }
 
-    /** The share of the last {@link #fit()} spent waiting for data. */
+    /**
+     * The share of the last {@link #fit()} spent waiting for data.
+     *
+     * @return a fraction from 0 to 1
+     */
     public double dataWaitShare() {
         return lastWaitShare;
     }
 
-    /** Options of a training run. */
+    /**
+     * Options of a training run. A plain mutable object that owns nothing (the context, model, data
+     * and communicator it is given stay the caller's); used by one thread at a time.
+     */
     public static final class Builder {
         private Context context;
         private CaeConfig config;
@@ -382,70 +428,208 @@ public final class CaeTrainer {
          * Train data-parallel over the ranks of {@code comm} (null, the default: this process alone).
          * Every rank calls {@link #fit()} with the same options; {@link #batchSize} is the global batch,
          * a multiple of the rank count. The communicator is not closed by the trainer.
+         *
+         * @param v the communicator, or null
+         * @return this builder
          */
         public Builder communicator(Communicator v) { communicator = v; return this; }
-        /** With a communicator: compare the ranks' weights every this many steps and at the end (0: never; default 100). */
+        /**
+         * With a communicator: compare the ranks' weights every this many steps and at the end (0: never; default 100).
+         *
+         * @param v the interval in steps; 0 for never
+         * @return this builder
+         */
         public Builder weightCheckEvery(long v) { weightCheckEvery = v; return this; }
         /**
          * With a communicator of several ranks: when no step ends for this long (default 10 minutes;
          * null or zero: never), this rank prints why and aborts the job (MPI_Abort) instead of every
          * rank waiting forever for one that hung.
+         *
+         * @param v the longest wait for a step; null or zero for no limit
+         * @return this builder
          */
         public Builder rankTimeout(java.time.Duration v) { rankTimeout = v; return this; }
 
-        /** The context a new model is created in (not needed with {@link #model}). */
+        /**
+         * The context a new model is created in (not needed with {@link #model}).
+         *
+         * @param v an open context; it stays the caller's
+         * @return this builder
+         */
         public Builder context(Context v) { context = v; return this; }
-        /** The configuration of a new model. */
+        /**
+         * The configuration of a new model.
+         *
+         * @param v the configuration; with {@link #model}, it must equal the model's
+         * @return this builder
+         */
         public Builder config(CaeConfig v) { config = v; return this; }
-        /** Continue training this model from its state (for instance one loaded from a checkpoint). */
+        /**
+         * Continue training this model from its state (for instance one loaded from a checkpoint).
+         *
+         * @param v the model; it stays the caller's
+         * @return this builder
+         */
         public Builder model(CaeModel v) { model = v; return this; }
+        /**
+         * The images to train on (required).
+         *
+         * @param v the dataset; its images must have the model's channels and size
+         * @return this builder
+         */
         public Builder data(Dataset v) { data = v; return this; }
-        /** Train for this many epochs (default 1); {@link #steps} takes precedence. */
+        /**
+         * Train for this many epochs (default 1); {@link #steps} takes precedence.
+         *
+         * @param v the number of epochs, at least 1
+         * @return this builder
+         */
         public Builder epochs(long v) { epochs = v; return this; }
-        /** Train for this many steps in total, counting steps done before a resume. */
+        /**
+         * Train for this many steps in total, counting steps done before a resume; 0 or less (the default) counts epochs instead.
+         *
+         * @param v the number of steps
+         * @return this builder
+         */
         public Builder steps(long v) { steps = v; return this; }
+        /**
+         * The images of each (global) batch (default 64); the last partial batch of an epoch is dropped.
+         *
+         * @param v the batch size, at least 1
+         * @return this builder
+         */
         public Builder batchSize(int v) { batchSize = v; return this; }
-        /** Peak learning rate (default 1.5e-3 * batch / 2048). */
+        /**
+         * Peak learning rate (default 1.5e-3 * batch / 2048; 0 or less picks the default).
+         *
+         * @param v the peak learning rate
+         * @return this builder
+         */
         public Builder learningRate(double v) { lr = v; return this; }
-        /** Final learning rate of the cosine decay (default peak / 150). */
+        /**
+         * Final learning rate of the cosine decay (default peak / 150; a negative value picks the default).
+         *
+         * @param v the final learning rate
+         * @return this builder
+         */
         public Builder minLearningRate(double v) { minLr = v; return this; }
-        /** Linear warmup steps from 0 (default 1/30 of the run). */
+        /**
+         * Linear warmup steps from 0 (default 1/30 of the run; a negative value picks the default). At most the whole run.
+         *
+         * @param v the warmup steps
+         * @return this builder
+         */
         public Builder warmupSteps(long v) { warmupSteps = v; return this; }
+        /**
+         * AdamW weight decay of the decayed parameters (default 0.05).
+         *
+         * @param v the weight decay
+         * @return this builder
+         */
         public Builder weightDecay(double v) { weightDecay = v; return this; }
-        /** Global gradient-norm clip (default 3.0; <= 0 turns it off). */
+        /**
+         * Global gradient-norm clip (default 3.0; 0 or less turns it off).
+         *
+         * @param v the largest global L2 norm of the gradients
+         * @return this builder
+         */
         public Builder clipGradNorm(double v) { clip = v; return this; }
-        /** The run seed: initialization, data order, masks and stochastic depth derive from it. */
+        /**
+         * The run seed: initialization, data order, masks and stochastic depth derive from it. Default 0 for a new model; a given {@link #model} keeps the seed of its state unless this is set.
+         *
+         * @param v the run seed
+         * @return this builder
+         */
         public Builder seed(long v) { seed = v; seedSet = true; return this; }
+        /**
+         * Whether stochastic depth is on (default true), at the configuration's rate.
+         *
+         * @param v true to turn it on
+         * @return this builder
+         */
         public Builder dropPath(boolean v) { dropPath = v; return this; }
         /**
          * The precision of the linear layers' matrix products (default: bf16 on CUDA, fp32 on the
          * CPU, where bf16 is an emulation for comparisons, slower than fp32). Checkpoints stay fp32.
+         *
+         * @param v the precision; not null
+         * @return this builder
+         * @throws NullPointerException when {@code v} is null
          */
         public Builder precision(Precision v) { precision = Objects.requireNonNull(v); return this; }
+        /**
+         * Draws the masks (default: block masking of half the patches).
+         *
+         * @param v the generator; it must cover the model's patches
+         * @return this builder
+         */
         public Builder maskGenerator(MaskGenerator v) { masks = v; return this; }
+        /**
+         * Receives the metrics of every step and each checkpoint written (default: none).
+         *
+         * @param v the listener; not null
+         * @return this builder
+         * @throws NullPointerException when {@code v} is null
+         */
         public Builder listener(TrainingListener v) { listener = Objects.requireNonNull(v); return this; }
-        /** Write a checkpoint to {@code file} every {@code everySteps} steps (0: only at the end) and at the end. */
+        /**
+         * Write a checkpoint to {@code file} every {@code everySteps} steps (0: only at the end) and at the end.
+         * Only rank 0 of a data-parallel run writes it.
+         *
+         * @param file the checkpoint file, replaced each time; null for no checkpoints
+         * @param everySteps the interval in steps; 0 or less for only at the end
+         * @return this builder
+         */
         public Builder checkpoint(Path file, long everySteps) { checkpoint = file; checkpointEvery = everySteps; return this; }
         /**
          * Checked before every step: when it returns true, training stops, writes a checkpoint (when
          * one is configured) and {@link #fit()} returns. For Ctrl-C handling.
+         *
+         * @param v the stop signal, called on the training thread; not null
+         * @return this builder
+         * @throws NullPointerException when {@code v} is null
          */
         public Builder stopWhen(java.util.function.BooleanSupplier v) { stop = Objects.requireNonNull(v); return this; }
         /**
          * A step whose loss or gradient norm is not finite changes nothing and is counted; after this
          * many in a row (default 10; 0: never) training stops with a {@link NonFiniteLossException}.
+         *
+         * @param v the limit; 0 or less for none
+         * @return this builder
          */
         public Builder maxBadSteps(int v) { maxBadSteps = v; return this; }
         /**
          * With true, an image that cannot be read fails the run; by default it is replaced by the next
          * image in the epoch's order and counted ({@link #unreadableImages()}).
+         *
+         * @param v true to fail on an unreadable image
+         * @return this builder
          */
         public Builder strictData(boolean v) { strictData = v; return this; }
-        /** Threads that load and augment batches ahead of the step (default 1). */
+        /**
+         * Threads that load and augment batches ahead of the step (default 1).
+         *
+         * @param v the number of loader threads, at least 1
+         * @return this builder
+         */
         public Builder loaderThreads(int v) { loaderThreads = v; return this; }
-        /** Batches prepared ahead of the step (default 4). */
+        /**
+         * Batches prepared ahead of the step (default 4).
+         *
+         * @param v the number of batches, at least 1
+         * @return this builder
+         */
         public Builder prefetch(int v) { prefetch = v; return this; }
 
+        /**
+         * Checks the options and makes the trainer.
+         *
+         * @return the trainer
+         * @throws IllegalStateException when data is missing, a new model lacks its context or
+         *     configuration, or the configuration differs from the given model's
+         * @throws IllegalArgumentException when the batch size or run length is out of range, or the
+         *     configuration is invalid
+         */
         public CaeTrainer build() {
             if (data == null) {
                 throw new IllegalStateException("no data: call data(...)");

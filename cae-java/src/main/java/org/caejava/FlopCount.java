@@ -6,13 +6,21 @@ package org.caejava;
  * normalization, activations and the optimizer are left out. A training step is the forward of
  * every trained part, twice that again for its backward (gradients of inputs and weights), plus
  * the alignment pass (forward only) and the patch embedding of every patch (its backward only
- * for the weights, from the visible patches).
+ * for the weights, from the visible patches). Static methods only: owns nothing, safe to call from
+ * any thread.
  */
 public final class FlopCount {
 
     private FlopCount() {}
 
-    /** FLOPs of one training step per image with {@code masked} of the N patches masked. */
+    /**
+     * FLOPs of one training step per image with {@code masked} of the N patches masked.
+     *
+     * @param c the model configuration
+     * @param masked the masked patches per image, from 1 to N - 1
+     * @return the floating-point operations of one image's share of a step
+     * @throws IllegalArgumentException when {@code masked} is out of range
+     */
     public static double trainingStepPerImage(CaeConfig c, int masked) {
         int n = c.numPatches();
         if (masked < 1 || masked >= n) {
@@ -31,7 +39,12 @@ public final class FlopCount {
         return patchForward + patchWeightGrad + 3 * (encoder + regressor + decoder) + alignment;
     }
 
-    /** FLOPs of encoding one whole image (cae_encode: every patch and cls). */
+    /**
+     * FLOPs of encoding one whole image (cae_encode: every patch and cls).
+     *
+     * @param c the model configuration
+     * @return the floating-point operations of encoding one image
+     */
     public static double encodePerImage(CaeConfig c) {
         double d = c.embedDim();
         double mlp = Math.floor(d * (float) c.mlpRatio());

@@ -5,13 +5,15 @@ import java.nio.file.Path;
 /**
  * Training stopped because too many consecutive steps had a non-finite loss or gradient norm.
  * Those steps changed nothing, so the model (and the last checkpoint written) hold the weights of
- * the last good step.
+ * the last good step. Owns nothing; its fields are final, so it can be read from any thread.
  */
 public final class NonFiniteLossException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
 
+    /** The step at which training stopped. */
     private final long step;
+    /** How many steps in a row were not finite. */
     private final int consecutive;
 
     NonFiniteLossException(long step, int consecutive, float loss, float gradNorm, Path checkpoint) {
@@ -23,11 +25,20 @@ public final class NonFiniteLossException extends RuntimeException {
         this.consecutive = consecutive;
     }
 
-    /** The step at which training stopped (completed steps, counting the skipped ones). */
+    /**
+     * The step at which training stopped (completed steps, counting the skipped ones).
+     *
+     * @return the number of steps done when training stopped
+     */
     public long step() {
         return step;
     }
 
+    /**
+     * How many steps in a row had a non-finite loss or gradient norm when training stopped.
+     *
+     * @return the count of consecutive skipped steps
+     */
     public int consecutive() {
         return consecutive;
     }

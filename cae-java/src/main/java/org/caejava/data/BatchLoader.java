@@ -26,13 +26,33 @@ import org.caejava.mask.MaskGenerator;
  * In a data-parallel job each process loads only its {@link Share} of every batch.
  *
  * <p>Use: {@code Batch b = loader.next(); ... train on b ...; loader.release(b);}
+ *
+ * <p>A loader owns a pool of daemon worker threads ({@code cae-batch-loader-N}) and the off-heap
+ * batch buffers, in an arena of its own (page-locked memory of the context on CUDA).
+ * {@link #close()} stops the workers and frees the buffers: the batches it handed out are then
+ * unusable. {@link #next}, {@link #release} and {@link #close} are called by one thread, the
+ * training thread; {@link #unreadableImages()} and {@link #unreadableExamples()} may be called
+ * from any thread.
  */
 public final class BatchLoader implements AutoCloseable {
 
-    /** One batch: images F32 [B, C, H, W], mask U8 [B, N], and the time {@link #next} waited for it. */
+    /**
+     * One batch: images F32 [B, C, H, W], mask U8 [B, N], and the time {@link #next} waited for it.
+     * The tensors are the loader's buffers: valid until the batch is released or the loader closed.
+     *
+     * @param step the step the batch is for
+     * @param epoch the epoch its samples come from, counted from 0
+     * @param images the normalized, augmented images, F32 [rows, C, H, W]
+     * @param mask the masks, U8 [rows, N], 1 = masked
+     * @param waitMs the milliseconds {@link #next} waited for the batch
+     * @param slot the buffers, handed back by {@link #release}
+     */
     public record Batch(long step, long epoch, Tensor images, Tensor mask, double waitMs, Slot slot) {}
 
-    /** A reusable pair of batch buffers. */
+    /**
+     * A reusable pair of batch buffers, opaque to callers. The buffers belong to the loader and
+     * follow its threading rules.
+     */
     public static final class Slot {
         final Tensor images;
         final Tensor mask;
@@ -70,11 +90,20 @@ public final class BatchLoader implements AutoCloseable {
     private volatile Order cachedOrder;
 
     /**
+     * A loader of whole batches that replaces an unreadable image by the next one in the epoch's
+     * order and counts it.
+     *
      * @param ctx where batches are consumed: on CUDA the buffers are page-locked for fast uploads
+     * @param data the images; at least one batch of them
+     * @param masks draws each image's mask
+     * @param batch the images per batch
+     * @param seed the run seed, from which the epoch orders, augmentations and masks are drawn
      * @param startStep the first step to deliver (a resumed run starts past 0)
      * @param endStep one past the last step
      * @param threads worker threads (at least 1)
      * @param prefetch batches prepared ahead (at least 1)
+     * @throws IllegalArgumentException when a count is out of range or the dataset holds less than
+     *     one batch
      */
     public BatchLoader(Context ctx, Dataset data, MaskGenerator masks, int batch, long seed, long startStep,
             long endStep, int threads, int prefetch) {
@@ -84,6 +113,20 @@ public final class BatchLoader implements AutoCloseable {
     /**
      * As above; with {@code strict}, an image that cannot be read ({@link ImageDataException}) fails
      * the run instead of being replaced by the next one in the epoch's order and counted.
+     *
+     * @param ctx where batches are consumed: on CUDA the buffers are page-locked for fast uploads;
+     *     null for plain host memory
+     * @param data the images; at least one batch of them
+     * @param masks draws each image's mask
+     * @param batch the images per (global) batch
+     * @param seed the run seed, from which the epoch orders, augmentations and masks are drawn
+     * @param startStep the first step to deliver (a resumed run starts past 0)
+     * @param endStep one past the last step
+     * @param threads worker threads (at least 1)
+     * @param prefetch batches prepared ahead (at least 1)
+     * @param strict whether an unreadable image fails the run
+     * @throws IllegalArgumentException when a count is out of range or the dataset holds less than
+     *     one batch
      */
     public BatchLoader(Context ctx, Dataset data, MaskGenerator masks, int batch, long seed, long startStep,
             long endStep, int threads, int prefetch, boolean strict) {
@@ -93,13 +136,26 @@ public final class BatchLoader implements AutoCloseable {
     /**
      * The rows of each global batch that one process of a data-parallel job trains on: rows
      * {@code [offset, offset + rows)} of every batch of {@code batch} images. The ranks of a job
-     * together load each global batch once, in the same order as one process would.
+     * together load each global batch once, in the same order as one process would. A plain
+     * value: owns nothing, immutable, thread-safe.
+     *
+     * @param offset the first row of the share
+     * @param rows the number of rows; -1 for the whole batch
      */
     public record Share(int offset, int rows) {
         /** The whole batch (rows = -1: as many as the batch has). */
         public static final Share WHOLE = new Share(0, -1);
 
-        /** Rank {@code rank}'s share of a batch of {@code batch} images split evenly over {@code ranks}. */
+        /**
+         * Rank {@code rank}'s share of a batch of {@code batch} images split evenly over {@code ranks}.
+         *
+         * @param batch the images of the global batch
+         * @param rank this process's rank, from 0 to ranks - 1
+         * @param ranks the number of processes
+         * @return rows {@code [rank * batch / ranks, (rank + 1) * batch / ranks)}
+         * @throws IllegalArgumentException when the rank is out of range or {@code ranks} does not
+         *     divide {@code batch}
+         */
         public static Share of(int batch, int rank, int ranks) {
             if (ranks < 1 || rank < 0 || rank >= ranks || batch % ranks != 0) {
                 throw new IllegalArgumentException("a batch of " + batch + " images cannot be split evenly over "
@@ -109,7 +165,24 @@ public final class BatchLoader implements AutoCloseable {
         }
     }
 
-    /** As above, loading only this process's {@code share} of every batch of {@code batch} images. */
+    /**
+     * As above, loading only this process's {@code share} of every batch of {@code batch} images.
+     *
+     * @param ctx where batches are consumed: on CUDA the buffers are page-locked for fast uploads;
+     *     null for plain host memory
+     * @param data the images; at least one batch of them
+     * @param masks draws each image's mask
+     * @param batch the images per (global) batch
+     * @param share the rows of every batch this process loads
+     * @param seed the run seed, from which the epoch orders, augmentations and masks are drawn
+     * @param startStep the first step to deliver (a resumed run starts past 0)
+     * @param endStep one past the last step
+     * @param threads worker threads (at least 1)
+     * @param prefetch batches prepared ahead (at least 1)
+     * @param strict whether an unreadable image fails the run
+     * @throws IllegalArgumentException when a count is out of range or the dataset holds less than
+     *     one batch, or the share is not inside the batch
+     */
     public BatchLoader(Context ctx, Dataset data, MaskGenerator masks, int batch, Share share, long seed,
             long startStep, long endStep, int threads, int prefetch, boolean strict) {
         this.strict = strict;
@@ -153,11 +226,23 @@ public final class BatchLoader implements AutoCloseable {
         submitWhileFree();
     }
 
+    /**
+     * The steps of one epoch: the full batches of the dataset (the last partial batch is dropped).
+     *
+     * @return the dataset's size divided by the batch size
+     */
     public long stepsPerEpoch() {
         return stepsPerEpoch;
     }
 
-    /** The next batch in step order; blocks until it is ready. */
+    /**
+     * The next batch in step order; blocks until it is ready.
+     *
+     * @return the batch, to be handed back by {@link #release} after its step
+     * @throws IllegalStateException when no step is left, the wait was interrupted, or loading failed
+     * @throws ImageDataException when an image cannot be read (in strict mode, or when its
+     *     replacements cannot be read either)
+     */
     public Batch next() {
         CompletableFuture<Batch> f = pending.poll();
         if (f == null) {
@@ -180,18 +265,31 @@ public final class BatchLoader implements AutoCloseable {
         return new Batch(b.step(), b.epoch(), b.images(), b.mask(), waited / 1e6, b.slot());
     }
 
-    /** Returns a batch's buffers for reuse (after the step that used them). */
+    /**
+     * Returns a batch's buffers for reuse (after the step that used them).
+     *
+     * @param b a batch from {@link #next}, not used afterwards
+     */
     public void release(Batch b) {
         free.add(b.slot());
         submitWhileFree();
     }
 
-    /** The share of the loader's lifetime that {@link #next} spent waiting for data. */
+    /**
+     * The share of the loader's lifetime that {@link #next} spent waiting for data.
+     *
+     * @return a fraction from 0 to 1
+     */
     public double waitShare() {
         long life = System.nanoTime() - createdNanos;
         return life <= 0 ? 0 : (double) waitNanos / life;
     }
 
+    /**
+     * The time {@link #next} has spent waiting for data.
+     *
+     * @return the total wait, in seconds
+     */
     public double waitSeconds() {
         return waitNanos / 1e9;
     }
@@ -247,12 +345,20 @@ public final class BatchLoader implements AutoCloseable {
         }
     }
 
-    /** Images that could not be read and were replaced (each time one was met). */
+    /**
+     * Images that could not be read and were replaced (each time one was met).
+     *
+     * @return the count so far
+     */
     public synchronized long unreadableImages() {
         return unreadable;
     }
 
-    /** The messages of the first few unreadable images. */
+    /**
+     * The messages of the first few unreadable images.
+     *
+     * @return at most 5 messages, a copy
+     */
     public synchronized java.util.List<String> unreadableExamples() {
         return java.util.List.copyOf(unreadableExamples);
     }
@@ -268,6 +374,10 @@ public final class BatchLoader implements AutoCloseable {
         return p;
     }
 
+    /**
+     * Cancels the batches not yet taken, stops the workers (waiting up to 30 seconds for them) and
+     * frees the batch buffers.
+     */
     @Override
     public void close() {
         for (CompletableFuture<Batch> f : pending) {

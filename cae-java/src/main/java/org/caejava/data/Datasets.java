@@ -32,6 +32,9 @@ import java.util.stream.Stream;
  *
  * And {@link #fashionMnist}: the full Fashion-MNIST of Debian's {@code dataset-fashion-mnist}
  * when installed, else the subset embedded in this library (10,000 training and 2,000 test images).
+ *
+ * <p>Static methods only, safe to call from any thread. The sources they open belong to the
+ * caller, who closes them.
  */
 public final class Datasets {
 
@@ -52,21 +55,48 @@ public final class Datasets {
 
     private Datasets() {}
 
-    /** The kinds of data {@link #open} recognizes. */
-    public enum Format { IDX, SHARDS, IMAGE_FOLDER }
+    /** The kinds of data {@link #open} recognizes. Constants only: owns nothing, immutable, thread-safe. */
+    public enum Format {
+        /** IDX files, the MNIST format, gzipped or not. */
+        IDX,
+        /** A prepared dataset: shards and their {@code index.json}. */
+        SHARDS,
+        /** A folder of image files. */
+        IMAGE_FOLDER
+    }
 
-    /** What {@link #inspect} found at a path: the format, and where each split's data is, in order. */
+    /**
+     * What {@link #inspect} found at a path: the format, and where each split's data is, in order.
+     * Immutable (the map is copied), owns nothing, thread-safe.
+     *
+     * @param path the path inspected
+     * @param format the kind of data found there
+     * @param splits each split's name to its data (a file or folder), train first
+     */
     public record Layout(Path path, Format format, Map<String, Path> splits) {
+        /** Copies the splits into an unmodifiable map that keeps their order. */
         public Layout {
             splits = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(splits));
         }
 
+        /**
+         * The names of the splits, in order.
+         *
+         * @return the split names, train first
+         */
         public List<String> splitNames() {
             return List.copyOf(splits.keySet());
         }
     }
 
-    /** Recognizes the data at {@code path} and lists its splits. */
+    /**
+     * Recognizes the data at {@code path} and lists its splits.
+     *
+     * @param path a folder, or an IDX images file
+     * @return the format and the splits found
+     * @throws IOException when a folder cannot be listed or the index of shards cannot be read
+     * @throws ImageDataException when the path holds no data of a known format
+     */
     public static Layout inspect(Path path) throws IOException {
         if (Files.isRegularFile(path)) {
             Matcher m = IDX_IMAGES.matcher(path.getFileName().toString());
@@ -124,7 +154,15 @@ public final class Datasets {
         };
     }
 
-    /** Opens the "train" split at {@code path} (the only split, where there is one); images as RGB. */
+    /**
+     * Opens the "train" split at {@code path} (the first split, where there is no "train"); image
+     * folders are decoded as RGB.
+     *
+     * @param path a folder, or an IDX images file
+     * @return the open source, to be closed by the caller
+     * @throws IOException when the data cannot be read
+     * @throws ImageDataException when the path holds no data of a known format, or it is malformed
+     */
     public static ImageSource open(Path path) throws IOException {
         Layout l = inspect(path);
         return open(path, l.splits().containsKey("train") ? "train" : l.splitNames().get(0), 3);
@@ -134,6 +172,13 @@ public final class Datasets {
      * Opens split {@code split} at {@code path}. {@code folderChannels} (1 or 3) is the channel
      * count that image folders are decoded to; IDX data is gray and shards have the channels they
      * were prepared with.
+     *
+     * @param path a folder, or an IDX images file
+     * @param split the split's name, as {@link #inspect} lists it
+     * @param folderChannels 1 or 3: the channels of images decoded from an image folder
+     * @return the open source, to be closed by the caller
+     * @throws IOException when the data cannot be read
+     * @throws ImageDataException when the split does not exist, or the data is malformed
      */
     public static ImageSource open(Path path, String split, int folderChannels) throws IOException {
         Layout l = inspect(path);
@@ -196,13 +241,22 @@ public final class Datasets {
      * Fashion-MNIST's "train" or "test" split, labeled, with {@link #FASHION_MNIST_CLASSES} and
      * {@link #FASHION_MNIST_NORMALIZATION}: the full set from {@link #FASHION_MNIST_DIR} when it is
      * installed, else the embedded subset (the first 10,000 training and 2,000 test images).
+     *
+     * @param split "train" or "test"
+     * @return the open source, held in memory, to be closed by the caller
+     * @throws IOException when the files cannot be read
+     * @throws IllegalArgumentException for another split name
      */
     public static ImageSource fashionMnist(String split) throws IOException {
         return fashionMnist(split, !Files.isRegularFile(FASHION_MNIST_DIR.resolve(idxPrefix(split)
                 + "-images-idx3-ubyte.gz")));
     }
 
-    /** Whether {@link #fashionMnist} reads the full set (else the embedded subset). */
+    /**
+     * Whether {@link #fashionMnist} reads the full set (else the embedded subset).
+     *
+     * @return true when both gzipped image files are in {@link #FASHION_MNIST_DIR}
+     */
     public static boolean fullFashionMnistInstalled() {
         return Files.isRegularFile(FASHION_MNIST_DIR.resolve("train-images-idx3-ubyte.gz"))
                 && Files.isRegularFile(FASHION_MNIST_DIR.resolve("t10k-images-idx3-ubyte.gz"));

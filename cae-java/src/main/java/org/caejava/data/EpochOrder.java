@@ -3,11 +3,24 @@ package org.caejava.data;
 import java.util.SplittableRandom;
 import org.caejava.mask.Seeds;
 
-/** The order in which an epoch visits a dataset: a permutation drawn from (seed, epoch). */
+/**
+ * The order in which an epoch visits a dataset: a permutation drawn from (seed, epoch). Static
+ * methods only: owns nothing, safe to call from any thread.
+ */
 public final class EpochOrder {
 
     private EpochOrder() {}
 
+    /**
+     * The visiting order of one epoch: a Fisher-Yates shuffle of 0 to size - 1, the same for the
+     * same three numbers.
+     *
+     * @param size the number of samples
+     * @param seed the run seed
+     * @param epoch the epoch
+     * @return a new permutation of the indices 0 to size - 1
+     * @throws ArithmeticException when {@code size} does not fit an int
+     */
     public static int[] permutation(long size, long seed, long epoch) {
         int n = Math.toIntExact(size);
         int[] p = new int[n];

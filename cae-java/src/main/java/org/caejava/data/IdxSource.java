@@ -23,6 +23,10 @@ import java.util.zip.ZipException;
  * big-endian 32-bit integers, then count * rows * columns pixel bytes) and an optional labels
  * file {@code *-labels-idx1-ubyte} (magic 0x00000801, count, then one byte per image). The pixels
  * are loaded into one off-heap segment; images are views into it.
+ *
+ * <p>A source owns that off-heap memory (pixels and labels, in a shared arena), freed by
+ * {@link #close()}; the files are read whole when opened and not kept open. Any number of threads
+ * may read at once; close it when none is reading any more.
  */
 public final class IdxSource implements ImageSource {
 
@@ -59,13 +63,28 @@ public final class IdxSource implements ImageSource {
      * Opens an images file and, when {@code labels} is not null, its labels file. The class names
      * are the label values ("0", "1", ... up to the largest label).
      *
+     * @param images the images file, raw or gzipped
+     * @param labels the labels file, raw or gzipped; or null for an unlabeled source
+     * @return the open source, to be closed by the caller
+     * @throws IOException when a file cannot be read
      * @throws ImageDataException naming the file, when a file is not valid IDX or the two disagree
      */
     public static IdxSource open(Path images, Path labels) throws IOException {
         return open(images, labels, null, null);
     }
 
-    /** As {@link #open(Path, Path)}, with class names (labels must index them) and known statistics. */
+    /**
+     * As {@link #open(Path, Path)}, with class names (labels must index them) and known statistics.
+     *
+     * @param images the images file, raw or gzipped
+     * @param labels the labels file, raw or gzipped; or null for an unlabeled source
+     * @param classNames the class names in label order; or null for the label values
+     * @param known the dataset's known pixel statistics; or null
+     * @return the open source, to be closed by the caller
+     * @throws IOException when a file cannot be read
+     * @throws ImageDataException naming the file, when a file is not valid IDX, the two disagree, or a
+     *     label has no class name
+     */
     public static IdxSource open(Path images, Path labels, List<String> classNames, Normalization known)
             throws IOException {
         Objects.requireNonNull(images, "images");

@@ -23,6 +23,10 @@ import java.util.stream.IntStream;
  *     CaeTrainer.builder().data(data) ...
  * }
  * }</pre>
+ *
+ * <p>Any number of threads may load at once. Each loading thread keeps its own scratch buffers
+ * (off-heap memory of an automatic arena, freed by the garbage collector). The dataset does not
+ * own its source: the caller closes the source after the last load.
  */
 public final class ImageDataset implements Dataset {
 
@@ -71,14 +75,31 @@ public final class ImageDataset implements Dataset {
         }
     }
 
+    /**
+     * A builder of a dataset over {@code source}.
+     *
+     * @param source the images; it stays the caller's
+     * @return a new builder
+     * @throws NullPointerException when {@code source} is null
+     */
     public static Builder builder(ImageSource source) {
         return new Builder(source);
     }
 
+    /**
+     * The source the images come from.
+     *
+     * @return the source given to the builder
+     */
     public ImageSource source() {
         return source;
     }
 
+    /**
+     * The training augmentation {@link #load} applies.
+     *
+     * @return the augmentation
+     */
     public Augmentation augmentation() {
         return augmentation;
     }
@@ -147,6 +168,11 @@ public final class ImageDataset implements Dataset {
     /**
      * Writes image {@code index} through the plain path as {@code size * size * channels} bytes
      * (HWC, 8 bits) at the start of {@code dst}: what {@code cae prepare} stores.
+     *
+     * @param index the image, from 0 to {@link #size()} - 1
+     * @param dst memory of at least {@code size * size * channels} bytes
+     * @throws IllegalArgumentException when {@code dst} is too small
+     * @throws ImageDataException when the image cannot be read
      */
     public void loadPlainBytes(long index, MemorySegment dst) {
         long n = (long) size * size * channels;
@@ -280,7 +306,13 @@ public final class ImageDataset implements Dataset {
     /**
      * Per-channel mean and standard deviation of pixel / 255 over up to {@code maxImages} images
      * of this dataset's plain path, evenly spaced through the source (all when it has fewer), so
-     * the result does not depend on threads or runs.
+     * the result does not depend on threads or runs. The images are read in parallel on the
+     * common fork-join pool.
+     *
+     * @param maxImages the most images to read, at least 1
+     * @return the statistics of this dataset's channels
+     * @throws IllegalArgumentException when {@code maxImages} is less than 1
+     * @throws ImageDataException when an image cannot be read
      */
     public Normalization computeStatistics(int maxImages) {
         if (maxImages < 1) {
@@ -303,7 +335,10 @@ public final class ImageDataset implements Dataset {
                 + normalization + "]";
     }
 
-    /** Options of an {@link ImageDataset}. */
+    /**
+     * Options of an {@link ImageDataset}. A plain mutable object; it does not own the source. Used
+     * by one thread at a time.
+     */
     public static final class Builder {
         private final ImageSource source;
         private int size;
@@ -316,21 +351,52 @@ public final class ImageDataset implements Dataset {
             this.source = Objects.requireNonNull(source, "source");
         }
 
-        /** The output side in pixels (required). */
+        /**
+         * The output side in pixels (required).
+         *
+         * @param v the side of the square samples
+         * @return this builder
+         */
         public Builder size(int v) { size = v; return this; }
-        /** 1 (gray) or 3 (RGB); default the source's. */
+        /**
+         * 1 (gray) or 3 (RGB); default the source's.
+         *
+         * @param v the channels of the samples
+         * @return this builder
+         */
         public Builder channels(int v) { channels = v; return this; }
-        /** Default {@link Augmentation#defaultFor}(size). */
+        /**
+         * The training augmentation. Default {@link Augmentation#defaultFor}(size).
+         *
+         * @param v the augmentation, or null for the default
+         * @return this builder
+         */
         public Builder augmentation(Augmentation v) { augmentation = v; return this; }
         /**
          * Default: the statistics the source knows ({@link ImageSource#knownNormalization}), else
          * computed over {@link #statisticsImages} images ({@link #computeStatistics}). Evaluation
          * data should take the training data's {@code normalization()}.
+         *
+         * @param v the normalization, or null for the default
+         * @return this builder
          */
         public Builder normalization(Normalization v) { normalization = v; return this; }
-        /** Images sampled when statistics are computed (default 1000). */
+        /**
+         * Images sampled when statistics are computed (default 1000).
+         *
+         * @param v the number of images, at least 1
+         * @return this builder
+         */
         public Builder statisticsImages(int v) { statisticsImages = v; return this; }
 
+        /**
+         * Makes the dataset, computing the statistics first when neither given nor known.
+         *
+         * @return the dataset
+         * @throws IllegalArgumentException when the size is not set, a channel count is not 1 or 3,
+         *     or the normalization has another channel count
+         * @throws ImageDataException when an image read for the statistics cannot be read
+         */
         public ImageDataset build() {
             if (size < 1) {
                 throw new IllegalArgumentException("the output size must be set and positive, not " + size);

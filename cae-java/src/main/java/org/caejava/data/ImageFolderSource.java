@@ -36,6 +36,10 @@ import javax.imageio.stream.ImageInputStream;
  * {@link #MAX_EXPANSION} times their file's. A file that does not decode, or that ends early
  * (a truncated JPEG decodes with a warning that is treated as an error), is refused with an {@link
  * ImageDataException} naming it.
+ *
+ * <p>A source holds the list of files and the image sizes read so far; it owns no off-heap memory
+ * and keeps no file open between reads ({@link #close()} does nothing). Any number of threads may
+ * read at once.
  */
 public final class ImageFolderSource implements ImageSource {
 
@@ -48,7 +52,7 @@ public final class ImageFolderSource implements ImageSource {
     /** Decoded bytes allowed beyond the expansion bound, for tiny files. */
     private static final long EXPANSION_SLACK = 1 << 20;
 
-    /** What to do with an alpha channel. */
+    /** What to do with an alpha channel. Constants only: owns nothing, immutable, thread-safe. */
     public enum Alpha {
         /** Ignore it and keep the colour values, as PIL's {@code convert("RGB")} in the official loaders. */
         DROP,
@@ -78,11 +82,35 @@ public final class ImageFolderSource implements ImageSource {
         this.sizes = new AtomicLongArray(files.size());
     }
 
-    /** The images under {@code folder} as {@code channels} (1 = gray, 3 = RGB), alpha dropped. */
+    /**
+     * The images under {@code folder} as {@code channels} (1 = gray, 3 = RGB), alpha dropped.
+     *
+     * @param folder the folder of images, or of class subfolders
+     * @param channels 1 for gray, 3 for RGB
+     * @return the source, over {@link #DEFAULT_MAX_PIXELS}-bounded images
+     * @throws IOException when the folder cannot be listed
+     * @throws ImageDataException when the folder holds no images, a class folder is empty, or
+     *     images lie beside class folders
+     * @throws IllegalArgumentException when {@code channels} is not 1 or 3
+     */
     public static ImageFolderSource open(Path folder, int channels) throws IOException {
         return open(folder, channels, Alpha.DROP, DEFAULT_MAX_PIXELS);
     }
 
+    /**
+     * The images under {@code folder} as {@code channels}, with an alpha rule and a size bound.
+     *
+     * @param folder the folder of images, or of class subfolders
+     * @param channels 1 for gray, 3 for RGB
+     * @param alpha what to do with an alpha channel; not null
+     * @param maxPixels the largest width * height accepted, at least 1
+     * @return the source
+     * @throws IOException when the folder cannot be listed
+     * @throws ImageDataException when the folder holds no images, a class folder is empty, or
+     *     images lie beside class folders
+     * @throws IllegalArgumentException when {@code channels} is not 1 or 3, or {@code maxPixels} is
+     *     less than 1
+     */
     public static ImageFolderSource open(Path folder, int channels, Alpha alpha, long maxPixels) throws IOException {
         Objects.requireNonNull(alpha, "alpha");
         if (channels != 1 && channels != 3) {
@@ -170,18 +198,40 @@ public final class ImageFolderSource implements ImageSource {
         return dot > 0 && EXTENSIONS.contains(n.substring(dot + 1).toLowerCase(Locale.ROOT));
     }
 
+    /**
+     * The folder the source was opened on.
+     *
+     * @return the folder
+     */
     public Path root() {
         return root;
     }
 
+    /**
+     * The file of image {@code index}.
+     *
+     * @param index the image, from 0 to {@link #size()} - 1
+     * @return its path
+     * @throws IndexOutOfBoundsException when {@code index} is out of range
+     */
     public Path file(long index) {
         return files.get(Math.toIntExact(index));
     }
 
+    /**
+     * What is done with an alpha channel.
+     *
+     * @return the alpha rule
+     */
     public Alpha alpha() {
         return alpha;
     }
 
+    /**
+     * The largest width * height accepted.
+     *
+     * @return the bound, in pixels
+     */
     public long maxPixels() {
         return maxPixels;
     }

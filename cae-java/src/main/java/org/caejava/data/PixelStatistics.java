@@ -8,7 +8,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
 /**
  * Per-channel mean and standard deviation of pixel / 255 over 8-bit HWC images, accumulated as
  * exact integer sums of v and v^2, so the result does not depend on the order (or threads) in which
- * images are added. Images may be added concurrently.
+ * images are added. Images may be added concurrently, from any thread, and the statistics read
+ * at any time. Holds only Java counters: no native memory, files or threads.
  */
 public final class PixelStatistics {
 
@@ -16,6 +17,12 @@ public final class PixelStatistics {
     private final AtomicLongArray sums;
     private final AtomicLong pixels = new AtomicLong();
 
+    /**
+     * Empty statistics.
+     *
+     * @param channels the channels per pixel, at least 1
+     * @throws IllegalArgumentException when {@code channels} is less than 1
+     */
     public PixelStatistics(int channels) {
         if (channels < 1) {
             throw new IllegalArgumentException("channels " + channels);
@@ -24,7 +31,12 @@ public final class PixelStatistics {
         this.sums = new AtomicLongArray(2 * channels);
     }
 
-    /** Adds the first {@code bytes} bytes of {@code image} (HWC, {@code channels} per pixel). */
+    /**
+     * Adds the first {@code bytes} bytes of {@code image} (HWC, {@code channels} per pixel).
+     *
+     * @param image 8-bit pixels, channels interleaved
+     * @param bytes how many bytes to add, a multiple of the channel count
+     */
     public void add(MemorySegment image, long bytes) {
         long[] local = new long[2 * channels];
         for (long p = 0; p < bytes; p++) {
@@ -36,7 +48,12 @@ public final class PixelStatistics {
         merge(local, bytes / channels);
     }
 
-    /** Adds the first {@code bytes} bytes of {@code image} (HWC, {@code channels} per pixel). */
+    /**
+     * Adds the first {@code bytes} bytes of {@code image} (HWC, {@code channels} per pixel).
+     *
+     * @param image 8-bit pixels, channels interleaved
+     * @param bytes how many bytes to add, a multiple of the channel count
+     */
     public void add(byte[] image, int bytes) {
         long[] local = new long[2 * channels];
         for (int p = 0; p < bytes; p++) {
@@ -55,7 +72,12 @@ public final class PixelStatistics {
         pixels.addAndGet(n);
     }
 
-    /** The statistics so far (a channel with no spread gets std 1). */
+    /**
+     * The statistics so far (a channel with no spread gets std 1).
+     *
+     * @return the mean and standard deviation of pixel / 255, per channel
+     * @throws IllegalStateException when no pixel was added
+     */
     public Normalization normalization() {
         long n = pixels.get();
         if (n == 0) {

@@ -28,11 +28,21 @@ import java.util.stream.Stream;
  * eight colour photos of scikit-image's sample data (astronaut, chelsea, coffee, motorcycle_left,
  * rocket, color, ihc, hubble_deep_field; 0.32 megapixels on average) re-encoded at JPEG quality
  * 0.9 at their own sizes, 40 copies of each.
+ *
+ * <p>A command-line tool with a {@code main} method only: it writes its shards to a temporary
+ * folder that it deletes at the end, and runs its own loading threads.
  */
 public final class ReadSpeed {
 
     private ReadSpeed() {}
 
+    /**
+     * Measures and prints the read speeds.
+     *
+     * @param args the photo folder, then the options {@code --sizes}, {@code --threads} and
+     *     {@code --seconds}
+     * @throws IOException when the photos cannot be read or the shards cannot be written
+     */
     public static void main(String[] args) throws IOException {
         if (args.length < 1) {
             System.err.println("usage: ReadSpeed PHOTOS [--sizes 224,64] [--threads 1,2] [--seconds 5]");

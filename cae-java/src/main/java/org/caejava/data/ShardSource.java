@@ -22,6 +22,10 @@ import org.caejava.data.shard.Shard;
  * offset the accessors follow (see {@link FlatBufferCheck}), the format version, split, first
  * index, image size, class names, and {@code count * height * width * channels} against the
  * length of the images vector, the labels' count and range.
+ *
+ * <p>A source owns the memory mappings of its shard files, in a shared arena that {@link #close()}
+ * releases; the files are not kept open otherwise. Any number of threads may read at once; close
+ * it when none is reading any more.
  */
 public final class ShardSource implements ImageSource {
 
@@ -55,12 +59,27 @@ public final class ShardSource implements ImageSource {
         this.imageBytes = (long) index.width() * index.height() * index.channels();
     }
 
-    /** The split names of the prepared dataset in {@code dir}, in the order they were written. */
+    /**
+     * The split names of the prepared dataset in {@code dir}, in the order they were written.
+     *
+     * @param dir the folder of the prepared dataset
+     * @return the split names
+     * @throws IOException when the index cannot be read
+     * @throws ImageDataException when the index is malformed
+     */
     public static List<String> splits(Path dir) throws IOException {
         return List.copyOf(ShardIndex.read(dir).splits().keySet());
     }
 
-    /** Opens split {@code split} of the prepared dataset in {@code dir}. */
+    /**
+     * Opens split {@code split} of the prepared dataset in {@code dir}.
+     *
+     * @param dir the folder of the prepared dataset
+     * @param split the split's name
+     * @return the open source, to be closed by the caller
+     * @throws IOException when the index or a shard cannot be read
+     * @throws ImageDataException when the split does not exist, or the index or a shard fails validation
+     */
     public static ShardSource open(Path dir, String split) throws IOException {
         ShardIndex index = ShardIndex.read(dir);
         List<ShardIndex.Entry> entries = index.splits().get(split);
@@ -161,15 +180,29 @@ public final class ShardSource implements ImageSource {
         return new Mapped(name, first, count, seg.asSlice(imagesAt, expected), labelSeg);
     }
 
+    /**
+     * The name of this split.
+     *
+     * @return the split name
+     */
     public String split() {
         return split;
     }
 
+    /**
+     * The folder of the prepared dataset.
+     *
+     * @return the folder given to {@link #open}
+     */
     public Path folder() {
         return dir;
     }
 
-    /** The number of shard files of this split. */
+    /**
+     * The number of shard files of this split.
+     *
+     * @return the shard count
+     */
     public int shardCount() {
         return shards.length;
     }

@@ -38,6 +38,11 @@ import org.caejava.data.shard.Shard;
  *     w.writeSplit("train", n, (i, dst) -> { data.loadPlainBytes(i, dst); return data.label(i); }, 4);
  * }
  * }</pre>
+ *
+ * <p>A writer owns the files it writes in its folder (a failed {@link #writeSplit} deletes those
+ * it wrote). During {@link #writeSplit} it runs a pool of daemon threads and holds one off-heap
+ * shard buffer at a time; both are released before the call returns. Its methods are called by
+ * one thread at a time.
  */
 public final class ShardWriter implements AutoCloseable {
 
@@ -48,13 +53,30 @@ public final class ShardWriter implements AutoCloseable {
     /** Room for the table, vtable, offsets and padding beyond the vectors. */
     private static final long OVERHEAD = 4096;
 
-    /** Writes image {@code index} (HWC bytes) to {@code dst} and returns its label (-1: none). */
+    /**
+     * Writes image {@code index} (HWC bytes) to {@code dst} and returns its label (-1: none). The
+     * writer calls it from several of its threads at once, for different images.
+     */
     @FunctionalInterface
     public interface ImageFill {
+        /**
+         * Writes one image.
+         *
+         * @param index the image, from 0 to the split's count - 1
+         * @param dst exactly width * height * channels bytes of the shard's image vector
+         * @return the image's label, or -1 when the writer has no class names
+         */
         int fill(long index, MemorySegment dst);
     }
 
-    /** What {@link #writeSplit} wrote. */
+    /**
+     * What {@link #writeSplit} wrote. A plain value: owns nothing, immutable, thread-safe.
+     *
+     * @param split the split's name
+     * @param images the images written
+     * @param shards the shard files written
+     * @param bytes the total size of those files, in bytes
+     */
     public record SplitSummary(String split, long images, int shards, long bytes) {}
 
     private final Path dir;
@@ -83,6 +105,17 @@ public final class ShardWriter implements AutoCloseable {
     /**
      * A writer into {@code dir}, which must be missing or empty. {@code classNames} may be empty
      * (unlabeled images).
+     *
+     * @param dir the folder to write; created when missing
+     * @param width the width of every image, 1 to 65536
+     * @param height the height of every image, 1 to 65536
+     * @param channels 1 (gray) or 3 (RGB)
+     * @param classNames the class names the labels index; empty for unlabeled images
+     * @param maxShardBytes the largest shard file, at most {@link #DEFAULT_SHARD_BYTES}
+     * @return the writer; close it to write the index
+     * @throws IOException when the folder cannot be listed or created
+     * @throws IllegalArgumentException when a size is out of range, one image does not fit a shard,
+     *     or {@code dir} is a file or a folder that is not empty
      */
     public static ShardWriter create(Path dir, int width, int height, int channels, List<String> classNames,
             long maxShardBytes) throws IOException {
@@ -128,7 +161,12 @@ public final class ShardWriter implements AutoCloseable {
         return Math.max(1, (maxShardBytes - overhead(classNames)) / image);
     }
 
-    /** Pixel statistics to record in the index (read back by {@link ShardSource#knownNormalization}). */
+    /**
+     * Pixel statistics to record in the index (read back by {@link ShardSource#knownNormalization}).
+     *
+     * @param n the statistics, or null for none
+     * @throws IllegalArgumentException when the channel count differs from the images'
+     */
     public void normalization(Normalization n) {
         if (n != null && n.channels() != channels) {
             throw new IllegalArgumentException("statistics for " + n.channels() + " channels, the images have "
@@ -137,7 +175,12 @@ public final class ShardWriter implements AutoCloseable {
         this.normalization = n;
     }
 
-    /** A free-form note in the index's "info" (source folder, interpolation, ...). */
+    /**
+     * A free-form note in the index's "info" (source folder, interpolation, ...).
+     *
+     * @param key the note's name; a later note of the same name replaces it
+     * @param value the note
+     */
     public void info(String key, String value) {
         info.put(key, value);
     }
@@ -145,6 +188,15 @@ public final class ShardWriter implements AutoCloseable {
     /**
      * Writes images {@code 0 .. count-1} of a split, filled by {@code fill} on {@code threads}
      * threads. Labels must be -1 when the writer has no class names, else index them.
+     *
+     * @param split the split's name, not empty and not written before
+     * @param count the number of images, at least 1
+     * @param fill writes each image and gives its label
+     * @param threads the threads that call {@code fill}, at least 1
+     * @return what was written
+     * @throws IOException when a shard cannot be written; the shards written so far are deleted
+     * @throws IllegalStateException when the writer is closed
+     * @throws IllegalArgumentException when the name or a count is refused, or a label is out of range
      */
     public SplitSummary writeSplit(String split, long count, ImageFill fill, int threads) throws IOException {
         if (closed) {
@@ -293,7 +345,11 @@ public final class ShardWriter implements AutoCloseable {
         }
     }
 
-    /** Writes the index. Nothing is written after a failed {@link #writeSplit}, or when no split was. */
+    /**
+     * Writes the index. Nothing is written after a failed {@link #writeSplit}, or when no split was.
+     *
+     * @throws IOException when the index cannot be written
+     */
     @Override
     public void close() throws IOException {
         if (closed) {

@@ -7,7 +7,9 @@ import org.caejava.api.Tensor;
 
 /**
  * A dataset over an F32 host tensor [N, C, H, W] of already normalized images (no augmentation),
- * with optional labels. The tensor is used in place, not copied.
+ * with optional labels. The tensor is used in place, not copied: it stays owned by its arena,
+ * which must stay open while the dataset is used; the labels are copied. Loads may run on any
+ * thread the tensor's memory is accessible from ({@link #isAccessibleBy}).
  */
 public final class TensorDataset implements Dataset {
 
@@ -25,10 +27,26 @@ public final class TensorDataset implements Dataset {
         this.labels = labels == null ? null : labels.clone();
     }
 
+    /**
+     * An unlabeled dataset over {@code images}.
+     *
+     * @param images an F32 host tensor [N, C, H, W] of normalized images
+     * @return the dataset
+     * @throws IllegalArgumentException when the tensor is not an F32 host tensor of rank 4
+     */
     public static TensorDataset of(Tensor images) {
         return new TensorDataset(images, null);
     }
 
+    /**
+     * A labeled dataset over {@code images}.
+     *
+     * @param images an F32 host tensor [N, C, H, W] of normalized images
+     * @param labels one label per image, or null for none
+     * @return the dataset
+     * @throws IllegalArgumentException when the tensor is not an F32 host tensor of rank 4, or the
+     *     label count differs from N
+     */
     public static TensorDataset of(Tensor images, int[] labels) {
         return new TensorDataset(images, labels);
     }

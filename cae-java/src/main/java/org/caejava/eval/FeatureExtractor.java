@@ -17,12 +17,26 @@ import org.caejava.data.Dataset;
  * token (both after the encoder's final LayerNorm, one {@code cae_encode} call per batch), or the
  * raw normalized pixels as a baseline. Images are loaded without augmentation
  * ({@link Dataset#loadPlain}).
+ *
+ * <p>Static methods only. {@link #encode} and {@link #rawPixels} hold their off-heap buffers in a
+ * confined arena that is closed before they return; {@link #encode} uses the model, so it runs on
+ * a thread that may use the model at that time (one thread at a time, as for any model).
  */
 public final class FeatureExtractor {
 
-    /** Encoder features of the same images: cls token and mean patch token, both [n, D]. */
+    /**
+     * Encoder features of the same images: cls token and mean patch token, both [n, D]. Owns the
+     * two heap matrices and follows their threading rules.
+     *
+     * @param cls the cls token of each image, [n, D]
+     * @param mean the mean patch token of each image, [n, D]
+     */
     public record Encoded(FeatureMatrix cls, FeatureMatrix mean) {
-        /** Both side by side, [cls ; mean]: [n, 2D]. */
+        /**
+         * Both side by side, [cls ; mean]: [n, 2D].
+         *
+         * @return a new matrix
+         */
         public FeatureMatrix clsMean() {
             return FeatureMatrix.concatColumns(cls, mean);
         }
@@ -30,7 +44,15 @@ public final class FeatureExtractor {
 
     private FeatureExtractor() {}
 
-    /** Every index of a dataset, or a seeded random subset of {@code limit} of them in ascending order. */
+    /**
+     * Every index of a dataset, or a seeded random subset of {@code limit} of them in ascending order.
+     *
+     * @param size the dataset's size
+     * @param limit the subset's size; 0 or less, or {@code size} and more, for every index
+     * @param seed the seed of the subset
+     * @return the indices, ascending
+     * @throws IllegalArgumentException when {@code size} exceeds 2^31 - 1
+     */
     public static long[] subset(long size, long limit, long seed) {
         if (limit <= 0 || limit >= size) {
             return range(size);
@@ -68,7 +90,14 @@ public final class FeatureExtractor {
         return out;
     }
 
-    /** The labels of the given samples; fails when a sample has none. */
+    /**
+     * The labels of the given samples; fails when a sample has none.
+     *
+     * @param data the dataset
+     * @param indices the samples
+     * @return the label of each sample
+     * @throws IllegalArgumentException when a sample has no label
+     */
     public static int[] labels(Dataset data, long[] indices) {
         int[] out = new int[indices.length];
         for (int i = 0; i < indices.length; i++) {
@@ -85,6 +114,15 @@ public final class FeatureExtractor {
     /**
      * Encodes the given samples in batches of {@code batchSize} through the model's encoder
      * (no mask, no stochastic depth).
+     *
+     * @param model the model whose encoder is used
+     * @param data the images, of the model's channels and size
+     * @param indices the samples to encode
+     * @param batchSize the images per encoder call, at least 1
+     * @return the cls and mean-patch features, one row per index
+     * @throws IllegalArgumentException when the images do not fit the model or the batch size is
+     *     below 1
+     * @throws org.caejava.api.CaeException when the encoder fails
      */
     public static Encoded encode(CaeModel model, Dataset data, long[] indices, int batchSize) {
         CaeConfig c = model.config();
@@ -124,13 +162,18 @@ public final class FeatureExtractor {
         return new Encoded(cls, mean);
     }
 
-    /** Raw-pixel features are average-pooled down to at most this many values per image. */
+    /** Raw-pixel features are average-pooled down to at most this many values per image, where a factor allows. */
     public static final int MAX_RAW_DIM = 4096;
 
     /**
      * The smallest integer pooling factor f (dividing the image side) for which C * (H/f) * (W/f)
      * is at most {@link #MAX_RAW_DIM}: 1 for 28x28x1, 7 for 224x224x3 (32x32x3). Falls back to the
      * largest divisor when none is small enough.
+     *
+     * @param channels C
+     * @param height H, in pixels
+     * @param width W, in pixels
+     * @return the pooling factor, at least 1
      */
     public static int rawPoolFactor(int channels, int height, int width) {
         int best = 1;
@@ -149,6 +192,10 @@ public final class FeatureExtractor {
     /**
      * The normalized pixels of each sample, flattened in (c, y, x) order: [n, C*H*W]; images whose
      * C*H*W exceeds {@link #MAX_RAW_DIM} are first average-pooled by {@link #rawPoolFactor}.
+     *
+     * @param data the images
+     * @param indices the samples
+     * @return one row of pixels per sample
      */
     public static FeatureMatrix rawPixels(Dataset data, long[] indices) {
         int ch = data.channels();

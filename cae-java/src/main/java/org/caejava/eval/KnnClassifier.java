@@ -14,6 +14,8 @@ import java.util.stream.IntStream;
  * AXPY over 128 floats that the JIT vectorizes (about 4x the scalar speed on AVX2), and a block
  * (128 x D floats, 384 KB at D = 768) stays in cache while the 64 test rows use it. Test tiles run in parallel on the common fork-join pool; each test row scans the
  * training rows in index order, so the result does not depend on the thread count.
+ *
+ * <p>Immutable (it holds only k), owns nothing, safe to share between threads.
  */
 public final class KnnClassifier {
 
@@ -23,6 +25,12 @@ public final class KnnClassifier {
 
     private final int k;
 
+    /**
+     * A classifier that votes among {@code k} neighbours.
+     *
+     * @param k the neighbours of each vote, at least 1
+     * @throws IllegalArgumentException when {@code k} is less than 1
+     */
     public KnnClassifier(int k) {
         if (k < 1) {
             throw new IllegalArgumentException("k = " + k + ", expected >= 1");
@@ -30,11 +38,25 @@ public final class KnnClassifier {
         this.k = k;
     }
 
+    /**
+     * The neighbours of each vote.
+     *
+     * @return k
+     */
     public int k() {
         return k;
     }
 
-    /** The predicted class of every test row. Labels are in [0, numClasses). */
+    /**
+     * The predicted class of every test row. Labels are in [0, numClasses).
+     *
+     * @param train the training features, at least one row
+     * @param trainLabels the class of each training row
+     * @param numClasses the number of classes
+     * @param test the test features, of the same dimension
+     * @return the predicted class of each test row
+     * @throws IllegalArgumentException when sizes differ or a label is out of range
+     */
     public int[] predict(FeatureMatrix train, int[] trainLabels, int numClasses, FeatureMatrix test) {
         if (train.rows() != trainLabels.length) {
             throw new IllegalArgumentException(train.rows() + " training rows, " + trainLabels.length + " labels");
@@ -68,7 +90,17 @@ public final class KnnClassifier {
         return out;
     }
 
-    /** The share of test rows whose prediction equals the label. */
+    /**
+     * The share of test rows whose prediction equals the label.
+     *
+     * @param train the training features, at least one row
+     * @param trainLabels the class of each training row
+     * @param numClasses the number of classes
+     * @param test the test features, of the same dimension
+     * @param testLabels the class of each test row
+     * @return the accuracy, in [0, 1]
+     * @throws IllegalArgumentException when sizes differ or a label is out of range
+     */
     public double accuracy(FeatureMatrix train, int[] trainLabels, int numClasses, FeatureMatrix test,
             int[] testLabels) {
         return Accuracy.of(predict(train, trainLabels, numClasses, test), testLabels);

@@ -3,7 +3,7 @@ package org.caejava.eval;
 /**
  * One k-NN probe of the encoder during training ({@link TrainingProbe}): the test accuracy after
  * {@code step} steps ({@code epoch} whole epochs), with the features, k, subset sizes and the
- * seconds it took.
+ * seconds it took. A plain value: owns nothing, immutable, safe to share between threads.
  *
  * @param step      training steps done
  * @param epoch     whole epochs done (step / steps per epoch)

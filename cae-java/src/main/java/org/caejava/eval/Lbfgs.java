@@ -13,16 +13,41 @@ package org.caejava.eval;
  *
  * <p>Written here because no maintained Java optimizer of this kind is among the project's
  * dependencies, and the probe needs only this one method.
+ *
+ * <p>Immutable (it holds only its settings), owns nothing, safe to share between threads;
+ * {@link #minimize} runs on the calling thread.
  */
 public final class Lbfgs {
 
-    /** A smooth function: returns f(x) and writes its gradient into {@code grad}. */
+    /**
+     * A smooth function: returns f(x) and writes its gradient into {@code grad}. {@link #minimize}
+     * calls it on its own thread, one call at a time.
+     */
     @FunctionalInterface
     public interface Objective {
+        /**
+         * The value and gradient at a point.
+         *
+         * @param x the point; not to be changed
+         * @param grad receives the gradient at {@code x}, as many values as {@code x}
+         * @return f(x)
+         */
         double evaluate(double[] x, double[] grad);
     }
 
-    /** The outcome of a minimization. */
+    /**
+     * The outcome of a minimization. The record does not copy {@code x}; it owns nothing else and
+     * is safe to share between threads while nobody changes that array.
+     *
+     * @param x the last point reached
+     * @param value f at {@code x}
+     * @param gradNorm the L2 norm of the gradient at {@code x}
+     * @param initialGradNorm the L2 norm of the gradient at the starting point
+     * @param iterations the iterations done
+     * @param evaluations the evaluations of f, line searches included
+     * @param converged whether the gradient norm reached the tolerance
+     * @param stopReason why the run stopped, as text
+     */
     public record Result(double[] x, double value, double gradNorm, double initialGradNorm, int iterations,
             int evaluations, boolean converged, String stopReason) {}
 
@@ -34,6 +59,15 @@ public final class Lbfgs {
     private final double tolerance;
     private final int maxIterations;
 
+    /**
+     * An optimizer with its settings.
+     *
+     * @param memory the curvature pairs kept, at least 1
+     * @param tolerance the gradient norm, relative to {@code max(1, initial norm)}, that counts as
+     *     converged; above 0
+     * @param maxIterations the most iterations, 0 or more
+     * @throws IllegalArgumentException when a setting is out of range
+     */
     public Lbfgs(int memory, double tolerance, int maxIterations) {
         if (memory < 1 || !(tolerance > 0) || maxIterations < 0) {
             throw new IllegalArgumentException("L-BFGS memory " + memory + ", tolerance " + tolerance
@@ -51,23 +85,48 @@ public final class Lbfgs {
      * 1,675 and 1,370; the two-loop recursion costs little next to one pass over the data. On
      * 10,000 images, tolerance 1e-4 took 519 / 959 iterations (mean features / raw pixels) against
      * 770 / 2,219 at 1e-5, with test accuracies within 0.1 point.
+     *
+     * @return an optimizer with those settings
      */
     public static Lbfgs defaults() {
         return new Lbfgs(30, 1e-4, 3000);
     }
 
+    /**
+     * The relative gradient norm that counts as converged.
+     *
+     * @return the tolerance
+     */
     public double tolerance() {
         return tolerance;
     }
 
+    /**
+     * The most iterations of a run.
+     *
+     * @return the iteration limit
+     */
     public int maxIterations() {
         return maxIterations;
     }
 
+    /**
+     * The curvature pairs kept.
+     *
+     * @return the memory
+     */
     public int memory() {
         return memory;
     }
 
+    /**
+     * Minimizes {@code f} from {@code x0}.
+     *
+     * @param f the function
+     * @param x0 the starting point; not changed
+     * @return where the run ended and why
+     * @throws IllegalArgumentException when f or its gradient is not finite at the starting point
+     */
     public Result minimize(Objective f, double[] x0) {
         int n = x0.length;
         double[] x = x0.clone();

@@ -16,11 +16,27 @@ import org.caejava.data.Dataset;
  * System.out.print(r.toTable());
  * r.write(outDir.resolve("probe.json"));
  * }</pre>
+ *
+ * <p>Static methods only. {@link #run} works on the calling thread, with the k-NN votes and the
+ * fits on the common fork-join pool; the randomly initialized model it creates in the model's
+ * context is closed before it returns.
  */
 public final class ProbeReport {
 
     private ProbeReport() {}
 
+    /**
+     * Encodes both splits with the three encoders and scores each.
+     *
+     * @param model the pretrained model; used from this thread while the probe runs
+     * @param train the labeled training images, of the model's size
+     * @param test the labeled test images, of the same size
+     * @param o the probe's settings
+     * @return the scores and the settings they were measured with
+     * @throws IllegalArgumentException when the splits differ in shape, are empty, do not fit the
+     *     model, or have unlabeled images
+     * @throws org.caejava.api.CaeException when the native encoder fails
+     */
     public static ProbeResult run(CaeModel model, Dataset train, Dataset test, ProbeOptions o) {
         long t0 = System.nanoTime();
         if (train.channels() != test.channels() || train.height() != test.height() || train.width() != test.width()) {

@@ -33,10 +33,27 @@ import java.util.Locale;
  * Files written before the [cls ; mean] headline ({@code "features": "mean"}) read back with the
  * mean patch token as headline and no {@code *Mean} variant.
  *
+ * <p>A plain value: owns nothing, immutable, safe to share between threads.
+ *
  * @param pretrained     the pretrained encoder on the headline features
  * @param pretrainedCls  ... on the cls token alone (null when not measured)
  * @param pretrainedMean ... on the mean patch token alone (null when not measured)
+ * @param randomInit     the randomly initialized encoder on the headline features
+ * @param randomInitCls  ... on the cls token alone (null when not measured)
+ * @param randomInitMean ... on the mean patch token alone (null when not measured)
+ * @param rawPixels      the raw normalized pixels
  * @param features       the headline features: {@code "cls_mean"}, or {@code "mean"} in older files
+ * @param rawPixelShape  the shape of the raw-pixel features, e.g. "1x28x28", noting any pooling
+ * @param randomInitSeed the seed of the randomly initialized encoder
+ * @param k              neighbours of the k-NN vote
+ * @param l2             L2 penalty of the linear probe's weights
+ * @param tolerance      the relative gradient norm at which the linear probe's fit stops
+ * @param maxIterations  the iteration limit of that fit
+ * @param trainSize      training images scored
+ * @param testSize       test images scored
+ * @param numClasses     classes of the labels
+ * @param checkpointStep training steps of the pretrained model
+ * @param seconds        wall time of the whole probe
  */
 public record ProbeResult(ProbeScores pretrained, ProbeScores pretrainedCls, ProbeScores pretrainedMean,
         ProbeScores randomInit, ProbeScores randomInitCls, ProbeScores randomInitMean, ProbeScores rawPixels,
@@ -48,11 +65,20 @@ public record ProbeResult(ProbeScores pretrained, ProbeScores pretrainedCls, Pro
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
-    /** What {@link #features()} means, in words. */
+    /**
+     * What {@link #features()} means, in words.
+     *
+     * @return "[cls ; mean patch token]" or "mean patch token"
+     */
     public String featuresDescription() {
         return FEATURES.equals(features) ? "[cls ; mean patch token]" : "mean patch token";
     }
 
+    /**
+     * The result as {@code probe.json} holds it (see the class comment).
+     *
+     * @return a new JSON object
+     */
     public ObjectNode toJson() {
         ObjectNode root = JSON.createObjectNode();
         scores(root.putObject("pretrained"), pretrained, pretrainedCls, pretrainedMean);
@@ -107,7 +133,12 @@ public record ProbeResult(ProbeScores pretrained, ProbeScores pretrainedCls, Pro
         o.put("linear" + suffix + "_loss", s.loss());
     }
 
-    /** Writes {@link #toJson()} to {@code file} (for instance {@code probe.json}). */
+    /**
+     * Writes {@link #toJson()} to {@code file} (for instance {@code probe.json}).
+     *
+     * @param file the file, replaced when it exists; missing parent folders are created
+     * @throws IOException when the file cannot be written
+     */
     public void write(Path file) throws IOException {
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null) {
@@ -116,7 +147,13 @@ public record ProbeResult(ProbeScores pretrained, ProbeScores pretrainedCls, Pro
         Files.writeString(file, JSON.writeValueAsString(toJson()) + "\n");
     }
 
-    /** Reads a {@code probe.json} written by {@link #write}. */
+    /**
+     * Reads a {@code probe.json} written by {@link #write}.
+     *
+     * @param file the file
+     * @return the result it holds
+     * @throws IOException when the file cannot be read, is not JSON, or lacks an encoder's scores
+     */
     public static ProbeResult read(Path file) throws IOException {
         JsonNode r = JSON.readTree(file.toFile());
         try {
@@ -152,7 +189,11 @@ public record ProbeResult(ProbeScores pretrained, ProbeScores pretrainedCls, Pro
                 o.path(lin + "_loss").asDouble());
     }
 
-    /** A plain-text table for the terminal. */
+    /**
+     * A plain-text table for the terminal.
+     *
+     * @return the table, lines ended by the platform's line separator
+     */
     public String toTable() {
         StringBuilder b = new StringBuilder();
         b.append(String.format(Locale.ROOT, "Probe on %d train / %d test images, %d classes; features: %s "

@@ -23,13 +23,25 @@ import java.util.function.ToDoubleFunction;
  * [...]}, "linear": {...}, "knn_cls": ..., "linear_mean": ...}, "random_init": {...}, "raw_pixels":
  * {"knn": ..., "linear": ...}}}}: the unsuffixed keys are the [cls ; mean] features, as in {@code
  * probe.json}.
+ *
+ * <p>Owns nothing but its heap data, and is not changed after {@link #of}: several threads may
+ * read it.
  */
 public final class ProbeSpread {
 
     /** The file name {@code cae pretrain --seeds N} writes. */
     public static final String FILE = "probe-seeds.json";
 
-    /** Mean, sample standard deviation (0 for one value), minimum, maximum and the values. */
+    /**
+     * Mean, sample standard deviation (0 for one value), minimum, maximum and the values. The
+     * record does not copy {@code values}; it is safe to share while nobody changes that array.
+     *
+     * @param mean the mean of the values
+     * @param sd the sample standard deviation, 0 for one value
+     * @param min the smallest value
+     * @param max the largest value
+     * @param values the values, one per run, in the order of the results
+     */
     public record Stat(double mean, double sd, double min, double max, double[] values) {
 
         static Stat of(double[] v) {
@@ -50,7 +62,15 @@ public final class ProbeSpread {
         }
     }
 
-    /** One row: an encoder's scores with one kind of feature. */
+    /**
+     * One row: an encoder's scores with one kind of feature. A plain value, safe to share between
+     * threads.
+     *
+     * @param encoder "pretrained", "random_init" or "raw_pixels"
+     * @param features "cls_mean", "cls", "mean" or "pixels"
+     * @param knn the spread of the k-NN test accuracy
+     * @param linear the spread of the linear probe's test accuracy
+     */
     public record Row(String encoder, String features, Stat knn, Stat linear) {}
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -69,7 +89,13 @@ public final class ProbeSpread {
         add("raw_pixels", "pixels", ProbeResult::rawPixels);
     }
 
-    /** The spread over the given results (at least one; all from the same data and probe settings). */
+    /**
+     * The spread over the given results (at least one; all from the same data and probe settings).
+     *
+     * @param results the probe results, one per seed
+     * @return the spread; a feature kind missing from any result has no row
+     * @throws IllegalArgumentException when {@code results} is empty
+     */
     public static ProbeSpread of(List<ProbeResult> results) {
         if (results.isEmpty()) {
             throw new IllegalArgumentException("no probe results to summarize");
@@ -77,11 +103,23 @@ public final class ProbeSpread {
         return new ProbeSpread(results);
     }
 
+    /**
+     * Every row, encoders in the order pretrained, random init, raw pixels.
+     *
+     * @return the spread's own list; not to be changed
+     */
     public List<Row> rows() {
         return rows;
     }
 
-    /** The row of an encoder ("pretrained", "random_init", "raw_pixels") and features ("mean", "cls", "cls_mean", "pixels"). */
+    /**
+     * The row of an encoder ("pretrained", "random_init", "raw_pixels") and features ("mean", "cls", "cls_mean", "pixels").
+     *
+     * @param encoder the encoder's name
+     * @param features the kind of features
+     * @return the row
+     * @throws IllegalArgumentException when there is no such row
+     */
     public Row row(String encoder, String features) {
         for (Row r : rows) {
             if (r.encoder().equals(encoder) && r.features().equals(features)) {
@@ -108,6 +146,11 @@ public final class ProbeSpread {
         return Stat.of(v);
     }
 
+    /**
+     * The spread as {@code probe-seeds.json} holds it (see the class comment).
+     *
+     * @return a new JSON object
+     */
     public ObjectNode toJson() {
         ObjectNode root = JSON.createObjectNode();
         root.put("runs", results.size());
@@ -135,6 +178,12 @@ public final class ProbeSpread {
         }
     }
 
+    /**
+     * Writes {@link #toJson()} to {@code file} (for instance {@value #FILE}).
+     *
+     * @param file the file, replaced when it exists; missing parent folders are created
+     * @throws IOException when the file cannot be written
+     */
     public void write(Path file) throws IOException {
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null) {
@@ -143,7 +192,11 @@ public final class ProbeSpread {
         Files.writeString(file, JSON.writeValueAsString(toJson()) + "\n");
     }
 
-    /** A plain-text table: accuracy in percent, mean ± standard deviation [min, max]. */
+    /**
+     * A plain-text table: accuracy in percent, mean ± standard deviation [min, max].
+     *
+     * @return the table, lines ended by the platform's line separator
+     */
     public String toTable() {
         StringBuilder b = new StringBuilder();
         b.append(String.format(Locale.ROOT, "Probe over %d seeds: mean ± sample standard deviation [min, max], test "

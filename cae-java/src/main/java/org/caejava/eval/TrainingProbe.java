@@ -29,10 +29,16 @@ import org.caejava.data.Dataset;
  * TrainingListener probe = new TrainingProbe(model, train, test, train.size() / batch, 1,
  *         TrainingProbe.defaults().withLog(System.out::println), metricsLog::append);
  * }</pre>
+ *
+ * <p>A probe holds its subsets' indices and labels and its points on the Java heap; it does not
+ * own the model or the datasets. It is used by one thread at a time: as a listener, the training
+ * thread.
  */
 public final class TrainingProbe implements TrainingListener {
 
+    /** Training images of the default subset. */
     public static final int DEFAULT_TRAIN = 2000;
+    /** Test images of the default subset. */
     public static final int DEFAULT_TEST = 1000;
     /** The features compared: the cls token and the mean patch token side by side. */
     public static final String FEATURES = "cls_mean";
@@ -54,12 +60,18 @@ public final class TrainingProbe implements TrainingListener {
     private final List<KnnPoint> points = new ArrayList<>();
     private boolean failed;
 
-    /** The default options: {@value #DEFAULT_TRAIN} training and {@value #DEFAULT_TEST} test images, k = 20. */
+    /**
+     * The default options: {@value #DEFAULT_TRAIN} training and {@value #DEFAULT_TEST} test images, k = 20.
+     *
+     * @return {@link ProbeOptions#defaults()} with those limits
+     */
     public static ProbeOptions defaults() {
         return ProbeOptions.defaults().withLimits(DEFAULT_TRAIN, DEFAULT_TEST);
     }
 
     /**
+     * A probe of {@code model}; draws the subsets and reads their labels now.
+     *
      * @param model         the model being trained
      * @param train         the labeled training images (loaded without augmentation)
      * @param test          the labeled test images
@@ -67,6 +79,8 @@ public final class TrainingProbe implements TrainingListener {
      * @param everyEpochs   probe every this many epochs (>= 1), and at the last step
      * @param options       k, batch size, subset limits and seed, and the log (l2 and the optimizer are not used)
      * @param sink          receives every result
+     * @throws IllegalArgumentException when a count is out of range, a subset is empty, or an image
+     *     of a subset has no label
      */
     public TrainingProbe(CaeModel model, Dataset train, Dataset test, long stepsPerEpoch, int everyEpochs,
             ProbeOptions options, Consumer<KnnPoint> sink) {
@@ -96,7 +110,13 @@ public final class TrainingProbe implements TrainingListener {
         classes = ProbeReport.classCount(train, test, yTrain, yTest);
     }
 
-    /** Whether the probe runs after {@code step} of {@code totalSteps}: at every interval's end and the last step. */
+    /**
+     * Whether the probe runs after {@code step} of {@code totalSteps}: at every interval's end and the last step.
+     *
+     * @param step the steps completed
+     * @param totalSteps the steps of the run
+     * @return true when a point is due
+     */
     public boolean due(long step, long totalSteps) {
         return step > 0 && (step % interval == 0 || step == totalSteps);
     }
@@ -119,7 +139,14 @@ public final class TrainingProbe implements TrainingListener {
                 100 * p.accuracy(), p.seconds()));
     }
 
-    /** Probes the model as it is now and records the result as the point of {@code step}. */
+    /**
+     * Probes the model as it is now and records the result as the point of {@code step}. Runs
+     * while no training step does: it uses the model.
+     *
+     * @param step the steps completed, for the point
+     * @return the point
+     * @throws org.caejava.api.CaeException when the native encoder fails
+     */
     public KnnPoint probe(long step) {
         long t0 = System.nanoTime();
         FeatureMatrix trainFeatures = FeatureExtractor.encode(model, train, trainIdx, batchSize).clsMean();
@@ -132,7 +159,11 @@ public final class TrainingProbe implements TrainingListener {
         return p;
     }
 
-    /** The points of this probe so far, in order. */
+    /**
+     * The points of this probe so far, in order.
+     *
+     * @return a copy of the points
+     */
     public List<KnnPoint> points() {
         return List.copyOf(points);
     }

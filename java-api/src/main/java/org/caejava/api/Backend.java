@@ -1,6 +1,6 @@
 package org.caejava.api;
 
-/** Where a context computes. */
+/** Where a context computes. Constants only: owns nothing, immutable, safe to use from any thread. */
 public enum Backend {
     /** fp32 kernels on the CPU (OpenBLAS GEMM, OpenMP); the numerical reference. */
     CPU(0),
@@ -15,6 +15,11 @@ public enum Backend {
         this.code = code;
     }
 
+    /**
+     * The number the C ABI uses for this backend ({@code cae_backend}).
+     *
+     * @return 0 for CPU, 1 for CUDA, 2 for AUTO
+     */
     public int code() {
         return code;
     }

@@ -1,6 +1,6 @@
 package org.caejava.api;
 
-/** Where a tensor's elements live. */
+/** Where a tensor's elements live. Constants only: owns nothing, immutable, safe to use from any thread. */
 public enum Location {
     /** Host memory: plain off-heap memory of a Java arena, or page-locked memory of a context. */
     HOST,

@@ -34,6 +34,9 @@ import org.caejava.bindings.cae_memory_stats;
  * {@code $XDG_CACHE_HOME/cae-java}, else {@code ~/.cache/cae-java}). It is loaded with
  * {@link System#load}, so the generated bindings find its symbols through the loader lookup.
  * A library whose ABI version differs from the bindings' is refused.
+ *
+ * <p>Static methods only, safe to call from any thread: loading happens once, under a lock. The
+ * loaded library stays for the life of the process; the extracted copy stays in the cache folder.
  */
 public final class NativeLibrary {
 
@@ -41,7 +44,14 @@ public final class NativeLibrary {
 
     private NativeLibrary() {}
 
-    /** Loads libcae if not yet loaded and returns where it was loaded from. */
+    /**
+     * Loads libcae if not yet loaded and returns where it was loaded from.
+     *
+     * @return the path of the loaded library file
+     * @throws IllegalStateException when no library is found or its ABI version differs from the
+     *     bindings'
+     * @throws java.io.UncheckedIOException when the packed library cannot be extracted
+     */
     public static Path load() {
         Path p = loadedPath;
         if (p != null) {
@@ -65,13 +75,23 @@ public final class NativeLibrary {
         }
     }
 
-    /** The JSON description of the loaded library's build (version, BLAS, CUDA, compiler). */
+    /**
+     * The JSON description of the loaded library's build (version, BLAS, CUDA, compiler).
+     *
+     * @return a JSON object, as text
+     */
     public static String buildInfo() {
         load();
         return CaeNative.cae_build_info().getString(0);
     }
 
-    /** Whether {@code backend} is compiled in and usable here, with the reason. */
+    /**
+     * Whether {@code backend} is compiled in and usable here, with the reason.
+     *
+     * @param backend the backend to ask about
+     * @return what libcae answers
+     * @throws CaeException when the query fails
+     */
     public static BackendInfo backendInfo(Backend backend) {
         load();
         try (Arena arena = Arena.ofConfined()) {
@@ -82,7 +102,12 @@ public final class NativeLibrary {
         }
     }
 
-    /** The CUDA devices libcae can use; empty without CUDA, driver or device. */
+    /**
+     * The CUDA devices libcae can use; empty without CUDA, driver or device.
+     *
+     * @return the devices in ordinal order, an unmodifiable list
+     * @throws CaeException when a device query fails
+     */
     public static List<DeviceInfo> devices() {
         load();
         try (Arena arena = Arena.ofConfined()) {
@@ -102,7 +127,12 @@ public final class NativeLibrary {
         }
     }
 
-    /** What libcae holds right now, process-wide. */
+    /**
+     * What libcae holds right now, process-wide.
+     *
+     * @return a snapshot of the counts
+     * @throws CaeException when the query fails
+     */
     public static MemoryStats memoryStats() {
         load();
         try (Arena arena = Arena.ofConfined()) {

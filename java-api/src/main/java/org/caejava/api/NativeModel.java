@@ -24,6 +24,11 @@ import org.caejava.bindings.cae_tensor;
  * <p>The configuration travels as a map from the official CAE argument names ({@code img_size},
  * {@code embed_dim}, ...) to numbers, exactly the fields of {@code cae_model_config}. One thread at
  * a time may use a model; {@link #trainStep} allocates nothing per call.
+ *
+ * <p>A model owns its native handle ({@code cae_model}: parameters, gradients, optimizer state and
+ * workspaces in the context's memory) and the small off-heap argument structs its calls reuse;
+ * {@link #close()} frees them. It does not own its context, which must stay open while the model
+ * is used, nor the tensors passed to it.
  */
 public final class NativeModel implements AutoCloseable {
 
@@ -71,6 +76,13 @@ public final class NativeModel implements AutoCloseable {
     /**
      * Creates a model of the given configuration (official names; fields left out keep the
      * CAE-base defaults) with the official initialization drawn from {@code seed}.
+     *
+     * @param context the open context the model computes in
+     * @param config official CAE field names to values; integer fields need integral values
+     * @param seed the seed of the initial weights
+     * @return a new open model, to be closed by the caller
+     * @throws IllegalArgumentException for an unknown field, or a fractional value for an integer field
+     * @throws CaeException when libcae refuses the configuration or runs out of memory
      */
     public static NativeModel create(Context context, Map<String, ? extends Number> config, long seed) {
         Objects.requireNonNull(context, "context");
@@ -88,7 +100,11 @@ public final class NativeModel implements AutoCloseable {
         }
     }
 
-    /** The names of the configuration fields, in declaration order. */
+    /**
+     * The names of the configuration fields, in declaration order.
+     *
+     * @return the official names {@link #create} accepts
+     */
     public static List<String> configFields() {
         List<String> names = new ArrayList<>();
         for (MemoryLayout m : cae_model_config.layout().memberLayouts()) {
@@ -97,21 +113,40 @@ public final class NativeModel implements AutoCloseable {
         return names;
     }
 
-    /** The configuration as the library holds it: official name to Integer or Float. */
+    /**
+     * The configuration as the library holds it: official name to Integer or Float.
+     *
+     * @return every field, in declaration order, as an unmodifiable map
+     */
     public Map<String, Number> config() {
         return config;
     }
 
+    /**
+     * The context the model computes in.
+     *
+     * @return the context given to {@link #create}
+     */
     public Context context() {
         return context;
     }
 
-    /** Every parameter in the official order. */
+    /**
+     * Every parameter in the official order.
+     *
+     * @return an unmodifiable list, indexed by {@link ParamInfo#index()}
+     */
     public List<ParamInfo> parameters() {
         return params;
     }
 
-    /** The parameter called {@code name}. */
+    /**
+     * The parameter called {@code name}.
+     *
+     * @param name the official CAE name
+     * @return the parameter
+     * @throws IllegalArgumentException when the model has no parameter of that name
+     */
     public ParamInfo parameter(String name) {
         Integer i = indexByName.get(name);
         if (i == null) {
@@ -120,17 +155,41 @@ public final class NativeModel implements AutoCloseable {
         return params.get(i);
     }
 
+    /**
+     * Whether the model has a parameter called {@code name}.
+     *
+     * @param name the official CAE name
+     * @return true when {@link #parameter(String)} would find it
+     */
     public boolean hasParameter(String name) {
         return indexByName.containsKey(name);
     }
 
-    /** Copies a parameter slot into {@code dst} (exactly numel floats of host memory). */
+    /**
+     * Copies a parameter slot into {@code dst} (numel floats of host memory).
+     *
+     * @param p the parameter
+     * @param slot which of its arrays
+     * @param dst host memory of at least {@code p.numel()} floats; the first numel are written
+     * @throws IllegalArgumentException when {@code dst} is too small
+     * @throws CaeException when the native copy fails
+     * @throws IllegalStateException when the model or its context is closed
+     */
     public void read(ParamInfo p, Slot slot, MemorySegment dst) {
         checkSize(p, dst);
         Native.check(CaeNative.cae_model_read(handle(), p.index(), slot.ordinal(), dst, p.numel()),
                 "reading " + slot + " of " + p.name());
     }
 
+    /**
+     * A parameter slot, copied into a new array.
+     *
+     * @param p the parameter
+     * @param slot which of its arrays
+     * @return {@code p.numel()} floats, row-major
+     * @throws CaeException when the native copy fails
+     * @throws IllegalStateException when the model or its context is closed
+     */
     public float[] read(ParamInfo p, Slot slot) {
         try (Arena call = Arena.ofConfined()) {
             MemorySegment tmp = call.allocate(ValueLayout.JAVA_FLOAT, p.numel());
@@ -139,13 +198,32 @@ public final class NativeModel implements AutoCloseable {
         }
     }
 
-    /** Copies {@code src} (exactly numel floats of host memory) into a parameter slot. */
+    /**
+     * Copies {@code src} (numel floats of host memory) into a parameter slot.
+     *
+     * @param p the parameter
+     * @param slot which of its arrays
+     * @param src host memory of at least {@code p.numel()} floats; the first numel are read
+     * @throws IllegalArgumentException when {@code src} is too small
+     * @throws CaeException when the native copy fails
+     * @throws IllegalStateException when the model or its context is closed
+     */
     public void write(ParamInfo p, Slot slot, MemorySegment src) {
         checkSize(p, src);
         Native.check(CaeNative.cae_model_write(handle(), p.index(), slot.ordinal(), src, p.numel()),
                 "writing " + slot + " of " + p.name());
     }
 
+    /**
+     * Copies an array into a parameter slot.
+     *
+     * @param p the parameter
+     * @param slot which of its arrays
+     * @param src at least {@code p.numel()} floats, row-major; the first numel are used
+     * @throws IllegalArgumentException when {@code src} is too short
+     * @throws CaeException when the native copy fails
+     * @throws IllegalStateException when the model or its context is closed
+     */
     public void write(ParamInfo p, Slot slot, float[] src) {
         try (Arena call = Arena.ofConfined()) {
             write(p, slot, call.allocateFrom(ValueLayout.JAVA_FLOAT, src));
@@ -155,6 +233,13 @@ public final class NativeModel implements AutoCloseable {
     /**
      * One training step: forward, backward, clip, AdamW. images F32 [B, C, H, W] (normalized),
      * mask U8 [B, N] (1 = masked, the same count per row); host or device tensors.
+     *
+     * @param images the batch, F32 [B, C, H, W], normalized
+     * @param mask the masked patches, U8 [B, N]
+     * @param o this step's options
+     * @return the losses, the gradient norm and the timings of the step
+     * @throws CaeException when a shape or dtype does not fit the model, or the backend fails
+     * @throws IllegalStateException when the model, its context or a tensor's memory is closed
      */
     public StepResult trainStep(Tensor images, Tensor mask, StepOptions o) {
         return trainStep(images, mask, o, 0, 0);
@@ -165,6 +250,17 @@ public final class NativeModel implements AutoCloseable {
      * batchOffset + B)} of a global batch of {@code globalBatch} rows split over the ranks of the
      * model's {@link Communicator} (stochastic depth draws follow the global row). With a
      * communicator of more than one rank, every rank must call this for every step.
+     *
+     * @param images this process's rows of the batch, F32 [B, C, H, W], normalized
+     * @param mask the masked patches of those rows, U8 [B, N]
+     * @param o this step's options
+     * @param batchOffset the global row of this process's first image
+     * @param globalBatch the rows of the global batch over all ranks; 0 for a batch of this
+     *     process alone
+     * @return the losses, the gradient norm and the timings of the step
+     * @throws CaeException when a shape or dtype does not fit the model, the backend fails or a
+     *     collective fails
+     * @throws IllegalStateException when the model, its context or a tensor's memory is closed
      */
     public StepResult trainStep(Tensor images, Tensor mask, StepOptions o, long batchOffset, long globalBatch) {
         MemorySegment h = handle();
@@ -182,6 +278,10 @@ public final class NativeModel implements AutoCloseable {
     /**
      * From the next step on, gradients and losses are averaged over the ranks of {@code comm}
      * (null: this process alone). The model keeps the native communicator alive while attached.
+     *
+     * @param comm the communicator, or null
+     * @throws CaeException when libcae refuses the communicator
+     * @throws IllegalStateException when the model, its context or the communicator is closed
      */
     public void setCommunicator(Communicator comm) {
         MemorySegment h = handle();
@@ -190,12 +290,24 @@ public final class NativeModel implements AutoCloseable {
         communicator = comm;
     }
 
-    /** The communicator attached by {@link #setCommunicator}, or null. */
+    /**
+     * The communicator attached by {@link #setCommunicator}, or null.
+     *
+     * @return the attached communicator, or null when none is
+     */
     public Communicator communicator() {
         return communicator;
     }
 
-    /** Losses and gradients (readable in {@link Slot#GRAD}) without an update or stochastic depth, in fp32. */
+    /**
+     * Losses and gradients (readable in {@link Slot#GRAD}) without an update or stochastic depth, in fp32.
+     *
+     * @param images the batch, F32 [B, C, H, W], normalized
+     * @param mask the masked patches, U8 [B, N]
+     * @return the losses, the gradient norm and the timings
+     * @throws CaeException when a shape or dtype does not fit the model, or the backend fails
+     * @throws IllegalStateException when the model, its context or a tensor's memory is closed
+     */
     public StepResult computeGradients(Tensor images, Tensor mask) {
         return computeGradients(images, mask, StepOptions.defaults().withDropPath(false));
     }
@@ -203,6 +315,13 @@ public final class NativeModel implements AutoCloseable {
     /**
      * Losses and gradients without an update, at the precision and with the stochastic depth
      * (drop path, seed, step) of {@code o}; its optimizer settings are not used.
+     *
+     * @param images the batch, F32 [B, C, H, W], normalized
+     * @param mask the masked patches, U8 [B, N]
+     * @param o the precision and stochastic-depth settings
+     * @return the losses, the gradient norm and the timings
+     * @throws CaeException when a shape or dtype does not fit the model, or the backend fails
+     * @throws IllegalStateException when the model, its context or a tensor's memory is closed
      */
     public StepResult computeGradients(Tensor images, Tensor mask, StepOptions o) {
         MemorySegment h = handle();
@@ -217,6 +336,12 @@ public final class NativeModel implements AutoCloseable {
     /**
      * Encoder features of whole images: {@code cls} and {@code mean} F32 [B, D] receive the cls
      * token and the mean patch token after the encoder's final LayerNorm; either may be null.
+     *
+     * @param images the batch, F32 [B, C, H, W], normalized
+     * @param cls receives the cls tokens, F32 [B, D]; or null
+     * @param mean receives the mean patch tokens, F32 [B, D]; or null
+     * @throws CaeException when a shape or dtype does not fit the model, or the backend fails
+     * @throws IllegalStateException when the model, its context or a tensor's memory is closed
      */
     public void encode(Tensor images, Tensor cls, Tensor mean) {
         MemorySegment h = handle();
@@ -231,7 +356,15 @@ public final class NativeModel implements AutoCloseable {
                 mean == null ? MemorySegment.NULL : out1Arg), "encoding images " + images);
     }
 
-    /** The decoder's predictions for the masked patches: pred F32 [B, Nm, patch*patch*C]. */
+    /**
+     * The decoder's predictions for the masked patches: pred F32 [B, Nm, patch*patch*C].
+     *
+     * @param images the batch, F32 [B, C, H, W], normalized
+     * @param mask the masked patches, U8 [B, N], Nm of them per row
+     * @param pred receives the predicted pixels, F32 [B, Nm, patch*patch*C]
+     * @throws CaeException when a shape or dtype does not fit the model, or the backend fails
+     * @throws IllegalStateException when the model, its context or a tensor's memory is closed
+     */
     public void predict(Tensor images, Tensor mask, Tensor pred) {
         MemorySegment h = handle();
         images.describe(imagesArg);
@@ -240,10 +373,16 @@ public final class NativeModel implements AutoCloseable {
         Native.check(CaeNative.cae_predict(h, imagesArg, maskArg, out0Arg), "predicting images " + images);
     }
 
+    /**
+     * Whether the model is still open.
+     *
+     * @return false once {@link #close()} was called
+     */
     public boolean isOpen() {
         return arena.scope().isAlive();
     }
 
+    /** Frees the native model and its argument structs. Calling it again does nothing. */
     @Override
     public void close() {
         if (arena.scope().isAlive()) {

@@ -1,6 +1,9 @@
 package org.caejava.api;
 
-/** Which array of a model parameter to read or write. */
+/**
+ * Which array of a model parameter to read or write. Constants only: owns nothing, immutable, safe
+ * to use from any thread.
+ */
 public enum Slot {
     /** The parameter itself. */
     VALUE,

@@ -20,6 +20,11 @@ import org.caejava.bindings.cae_tensor;
  * <p>Element access ({@link #getFloat}, {@link #setFloat}, ...) works on host tensors; device
  * tensors are read and written through copies ({@link #copyFrom(float[])}, {@link
  * #toFloatArray()}, {@link #copyFrom(Tensor)}, {@link #to}).
+ *
+ * <p>A {@code Tensor} object never changes (dtype, shape and memory are fixed), but its elements
+ * are not synchronized: a write at the same time as another read or write needs the caller's own
+ * synchronization. A tensor of a confined arena is usable only from that arena's thread; device
+ * and page-locked tensors follow their context's rule of one thread at a time.
  */
 public final class Tensor {
 
@@ -51,7 +56,16 @@ public final class Tensor {
 
     // ---------------------------------------------------------------- creation
 
-    /** A zero-filled host tensor in {@code arena}. */
+    /**
+     * A zero-filled host tensor in {@code arena}.
+     *
+     * @param arena the arena that owns the memory; closing it frees the tensor
+     * @param dtype the element type
+     * @param shape the dimensions, none negative
+     * @return the new tensor
+     * @throws IllegalArgumentException when a dimension is negative
+     * @throws ArithmeticException when the element count overflows a long
+     */
     public static Tensor allocate(Arena arena, DType dtype, long... shape) {
         Objects.requireNonNull(arena, "arena");
         long[] s = checkShape(shape);
@@ -59,7 +73,17 @@ public final class Tensor {
         return new Tensor(dtype, s, new HostMemory(arena.allocate(Math.max(bytes, 1), 64), null), 0);
     }
 
-    /** A zero-filled host tensor in page-locked memory of {@code context}, owned by {@code arena}. */
+    /**
+     * A zero-filled host tensor in page-locked memory of {@code context}, owned by {@code arena}.
+     *
+     * @param context the open context whose memory it is
+     * @param arena the arena that owns the memory; closing it frees the tensor
+     * @param dtype the element type
+     * @param shape the dimensions, none negative
+     * @return the new tensor
+     * @throws CaeException when the allocation fails
+     * @throws IllegalArgumentException when a dimension is negative
+     */
     public static Tensor allocatePinned(Context context, Arena arena, DType dtype, long... shape) {
         long[] s = checkShape(shape);
         long bytes = numel(s) * dtype.byteSize();
@@ -79,7 +103,17 @@ public final class Tensor {
         return new Tensor(dtype, s, new HostMemory(owned, context), 0);
     }
 
-    /** A zero-filled tensor in the device memory of {@code context}, owned by {@code arena}. */
+    /**
+     * A zero-filled tensor in the device memory of {@code context}, owned by {@code arena}.
+     *
+     * @param context the open context whose memory it is
+     * @param arena the arena that owns the memory; closing it frees the tensor
+     * @param dtype the element type
+     * @param shape the dimensions, none negative
+     * @return the new tensor
+     * @throws CaeException when the allocation fails
+     * @throws IllegalArgumentException when a dimension is negative
+     */
     public static Tensor allocateDevice(Context context, Arena arena, DType dtype, long... shape) {
         long[] s = checkShape(shape);
         long bytes = numel(s) * dtype.byteSize();
@@ -88,7 +122,18 @@ public final class Tensor {
         return new Tensor(dtype, s, new DeviceMemory(owned, Math.max(bytes, 1), context), 0);
     }
 
-    /** A tensor of {@code location} in {@code context}: device memory or page-locked host memory. */
+    /**
+     * A tensor of {@code location} in {@code context}: device memory or page-locked host memory.
+     *
+     * @param context the open context whose memory it is
+     * @param location {@link Location#DEVICE} for device memory, {@link Location#HOST} for
+     *     page-locked host memory
+     * @param arena the arena that owns the memory; closing it frees the tensor
+     * @param dtype the element type
+     * @param shape the dimensions, none negative
+     * @return the new zero-filled tensor
+     * @throws CaeException when the allocation fails
+     */
     public static Tensor allocate(Context context, Location location, Arena arena, DType dtype, long... shape) {
         return location == Location.DEVICE ? allocateDevice(context, arena, dtype, shape)
                 : allocatePinned(context, arena, dtype, shape);
@@ -97,6 +142,12 @@ public final class Tensor {
     /**
      * A tensor over existing host memory (for instance a memory-mapped file), without copying.
      * The tensor lives as long as the segment's scope.
+     *
+     * @param segment off-heap memory of at least the tensor's byte size, row-major elements
+     * @param dtype the element type
+     * @param shape the dimensions, none negative
+     * @return a tensor over the first bytes of {@code segment}
+     * @throws IllegalArgumentException when the segment is on the Java heap or too small
      */
     public static Tensor wrap(MemorySegment segment, DType dtype, long... shape) {
         Objects.requireNonNull(segment, "segment");
@@ -112,26 +163,60 @@ public final class Tensor {
         return new Tensor(dtype, s, new HostMemory(segment, null), 0);
     }
 
-    /** A new F32 host tensor holding {@code data}. */
+    /**
+     * A new F32 host tensor holding {@code data}.
+     *
+     * @param arena the arena that owns the memory; closing it frees the tensor
+     * @param data the elements, row-major
+     * @param shape the dimensions, none negative
+     * @return the new tensor
+     * @throws IllegalArgumentException when {@code data} does not hold exactly the shape's elements
+     */
     public static Tensor of(Arena arena, float[] data, long... shape) {
         return of(arena, DType.F32, data, shape);
     }
 
-    /** A new F32 or BF16 host tensor holding {@code data} (rounded to nearest even for BF16). */
+    /**
+     * A new F32 or BF16 host tensor holding {@code data} (rounded to nearest even for BF16).
+     *
+     * @param arena the arena that owns the memory; closing it frees the tensor
+     * @param dtype F32 or BF16
+     * @param data the elements, row-major
+     * @param shape the dimensions, none negative
+     * @return the new tensor
+     * @throws IllegalArgumentException when {@code data} does not hold exactly the shape's elements
+     * @throws IllegalStateException for another dtype
+     */
     public static Tensor of(Arena arena, DType dtype, float[] data, long... shape) {
         Tensor t = allocate(arena, dtype, shape);
         t.copyFrom(data);
         return t;
     }
 
-    /** A new U8 host tensor holding {@code data}. */
+    /**
+     * A new U8 host tensor holding {@code data}.
+     *
+     * @param arena the arena that owns the memory; closing it frees the tensor
+     * @param data the elements, row-major
+     * @param shape the dimensions, none negative
+     * @return the new tensor
+     * @throws IllegalArgumentException when {@code data} does not hold exactly the shape's elements
+     */
     public static Tensor of(Arena arena, byte[] data, long... shape) {
         Tensor t = allocate(arena, DType.U8, shape);
         t.copyFrom(data);
         return t;
     }
 
-    /** A new I32 host tensor holding {@code data}. */
+    /**
+     * A new I32 host tensor holding {@code data}.
+     *
+     * @param arena the arena that owns the memory; closing it frees the tensor
+     * @param data the elements, row-major
+     * @param shape the dimensions, none negative
+     * @return the new tensor
+     * @throws IllegalArgumentException when {@code data} does not hold exactly the shape's elements
+     */
     public static Tensor of(Arena arena, int[] data, long... shape) {
         Tensor t = allocate(arena, DType.I32, shape);
         t.copyFrom(data);
@@ -140,35 +225,77 @@ public final class Tensor {
 
     // ---------------------------------------------------------------- properties
 
+    /**
+     * The element type.
+     *
+     * @return the dtype
+     */
     public DType dtype() {
         return dtype;
     }
 
+    /**
+     * The dimensions, row-major.
+     *
+     * @return a copy of the shape
+     */
     public long[] shape() {
         return shape.clone();
     }
 
+    /**
+     * The number of dimensions.
+     *
+     * @return the rank; 0 for a scalar
+     */
     public int rank() {
         return shape.length;
     }
 
+    /**
+     * The length of one dimension.
+     *
+     * @param dim the dimension, from 0 to {@link #rank()} - 1
+     * @return its length
+     * @throws IndexOutOfBoundsException when {@code dim} is out of range
+     */
     public long size(int dim) {
         return shape[checkDim(dim)];
     }
 
+    /**
+     * The number of elements.
+     *
+     * @return the product of the dimensions; 1 for a scalar
+     */
     public long numel() {
         return numel;
     }
 
+    /**
+     * The size of the elements in bytes.
+     *
+     * @return {@link #numel()} times the dtype's byte size
+     */
     public long byteSize() {
         return numel * dtype.byteSize();
     }
 
+    /**
+     * Where the elements live.
+     *
+     * @return {@link Location#DEVICE} for device memory, {@link Location#HOST} for host memory
+     *     (page-locked or not)
+     */
     public Location location() {
         return storage instanceof DeviceMemory ? Location.DEVICE : Location.HOST;
     }
 
-    /** The context of device or pinned memory; null for plain host memory. */
+    /**
+     * The context of device or pinned memory; null for plain host memory.
+     *
+     * @return the context, or null
+     */
     public Context context() {
         return switch (storage) {
             case HostMemory h -> h.context();
@@ -176,7 +303,11 @@ public final class Tensor {
         };
     }
 
-    /** True while the memory is not freed (its arena is open). */
+    /**
+     * True while the memory is not freed (its arena is open).
+     *
+     * @return whether the tensor can be used; for a device tensor, also whether its context is open
+     */
     public boolean isAlive() {
         return switch (storage) {
             case HostMemory h -> h.segment().scope().isAlive();
@@ -184,24 +315,46 @@ public final class Tensor {
         };
     }
 
-    /** The host memory of this tensor (exactly {@link #byteSize()} bytes). Host tensors only. */
+    /**
+     * The host memory of this tensor (exactly {@link #byteSize()} bytes). Host tensors only.
+     *
+     * @return a slice of the memory, valid as long as the tensor
+     * @throws IllegalStateException for a device tensor or freed memory
+     */
     public MemorySegment segment() {
         return host().asSlice(offset, byteSize());
     }
 
-    /** The cae_buffer handle and byte offset of a device tensor, for the wrappers of this library. */
+    /**
+     * The cae_buffer handle of a device tensor, for the wrappers of this library; the tensor starts
+     * at {@link #byteOffset()} in it.
+     *
+     * @return the native buffer handle, valid as long as the tensor
+     * @throws IllegalStateException for a host tensor, freed memory or a closed context
+     */
     public MemorySegment deviceBuffer() {
         return device().buffer();
     }
 
-    /** Byte offset of this tensor in its device buffer or host segment. */
+    /**
+     * Byte offset of this tensor in its device buffer or host segment.
+     *
+     * @return the offset in bytes; 0 unless the tensor is a slice or row of another
+     */
     public long byteOffset() {
         return offset;
     }
 
     // ---------------------------------------------------------------- views
 
-    /** The same elements with another shape; one dimension may be -1 (inferred). */
+    /**
+     * The same elements with another shape; one dimension may be -1 (inferred).
+     *
+     * @param newShape the dimensions, with the same number of elements
+     * @return a view sharing this tensor's memory
+     * @throws IllegalArgumentException when the element counts differ or a dimension is invalid
+     * @throws IllegalStateException when the memory is freed
+     */
     public Tensor view(long... newShape) {
         long[] s = newShape.clone();
         int infer = -1;
@@ -229,7 +382,16 @@ public final class Tensor {
         return new Tensor(dtype, s, storage, offset);
     }
 
-    /** Rows {@code [from, to)} of dimension 0. */
+    /**
+     * Rows {@code [from, to)} of dimension 0.
+     *
+     * @param from the first row
+     * @param to one past the last row
+     * @return a view sharing this tensor's memory
+     * @throws IndexOutOfBoundsException when the range is outside dimension 0
+     * @throws IllegalArgumentException for a scalar tensor
+     * @throws IllegalStateException when the memory is freed
+     */
     public Tensor slice(long from, long to) {
         if (shape.length == 0) {
             throw new IllegalArgumentException("cannot slice a scalar tensor");
@@ -243,7 +405,15 @@ public final class Tensor {
         return new Tensor(dtype, s, storage, offset + from * rowBytes());
     }
 
-    /** Row {@code index} of dimension 0, with that dimension dropped. */
+    /**
+     * Row {@code index} of dimension 0, with that dimension dropped.
+     *
+     * @param index the row
+     * @return a view sharing this tensor's memory, of rank one less
+     * @throws IndexOutOfBoundsException when {@code index} is outside dimension 0
+     * @throws IllegalArgumentException for a scalar tensor
+     * @throws IllegalStateException when the memory is freed
+     */
     public Tensor select(long index) {
         if (shape.length == 0) {
             throw new IllegalArgumentException("cannot select from a scalar tensor");
@@ -255,6 +425,15 @@ public final class Tensor {
 
     // ---------------------------------------------------------------- element access (host)
 
+    /**
+     * One element as a float: F32 as is, BF16 widened, U8 and I32 converted. Host tensors only.
+     *
+     * @param index one index per dimension
+     * @return the element
+     * @throws IndexOutOfBoundsException when an index is out of range
+     * @throws IllegalArgumentException when the number of indices is not the rank
+     * @throws IllegalStateException for a device tensor or freed memory
+     */
     public float getFloat(long... index) {
         long i = flatIndex(index);
         return switch (dtype) {
@@ -265,6 +444,15 @@ public final class Tensor {
         };
     }
 
+    /**
+     * Sets one element of an F32 or BF16 host tensor (rounded to nearest even for BF16).
+     *
+     * @param value the new value
+     * @param index one index per dimension
+     * @throws IndexOutOfBoundsException when an index is out of range
+     * @throws IllegalArgumentException when the number of indices is not the rank
+     * @throws IllegalStateException for another dtype, a device tensor or freed memory
+     */
     public void setFloat(float value, long... index) {
         long i = flatIndex(index);
         switch (dtype) {
@@ -274,7 +462,15 @@ public final class Tensor {
         }
     }
 
-    /** Integer element of an I32 or U8 (0..255) tensor. */
+    /**
+     * Integer element of an I32 or U8 (0..255) tensor. Host tensors only.
+     *
+     * @param index one index per dimension
+     * @return the element
+     * @throws IndexOutOfBoundsException when an index is out of range
+     * @throws IllegalArgumentException when the number of indices is not the rank
+     * @throws IllegalStateException for another dtype, a device tensor or freed memory
+     */
     public int getInt(long... index) {
         long i = flatIndex(index);
         return switch (dtype) {
@@ -284,6 +480,16 @@ public final class Tensor {
         };
     }
 
+    /**
+     * Sets one element of an I32 or U8 host tensor.
+     *
+     * @param value the new value; 0 to 255 for U8
+     * @param index one index per dimension
+     * @throws IndexOutOfBoundsException when an index is out of range
+     * @throws IllegalArgumentException when the number of indices is not the rank, or the value
+     *     does not fit a U8 element
+     * @throws IllegalStateException for another dtype, a device tensor or freed memory
+     */
     public void setInt(int value, long... index) {
         long i = flatIndex(index);
         switch (dtype) {
@@ -300,7 +506,14 @@ public final class Tensor {
 
     // ---------------------------------------------------------------- bulk copies
 
-    /** Copies all elements from {@code src} (F32, or BF16 rounded to nearest even). */
+    /**
+     * Copies all elements from {@code src} (F32, or BF16 rounded to nearest even).
+     *
+     * @param src exactly {@link #numel()} values, row-major
+     * @throws IllegalArgumentException when the length differs from {@link #numel()}
+     * @throws IllegalStateException for another dtype or freed memory
+     * @throws CaeException when the copy to device memory fails
+     */
     public void copyFrom(float[] src) {
         requireLength(src.length);
         if (dtype != DType.F32 && dtype != DType.BF16) {
@@ -317,21 +530,41 @@ public final class Tensor {
         });
     }
 
-    /** Copies all elements from {@code src} into a U8 tensor. */
+    /**
+     * Copies all elements from {@code src} into a U8 tensor.
+     *
+     * @param src exactly {@link #numel()} bytes, row-major
+     * @throws IllegalArgumentException when the length differs from {@link #numel()}
+     * @throws IllegalStateException for another dtype or freed memory
+     * @throws CaeException when the copy to device memory fails
+     */
     public void copyFrom(byte[] src) {
         requireLength(src.length);
         requireDType(DType.U8, "copyFrom(byte[])");
         writeThroughHost(staging -> MemorySegment.copy(src, 0, staging, ValueLayout.JAVA_BYTE, 0, src.length));
     }
 
-    /** Copies all elements from {@code src} into an I32 tensor. */
+    /**
+     * Copies all elements from {@code src} into an I32 tensor.
+     *
+     * @param src exactly {@link #numel()} values, row-major
+     * @throws IllegalArgumentException when the length differs from {@link #numel()}
+     * @throws IllegalStateException for another dtype or freed memory
+     * @throws CaeException when the copy to device memory fails
+     */
     public void copyFrom(int[] src) {
         requireLength(src.length);
         requireDType(DType.I32, "copyFrom(int[])");
         writeThroughHost(staging -> MemorySegment.copy(src, 0, staging, I32, 0, src.length));
     }
 
-    /** The elements as floats (F32, BF16 widened, U8 and I32 converted). */
+    /**
+     * The elements as floats (F32, BF16 widened, U8 and I32 converted).
+     *
+     * @return a new array of {@link #numel()} values, row-major
+     * @throws IllegalStateException when the memory is freed or too large for an array
+     * @throws CaeException when the copy from device memory fails
+     */
     public float[] toFloatArray() {
         float[] out = new float[arrayLength()];
         readThroughHost(h -> {
@@ -357,7 +590,13 @@ public final class Tensor {
         return out;
     }
 
-    /** The bytes of a U8 tensor. */
+    /**
+     * The bytes of a U8 tensor.
+     *
+     * @return a new array of {@link #numel()} bytes, row-major
+     * @throws IllegalStateException for another dtype, freed memory, or a tensor too large for an array
+     * @throws CaeException when the copy from device memory fails
+     */
     public byte[] toByteArray() {
         requireDType(DType.U8, "toByteArray()");
         byte[] out = new byte[arrayLength()];
@@ -365,7 +604,13 @@ public final class Tensor {
         return out;
     }
 
-    /** The elements of an I32 tensor. */
+    /**
+     * The elements of an I32 tensor.
+     *
+     * @return a new array of {@link #numel()} values, row-major
+     * @throws IllegalStateException for another dtype, freed memory, or a tensor too large for an array
+     * @throws CaeException when the copy from device memory fails
+     */
     public int[] toIntArray() {
         requireDType(DType.I32, "toIntArray()");
         int[] out = new int[arrayLength()];
@@ -376,6 +621,12 @@ public final class Tensor {
     /**
      * Copies {@code src} into this tensor: host or device on either side, same dtype and shape.
      * Device-to-device copies need both tensors in the same context.
+     *
+     * @param src the tensor to copy from
+     * @throws IllegalArgumentException when dtype or shape differ, or two device tensors belong to
+     *     different contexts
+     * @throws IllegalStateException when either tensor's memory is freed
+     * @throws CaeException when a native copy fails
      */
     public void copyFrom(Tensor src) {
         Objects.requireNonNull(src, "src");
@@ -413,21 +664,40 @@ public final class Tensor {
         }
     }
 
-    /** A copy of this tensor in plain host memory of {@code arena}. */
+    /**
+     * A copy of this tensor in plain host memory of {@code arena}.
+     *
+     * @param arena the arena that owns the copy
+     * @return the new host tensor
+     * @throws CaeException when the copy from device memory fails
+     */
     public Tensor toHost(Arena arena) {
         Tensor t = allocate(arena, dtype, shape);
         t.copyFrom(this);
         return t;
     }
 
-    /** A copy of this tensor in {@code location} of {@code context}, owned by {@code arena}. */
+    /**
+     * A copy of this tensor in {@code location} of {@code context}, owned by {@code arena}.
+     *
+     * @param context the open context whose memory the copy is in
+     * @param location device memory or page-locked host memory
+     * @param arena the arena that owns the copy
+     * @return the new tensor
+     * @throws CaeException when the allocation or the copy fails
+     */
     public Tensor to(Context context, Location location, Arena arena) {
         Tensor t = allocate(context, location, arena, dtype, shape);
         t.copyFrom(this);
         return t;
     }
 
-    /** Sets every element to zero. */
+    /**
+     * Sets every element to zero.
+     *
+     * @throws IllegalStateException when the memory is freed
+     * @throws CaeException when filling device memory fails
+     */
     public void zero() {
         ensureAlive();
         long bytes = byteSize();
@@ -459,7 +729,12 @@ public final class Tensor {
 
     // ---------------------------------------------------------------- bf16
 
-    /** Rounds a float to bfloat16 (round to nearest, ties to even; NaN stays NaN). */
+    /**
+     * Rounds a float to bfloat16 (round to nearest, ties to even; NaN stays NaN).
+     *
+     * @param f the value
+     * @return the 16 bits of the bfloat16
+     */
     public static short floatToBf16(float f) {
         int bits = Float.floatToRawIntBits(f);
         if (Float.isNaN(f)) {
@@ -469,6 +744,12 @@ public final class Tensor {
         return (short) ((bits + rounding) >>> 16);
     }
 
+    /**
+     * Widens a bfloat16 to the float of the same value (exact).
+     *
+     * @param h the 16 bits of the bfloat16
+     * @return the value as a float
+     */
     public static float bf16ToFloat(short h) {
         return Float.intBitsToFloat((h & 0xFFFF) << 16);
     }
