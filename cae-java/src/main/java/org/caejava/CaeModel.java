@@ -336,6 +336,21 @@ public final class CaeModel implements AutoCloseable {
     }
 
     /**
+     * Keeps the weights and starts training over: AdamW's moments are zeroed and the state goes
+     * back to step 0 with the given run seed (for a new pretraining that starts from these weights).
+     *
+     * @param seed the run seed of the new training
+     */
+    public void startOver(long seed) {
+        for (ParamInfo p : model.parameters()) {
+            float[] zeros = new float[Math.toIntExact(p.numel())];
+            model.write(p, Slot.EXP_AVG, zeros);
+            model.write(p, Slot.EXP_AVG_SQ, zeros);
+        }
+        setState(new TrainingState(0, 0, 0, seed));
+    }
+
+    /**
      * Every parameter in the official order.
      *
      * @return an unmodifiable list

@@ -190,6 +190,11 @@ final class PretrainCommand implements Callable<Integer> {
             + "(default 600; 0: never).")
     long rankTimeout;
 
+    @Option(names = "--init", paramLabel = "CHECKPOINT", description = "Start a new pretraining from these "
+            + "weights: a checkpoint, or only the model's tensors under the official names with the configuration "
+            + "in the metadata (a converted PyTorch checkpoint, for instance); AdamW starts fresh at step 0.")
+    Path init;
+
     @Option(names = "--seeds", paramLabel = "N", defaultValue = "1", description = "Train N times, with seeds "
             + "--seed .. --seed + N - 1, into DIR/seed-S folders, and print the probe's mean, spread and range over "
             + "them (written to " + ProbeSpread.FILE + ") (default ${DEFAULT-VALUE}).")
@@ -251,6 +256,13 @@ final class PretrainCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), outDir + " already holds a run (" + CHECKPOINT
                     + "): continue it with --resume, or choose another --out");
         }
+        if (init != null && resume != null) {
+            throw new ParameterException(spec.commandLine(), "--init starts a new run and --resume continues one: "
+                    + "give one of them");
+        }
+        if (init != null && !Files.isRegularFile(init)) {
+            throw new ParameterException(spec.commandLine(), "--init: no checkpoint at " + init);
+        }
         // Checked before anything is written (a resumed run's come from its run.json).
         where.parsedBackend();
         precisionOption.validate();
@@ -268,7 +280,7 @@ final class PretrainCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--seeds cannot be combined with --resume: resume each "
                     + "seed's run (its folder seed-N) on its own");
         }
-        CaeConfig config = chooseConfig(resumeFrom);
+        CaeConfig config = chooseConfig(resumeFrom != null ? resumeFrom : init);
         Files.createDirectories(outDir);
 
         // The data: the training split (augmented) and, where there is one, a labeled test split.
@@ -342,7 +354,7 @@ final class PretrainCommand implements Callable<Integer> {
 
         try (Context ctx = where.open(runSeed, comm)) {
             CaeModel model = resumeFrom != null ? CaeModel.load(ctx, resumeFrom)
-                    : CaeModel.create(ctx, config, runSeed);
+                    : init != null ? initialized(ctx, config, runSeed) : CaeModel.create(ctx, config, runSeed);
             try (model; MetricsLog metrics = root ? MetricsLog.open(outDir, model.state().step()) : null) {
                 Precision precision = precisionOption.resolve(ctx.backend());
                 stdout.printf("cae pretrain: %s, %s matrix products%n  data: %s (%d training images%s)%n  model: %s%n"
@@ -363,6 +375,9 @@ final class PretrainCommand implements Callable<Integer> {
                 }
                 if (resumeFrom != null) {
                     stdout.printf("  resuming from step %d (%s)%n", model.state().step(), resumeFrom);
+                }
+                if (init != null) {
+                    stdout.printf("  starting from the weights of %s%n", init);
                 }
                 stdout.flush();
                 boolean stopped = train(model, precision, train, test, masks, b, total, peakLr, runSeed,
@@ -503,6 +518,19 @@ final class PretrainCommand implements Callable<Integer> {
         return flip != null ? a.withFlipProbability(flip) : a;
     }
 
+    /** The weights of --init in a model of {@code config}, with a fresh optimizer at step 0. */
+    private CaeModel initialized(Context ctx, CaeConfig config, long runSeed) throws IOException {
+        CaeModel m = CaeModel.load(ctx, init, config);
+        if (!m.config().equals(config)) {
+            String held = describe(m.config());
+            m.close();
+            throw new ParameterException(spec.commandLine(), "--init: " + init + " holds a model of " + held
+                    + ", not the one asked for (" + describe(config) + ")");
+        }
+        m.startOver(runSeed);
+        return m;
+    }
+
     private CaeConfig chooseConfig(Path resumeFrom) throws IOException {
         if (model != null && model.config != null) {
             return CaeConfig.read(model.config);
@@ -585,6 +613,9 @@ final class PretrainCommand implements Callable<Integer> {
         m.put("precision", precisionOption.requested());
         m.put("threads", where.threads);
         m.put("ranks", comm.size());
+        if (init != null) {
+            m.put("init", init.toString());
+        }
         m.put("config", config.toNative());
         return m;
     }

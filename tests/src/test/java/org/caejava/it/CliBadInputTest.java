@@ -42,6 +42,11 @@ class CliBadInputTest {
 
     /** A batch file with images F32 [b, c, s, s] and a mask U8 [b, n] from {@code mask}. */
     Path batch(String name, long[] imageShape, String imageDtype, byte[] mask, long[] maskShape) throws Exception {
+        return batch(dir, name, imageShape, imageDtype, mask, maskShape);
+    }
+
+    static Path batch(Path dir, String name, long[] imageShape, String imageDtype, byte[] mask, long[] maskShape)
+            throws Exception {
         Random r = new Random(1);
         long numel = 1;
         for (long d : imageShape) {
