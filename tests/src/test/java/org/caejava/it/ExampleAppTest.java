@@ -18,8 +18,8 @@ import org.junit.jupiter.api.io.TempDir;
  * does, reusing the native build) into a local repository that holds no org.caejava artifact
  * before, with their sources and Javadoc jars and libcae inside the API jar; then
  * {@code tests/example-app}, a project with its own POM that knows this repository only by its
- * Maven coordinates, builds against them and runs: it trains a few steps on its own off-heap
- * images and encodes some.
+ * Maven coordinates, builds against them and runs on the module path: it trains a few steps on
+ * its own off-heap images and encodes some.
  */
 class ExampleAppTest {
 
@@ -73,6 +73,8 @@ class ExampleAppTest {
         assertTrue(out.contains("example: cpu:") || out.contains("example: cuda"), out);
         assertTrue(out.contains("trained 8 steps"), out);
         assertTrue(out.contains("encoded 8 images into cls [8, 64] and mean [8, 64] features"), out);
+        assertTrue(out.contains("the library ran on the module path, as module org.caejava"), out);
+        assertTrue(!out.contains("restricted method"), "native access is enabled for the modules that need it: " + out);
     }
 
     static void copyTree(Path from, Path to) throws IOException {

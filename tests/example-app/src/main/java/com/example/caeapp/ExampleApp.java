@@ -47,6 +47,9 @@ public final class ExampleApp {
                         Files.size(saved), java.util.Arrays.toString(f.cls().shape()),
                         java.util.Arrays.toString(f.mean().shape()));
                 Files.delete(saved);
+                Module lib = CaeTrainer.class.getModule();
+                System.out.println("example: the library ran " + (lib.isNamed() ? "on the module path, as module "
+                        + lib.getName() : "on the class path"));
             }
         }
     }
