@@ -280,6 +280,21 @@ def cmd_init(args):
     save_file({n: f32(p) for n, p in model.named_parameters()}, args.out, meta)
 
 
+def cmd_official(args):
+    """A checkpoint as the official CAE training code saves it: torch.save of a dict with the
+    state dict under "model" (with DistributedDataParallel's "module." prefix), the optimizer's
+    state, the epoch and the training args (an argparse.Namespace); and, beside it, the same
+    parameters under their official names as safetensors (OUT.safetensors) to compare with."""
+    cfg = parse_config_arg(args.config)
+    model = build_model(cfg, args.seed)
+    opt = make_optimizer(model, 1e-3)
+    state = {"module." + k: v for k, v in model.state_dict().items()}
+    train_args = argparse.Namespace(model="cae_custom", lr=1e-3, epochs=3, batch_size=64, seed=args.seed)
+    torch.save({"model": state, "optimizer": opt.state_dict(), "epoch": 3, "args": train_args}, args.out)
+    save_file({n: f32(p) for n, p in model.named_parameters()}, args.out + ".safetensors",
+              {"config": cfg.to_json(), "seed": str(args.seed)})
+
+
 def cmd_batch(args):
     cfg = parse_config_arg(args.config)
     images, mask = make_batch(cfg, args.batch, args.masked, args.seed)
@@ -569,6 +584,12 @@ def build_parser():
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("official", help="write a checkpoint in the official training code's .pth layout")
+    p.add_argument("--config", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_official)
 
     p = sub.add_parser("batch", help="write random images and masks")
     p.add_argument("--config", required=True)
