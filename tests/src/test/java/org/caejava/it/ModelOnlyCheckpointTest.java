@@ -15,8 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A checkpoint that holds only the model's tensors under the official names and its
  * configuration (no AdamW moments, no step), as a converted PyTorch checkpoint does, works in
- * every command that reads a model: probe, export, grad, and pretrain --init, which starts a new
- * run from its weights.
+ * every command that reads a model: probe, export, grad, encoding from Java, and pretrain --init,
+ * which starts a new run from its weights.
  */
 class ModelOnlyCheckpointTest {
 
@@ -61,6 +61,18 @@ class ModelOnlyCheckpointTest {
         assertEquals(0, export.exit(), export.output());
         try (SafetensorsFile e = SafetensorsFile.open(encoder)) {
             assertTrue(e.contains("encoder.blocks.1.attn.qkv.weight"), e.entries().toString());
+        }
+
+        // encode, from Java.
+        try (org.caejava.api.Context ctx = org.caejava.api.Context.builder().backend(org.caejava.api.Backend.CPU)
+                .threads(1).build(); java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined();
+                org.caejava.CaeModel m = org.caejava.CaeModel.load(ctx, modelOnly)) {
+            assertEquals(0, m.state().step());
+            org.caejava.api.Tensor images = org.caejava.api.Tensor.allocate(arena, org.caejava.api.DType.F32, 3, 1, 28,
+                    28);
+            org.caejava.Features f = m.encode(images, arena);
+            assertArrayEquals(new long[] {3, 32}, f.cls().shape());
+            assertArrayEquals(new long[] {3, 32}, f.mean().shape());
         }
 
         Path batch = CliBadInputTest.batch(dir, "batch", new long[] {2, 1, 28, 28}, "F32",
