@@ -192,12 +192,7 @@ class DataParallelCliTest {
         Path log = dir.resolve("stopped.log");
         Process job = mpirun(log, pretrain(out, "150", "--checkpoint-every", "5"));
         Path checkpoint = out.resolve("checkpoint.safetensors");
-        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
-        while (!Files.exists(checkpoint) && job.isAlive() && System.nanoTime() < deadline) {
-            Thread.sleep(50);
-        }
-        assertTrue(job.isAlive(), "the job ended before it could be stopped: " + Files.readString(log));
-        ProcessHandle rank1 = rank(job, 1).orElseThrow(() -> new AssertionError("no rank 1 under " + job.pid()));
+        ProcessHandle rank1 = rankOnceTraining(job, checkpoint, log, 1);
         rank1.destroy();  // SIGTERM to rank 1 only: both ranks must stop at the same step
         assertTrue(job.waitFor(2, TimeUnit.MINUTES), "the job did not stop: " + Files.readString(log));
         String first = Files.readString(log);
@@ -228,12 +223,7 @@ class DataParallelCliTest {
         Path log = dir.resolve("killed.log");
         Process job = mpirun(log, pretrain(out, "100000", "--checkpoint-every", "5"));
         Path checkpoint = out.resolve("checkpoint.safetensors");
-        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
-        while (!Files.exists(checkpoint) && job.isAlive() && System.nanoTime() < deadline) {
-            Thread.sleep(50);
-        }
-        assertTrue(job.isAlive(), "the job ended early: " + Files.readString(log));
-        rank(job, 1).orElseThrow(() -> new AssertionError("no rank 1")).destroyForcibly();  // SIGKILL
+        rankOnceTraining(job, checkpoint, log, 1).destroyForcibly();  // SIGKILL
         long killed = System.nanoTime();
         assertTrue(job.waitFor(60, TimeUnit.SECONDS), "the job went on after a rank died: " + Files.readString(log));
         System.out.printf("the job ended %.1f s after rank 1 was killed%n", (System.nanoTime() - killed) / 1e9);
@@ -252,12 +242,7 @@ class DataParallelCliTest {
         Path log = dir.resolve("hung.log");
         Process job = mpirun(log, pretrain(out, "100000", "--checkpoint-every", "5", "--rank-timeout", "5"));
         Path checkpoint = out.resolve("checkpoint.safetensors");
-        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
-        while (!Files.exists(checkpoint) && job.isAlive() && System.nanoTime() < deadline) {
-            Thread.sleep(50);
-        }
-        assertTrue(job.isAlive(), "the job ended early: " + Files.readString(log));
-        ProcessHandle rank1 = rank(job, 1).orElseThrow(() -> new AssertionError("no rank 1"));
+        ProcessHandle rank1 = rankOnceTraining(job, checkpoint, log, 1);
         new ProcessBuilder("kill", "-STOP", Long.toString(rank1.pid())).start().waitFor();  // hangs, alive
         long hung = System.nanoTime();
         assertTrue(job.waitFor(90, TimeUnit.SECONDS), "the job waited for the hung rank: " + Files.readString(log));
@@ -283,6 +268,16 @@ class DataParallelCliTest {
         assertTrue(r.output().contains("rank 1 was started with a different run than rank 0: "), r.output());
         assertTrue(r.output().contains("seed 2 here, 1 on rank 0"), r.output());
         assertTrue(!Files.exists(out.resolve("checkpoint.safetensors")), "nothing trained");
+    }
+
+    /** Rank {@code rank}'s JVM, once the job has written its first checkpoint (and is still running). */
+    static ProcessHandle rankOnceTraining(Process job, Path checkpoint, Path log, int rank) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
+        while (!Files.exists(checkpoint) && job.isAlive() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertTrue(job.isAlive(), "the job ended before its first checkpoint: " + Files.readString(log));
+        return rank(job, rank).orElseThrow(() -> new AssertionError("no rank " + rank + " under " + job.pid()));
     }
 
     /** The JVM of rank {@code rank} under an mpirun process (from its OMPI_COMM_WORLD_RANK). */
