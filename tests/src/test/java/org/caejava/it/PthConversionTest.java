@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * An official-layout PyTorch checkpoint ({@code tests/reference/goldens/official_tiny.pth}: the
+ * An official-layout PyTorch checkpoint ({@code tests/reference/official/official_tiny.pth}: the
  * reference model's state dict under "model" with DistributedDataParallel's "module." prefix,
  * optimizer state, epoch and the training args, written by torch.save) converts with
  * {@code scripts/pth_to_safetensors.py} (here without PyTorch: the script reads the archive
@@ -20,7 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class PthConversionTest {
 
-    static final Path GOLDENS = CliEndToEndTest.ROOT.resolve("tests/reference/goldens");
+    static final Path OFFICIAL = CliEndToEndTest.ROOT.resolve("tests/reference/official");
 
     @TempDir
     Path dir;
@@ -30,8 +30,8 @@ class PthConversionTest {
         Path converted = dir.resolve("converted.safetensors");
         Path log = dir.resolve("convert.log");
         Process p = new ProcessBuilder("python3", CliEndToEndTest.ROOT.resolve("scripts/pth_to_safetensors.py").toString(),
-                GOLDENS.resolve("official_tiny.pth").toString(), converted.toString(), "--config",
-                GOLDENS.resolve("official_tiny.json").toString()).redirectErrorStream(true).redirectOutput(log.toFile())
+                OFFICIAL.resolve("official_tiny.pth").toString(), converted.toString(), "--config",
+                OFFICIAL.resolve("official_tiny.json").toString()).redirectErrorStream(true).redirectOutput(log.toFile())
                 .start();
         assertTrue(p.waitFor(2, TimeUnit.MINUTES));
         String out = Files.readString(log);
@@ -39,7 +39,7 @@ class PthConversionTest {
         assertTrue(out.contains("tensors from"), out);
 
         int compared = 0;
-        try (SafetensorsFile want = SafetensorsFile.open(GOLDENS.resolve("official_tiny.pth.safetensors"));
+        try (SafetensorsFile want = SafetensorsFile.open(OFFICIAL.resolve("official_tiny.pth.safetensors"));
                 SafetensorsFile got = SafetensorsFile.open(converted)) {
             for (SafetensorsFile.Entry e : want.entries()) {
                 assertTrue(got.contains(e.name()), "converted file lacks " + e.name());
