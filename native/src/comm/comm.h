@@ -42,7 +42,7 @@ std::unique_ptr<Communicator> make_single_communicator();
 std::unique_ptr<Communicator> make_mpi_communicator(const void* mpi_comm);
 
 // Whether the environment says this process was started by an MPI launcher (mpirun, srun) in a
-// job of more than one process; `size` gets the job's size when known.
-bool launched_by_mpi(int* size);
+// job of more than one process.
+bool launched_by_mpi();
 
 }  // namespace cae

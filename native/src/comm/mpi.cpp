@@ -238,16 +238,12 @@ std::unique_ptr<Communicator> make_mpi_communicator(const void* mpi_comm) {
     return std::make_unique<MpiCommunicator>(mpi_comm);
 }
 
-bool launched_by_mpi(int* size) {
-    // Open MPI's mpirun, then PMI/PMIx launchers (srun, hydra), then a Slurm job step.
+bool launched_by_mpi() {
+    // Open MPI's mpirun, then PMI launchers (srun, hydra), then a Slurm job step.
     for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"}) {
         int n = env_int(name);
-        if (n > 0) {
-            if (size != nullptr) *size = n;
-            return n > 1;
-        }
+        if (n > 0) return n > 1;
     }
-    if (size != nullptr) *size = 1;
     return false;
 }
 

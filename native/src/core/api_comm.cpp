@@ -36,7 +36,7 @@ CAE_API cae_status cae_comm_create(cae_comm_kind kind, cae_comm** out) {
         *out = nullptr;
         CAE_REQUIRE(kind == CAE_COMM_AUTO || kind == CAE_COMM_SINGLE || kind == CAE_COMM_MPI, "kind is ", kind,
                     ", expected CAE_COMM_AUTO (0), CAE_COMM_SINGLE (1) or CAE_COMM_MPI (2)");
-        if (kind == CAE_COMM_AUTO) kind = cae::launched_by_mpi(nullptr) ? CAE_COMM_MPI : CAE_COMM_SINGLE;
+        if (kind == CAE_COMM_AUTO) kind = cae::launched_by_mpi() ? CAE_COMM_MPI : CAE_COMM_SINGLE;
         *out = kind == CAE_COMM_MPI ? register_comm(cae::make_mpi_communicator(nullptr), CAE_COMM_MPI)
                                     : register_comm(cae::make_single_communicator(), CAE_COMM_SINGLE);
     });

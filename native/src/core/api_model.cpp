@@ -399,6 +399,13 @@ cae::StepOptions step_options(const cae_step_options& o) {
     return so;
 }
 
+// This process's B rows must lie inside the global batch they are a share of.
+void check_rows(const cae::StepOptions& so, int64_t B) {
+    CAE_REQUIRE(so.global_batch == 0 || so.batch_offset + B <= so.global_batch, "the batch of ", B,
+                " images at options->batch_offset ", so.batch_offset, " passes the end of options->global_batch ",
+                so.global_batch);
+}
+
 }  // namespace
 
 CAE_API cae_status cae_train_step(cae_model* model, const cae_tensor* images, const cae_tensor* mask,
@@ -411,9 +418,7 @@ CAE_API cae_status cae_train_step(cae_model* model, const cae_tensor* images, co
         const cae::StepOptions so = step_options(*options);
         ModelHandle& h = handle_of(model);
         BatchArgs batch = check_batch(h, images, mask);
-        CAE_REQUIRE(so.global_batch == 0 || so.batch_offset + batch.B <= so.global_batch, "the batch of ", batch.B,
-                    " images at options->batch_offset ", so.batch_offset, " passes the end of options->global_batch ",
-                    so.global_batch);
+        check_rows(so, batch.B);
         cae::StepOutput out = h.impl->step(batch.images, batch.mask.data(), batch.B, so);
         fill_result(result, out, h.impl->dims().align_weight, ms_since(t0));
     });
@@ -447,9 +452,7 @@ CAE_API cae_status cae_compute_gradients_with_options(cae_model* model, const ca
         so.update = false;
         ModelHandle& h = handle_of(model);
         BatchArgs batch = check_batch(h, images, mask);
-        CAE_REQUIRE(so.global_batch == 0 || so.batch_offset + batch.B <= so.global_batch, "the batch of ", batch.B,
-                    " images at options->batch_offset ", so.batch_offset, " passes the end of options->global_batch ",
-                    so.global_batch);
+        check_rows(so, batch.B);
         cae::StepOutput out = h.impl->step(batch.images, batch.mask.data(), batch.B, so);
         fill_result(result, out, h.impl->dims().align_weight, ms_since(t0));
     });

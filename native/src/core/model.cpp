@@ -247,7 +247,7 @@ void Model::upload_indices(StepBuffers& sb, const uint8_t* mask) {
 }
 
 std::vector<float> Model::drop_scales(uint64_t seed, uint64_t stream, int64_t step, int64_t depth, int64_t B,
-                                      int64_t offset, int64_t global_batch) const {
+                                      int64_t offset) const {
     // Per-sample keep/(1-p) scales [depth, 2 branches, B]; rates spaced linearly 0..rate over the
     // stack as torch.linspace(0, rate, depth). Row b draws as row offset + b of the global batch.
     std::vector<float> s(static_cast<size_t>(depth * 2 * B), 1.0f);
@@ -258,7 +258,7 @@ std::vector<float> Model::drop_scales(uint64_t seed, uint64_t stream, int64_t st
         const double keep = 1.0 - p;
         for (int64_t branch = 0; branch < 2; ++branch) {
             Rng rng(seed, static_cast<uint64_t>(step), stream * 4096 + static_cast<uint64_t>(l * 2 + branch));
-            for (int64_t g = 0; g < offset + B && g < std::max(global_batch, B); ++g) {
+            for (int64_t g = 0; g < offset + B; ++g) {  // rows before this process's are drawn and skipped
                 const double kept = std::floor(keep + rng.uniform());
                 if (g >= offset) s[static_cast<size_t>((l * 2 + branch) * B + g - offset)] = static_cast<float>(kept / keep);
             }
@@ -290,11 +290,11 @@ void Model::encode_tokens(const float* emb, const int32_t* idx, int64_t B, int64
     be.layernorm_forward(out, mean, rstd, cur, w.p(table_.enc_norm_w), w.p(table_.enc_norm_b), B * T, D, d.ln_eps);
 }
 
-void Model::upload_drop_scales(StepBuffers& sb, uint64_t seed, int64_t step, int64_t offset, int64_t global_batch) {
+void Model::upload_drop_scales(StepBuffers& sb, uint64_t seed, int64_t step, int64_t offset) {
     Backend& be = backend();
     const ModelDims& d = dims_;
     auto upload = [&](float* dst, uint64_t stream, int64_t depth) {
-        std::vector<float> s = drop_scales(seed, stream, step, depth, sb.B, offset, global_batch);
+        std::vector<float> s = drop_scales(seed, stream, step, depth, sb.B, offset);
         if (!s.empty()) be.copy_to_device(dst, s.data(), s.size() * sizeof(float));
     };
     upload(sb.drop_enc, kEncoder, d.depth);
@@ -489,7 +489,7 @@ StepOutput Model::step(const float* images, const uint8_t* mask, int64_t B, cons
     if (o.precision == GemmPrecision::BF16) refresh_bf16_params();
     upload_indices(sb, mask);
     sb.drop_used = o.drop_path && dims_.drop_path > 0;
-    if (sb.drop_used) upload_drop_scales(sb, o.seed, o.adam.step, o.batch_offset, o.global_batch);
+    if (sb.drop_used) upload_drop_scales(sb, o.seed, o.adam.step, o.batch_offset);
     float scalars[3];
     if (forward_backward_recorded(sb, images, o.precision)) {
         be.copy_to_host(scalars, sb.scalars, sizeof(scalars));

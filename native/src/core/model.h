@@ -24,7 +24,8 @@ struct StepOptions {
     uint64_t seed = 0;       // stochastic depth draws depend on (seed, adam.step)
     GemmPrecision precision = GemmPrecision::FP32;  // of the linear layers' GEMMs
     // The rows of this step are rows [batch_offset, batch_offset + B) of a global batch of
-    // global_batch rows (0: the step's own batch), for stochastic depth draws.
+    // global_batch rows (0: the step's own batch): stochastic depth draws follow the global row;
+    // the global size is only checked.
     int64_t batch_offset = 0;
     int64_t global_batch = 0;
 };
@@ -73,7 +74,7 @@ private:
     float* slot_base(cae_slot slot) const;
     StepBuffers& step_buffers(int64_t B, int64_t Nm);
     void upload_indices(StepBuffers& sb, const uint8_t* mask);
-    void upload_drop_scales(StepBuffers& sb, uint64_t seed, int64_t step, int64_t offset, int64_t global_batch);
+    void upload_drop_scales(StepBuffers& sb, uint64_t seed, int64_t step, int64_t offset);
     // Sums the gradients and the losses (scalars: loss_main, loss_align on the host) over comm_'s
     // ranks, divides them by the rank count and recomputes the gradient norm into sb.scalars.
     void average_over_ranks(StepBuffers& sb, float* scalars);
@@ -92,9 +93,9 @@ private:
     void encode_tokens(const float* emb, const int32_t* idx, int64_t B, int64_t n_sel, const float* drops,
                        float* stream0, float* stream1, BlockActs& acts, BlockScratch& sc, float* out, float* mean,
                        float* rstd, GemmPrecision precision);
-    // Rows [offset, offset + B) of the scales of a batch of global_batch rows.
+    // Rows [offset, offset + B) of the scales of a global batch.
     std::vector<float> drop_scales(uint64_t seed, uint64_t stream, int64_t step, int64_t depth, int64_t B,
-                                   int64_t offset, int64_t global_batch) const;
+                                   int64_t offset) const;
 
     std::shared_ptr<Context> context_;
     cae_model_config config_;

@@ -3,7 +3,11 @@ package org.caejava;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.atomic.AtomicLong;
 import org.caejava.api.Backend;
 import org.caejava.api.Communicator;
 import org.caejava.api.Context;
@@ -152,10 +156,6 @@ public final class CaeTrainer {
         final Communicator comm = b.communicator;
         final int ranks = comm == null ? 1 : comm.size();
         final boolean root = comm == null || comm.isRoot();
-        if (batch % ranks != 0) {
-            throw new IllegalArgumentException("the batch of " + batch + " images cannot be split evenly over " + ranks
-                    + " ranks: choose a multiple of " + ranks);
-        }
         final BatchLoader.Share share = BatchLoader.Share.of(batch, comm == null ? 0 : comm.rank(), ranks);
         final long stepsPerEpoch = data.size() / batch;
         if (stepsPerEpoch < 1) {
@@ -193,10 +193,8 @@ public final class CaeTrainer {
 
         int consecutiveBad = 0;
         skippedSteps = 0;
-        final java.util.concurrent.atomic.AtomicLong progress = new java.util.concurrent.atomic.AtomicLong(
-                System.nanoTime());
-        final java.util.concurrent.atomic.AtomicLong progressStep = new java.util.concurrent.atomic.AtomicLong(
-                state.step());
+        final AtomicLong progress = new AtomicLong(System.nanoTime());
+        final AtomicLong progressStep = new AtomicLong(state.step());
         Thread watchdog = ranks > 1 && b.rankTimeout != null && !b.rankTimeout.isZero()
                 ? startWatchdog(comm, progress, progressStep, b.rankTimeout) : null;
         try (BatchLoader loader = new BatchLoader(ctx, data, masks, batch, share, seed, state.step(), total,
@@ -272,8 +270,7 @@ public final class CaeTrainer {
      * job through the communicator (from this thread while the training thread may be blocked in a
      * collective: the last resort MPI_Abort is meant for).
      */
-    private static Thread startWatchdog(Communicator comm, java.util.concurrent.atomic.AtomicLong progress,
-            java.util.concurrent.atomic.AtomicLong step, java.time.Duration timeout) {
+    private static Thread startWatchdog(Communicator comm, AtomicLong progress, AtomicLong step, Duration timeout) {
         Thread t = new Thread(() -> {
             try {
                 while (!Thread.currentThread().isInterrupted()) {
@@ -300,13 +297,13 @@ public final class CaeTrainer {
     }
 
     /** What must be equal on every rank of a data-parallel run, as text. */
-    private java.util.Map<String, String> describeRun(CaeModel model, Dataset data, int batch, long total, long seed,
+    private Map<String, String> describeRun(CaeModel model, Dataset data, int batch, long total, long seed,
             double lr, double minLr, long warmup, MaskGenerator masks, Precision precision) {
-        java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+        Map<String, String> m = new LinkedHashMap<>();
         m.put("config", model.config().toJson());
         m.put("state", model.state().toString());
         m.put("data", data.size() + " images of " + data.channels() + "x" + data.height() + "x" + data.width()
-                + ", content hash " + Long.toHexString(contentHash(data, seed)));
+                + ", content hash " + Long.toHexString(DataParallel.dataHash(data, seed)));
         m.put("batch", Integer.toString(batch));
         m.put("steps", Long.toString(total));
         m.put("seed", Long.toString(seed));
@@ -316,22 +313,6 @@ public final class CaeTrainer {
         m.put("drop path", Boolean.toString(b.dropPath));
         m.put("precision", precision.toString());
         return m;
-    }
-
-    /** A hash of the first and the last training image as loaded at epoch 0. */
-    private static long contentHash(Dataset data, long seed) {
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            java.lang.foreign.MemorySegment img = arena.allocate(data.floatsPerSample() * Float.BYTES, 64);
-            long h = 0xcbf29ce484222325L;
-            for (long index : new long[] {0, data.size() - 1}) {
-                data.load(index, 0, seed, img);
-                for (long i = 0; i < data.floatsPerSample(); i++) {
-                    h = (h ^ Float.floatToRawIntBits(img.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i)))
-                            * 0x100000001b3L;
-                }
-            }
-            return h;
-        }
     }
 
     private void saveCheckpoint(CaeModel model, long step) {
@@ -420,7 +401,7 @@ public final class CaeTrainer {
         private int prefetch = 4;
         private Communicator communicator;
         private long weightCheckEvery = 100;
-        private java.time.Duration rankTimeout = java.time.Duration.ofMinutes(10);
+        private Duration rankTimeout = Duration.ofMinutes(10);
 
         private Builder() {}
 
@@ -448,7 +429,7 @@ public final class CaeTrainer {
          * @param v the longest wait for a step; null or zero for no limit
          * @return this builder
          */
-        public Builder rankTimeout(java.time.Duration v) { rankTimeout = v; return this; }
+        public Builder rankTimeout(Duration v) { rankTimeout = v; return this; }
 
         /**
          * The context a new model is created in (not needed with {@link #model}).

@@ -12,6 +12,7 @@ import org.caejava.api.Communicator;
 import org.caejava.api.NativeModel;
 import org.caejava.api.ParamInfo;
 import org.caejava.api.Slot;
+import org.caejava.data.Dataset;
 
 /**
  * What keeps the ranks of a data-parallel run in step, beside the gradient averaging in libcae:
@@ -89,13 +90,35 @@ public final class DataParallel {
 
     /** A hash of every weight's bits. */
     public static long weightHash(NativeModel model) {
-        long h = 0xcbf29ce484222325L;
+        long h = FNV_OFFSET;
         for (ParamInfo p : model.parameters()) {
             for (float v : model.read(p, Slot.VALUE)) {
-                h = (h ^ Float.floatToRawIntBits(v)) * 0x100000001b3L;
+                h = mix(h, v);
             }
         }
         return h;
+    }
+
+    /** A hash of the first and the last training image as loaded at epoch 0 with the run's seed. */
+    public static long dataHash(Dataset data, long seed) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment img = arena.allocate(data.floatsPerSample() * Float.BYTES, 64);
+            long h = FNV_OFFSET;
+            for (long index : new long[] {0, data.size() - 1}) {
+                data.load(index, 0, seed, img);
+                for (long i = 0; i < data.floatsPerSample(); i++) {
+                    h = mix(h, img.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+                }
+            }
+            return h;
+        }
+    }
+
+    private static final long FNV_OFFSET = 0xcbf29ce484222325L;
+
+    /** One step of 64-bit FNV-1a over a float's bits. */
+    private static long mix(long h, float v) {
+        return (h ^ Float.floatToRawIntBits(v)) * 0x100000001b3L;
     }
 
     /** Throws {@link MismatchException} on every rank when any rank's weights differ from rank 0's. */
