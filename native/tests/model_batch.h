@@ -67,14 +67,15 @@ inline cae_model_config tiny_config() {
     return c;
 }
 
-// A CPU context and a model in it, destroyed together.
+// A context (CPU unless told) and a model in it, destroyed together.
 struct Fixture {
     cae_context* ctx = nullptr;
     cae_model* model = nullptr;
-    explicit Fixture(const cae_model_config& c, uint64_t seed = 7, int threads = 2) {
+    explicit Fixture(const cae_model_config& c, uint64_t seed = 7, int threads = 2,
+                     cae_backend backend = CAE_BACKEND_CPU) {
         cae_context_options o;
         cae_context_options_init(&o);
-        o.backend = CAE_BACKEND_CPU;
+        o.backend = backend;
         o.num_threads = threads;
         cae_context_create(&o, &ctx);
         cae_status s = cae_model_create(ctx, &c, seed, &model);

@@ -2,6 +2,8 @@
 // `mpirun -np 2` (the test_comm_mpi2 test): MPI's world, its collectives, and data-parallel
 // training: 20 steps of 2 ranks x 4 images against 20 steps of 1 process x 8 images on the same
 // batches (losses and final weights within fp32 tolerance, the ranks' weights bit-identical).
+// CAE_TEST_BACKEND=cuda runs the models on the CUDA backend (the emulated one in the emu tests);
+// CAE_TEST_REDUCTION names the gradient path the models must report (for example "NCCL").
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -25,6 +27,16 @@ std::vector<float> all_values(cae_model* m) {
         out.insert(out.end(), v.begin(), v.end());
     }
     return out;
+}
+
+cae_backend test_backend() {
+    const char* v = std::getenv("CAE_TEST_BACKEND");
+    return v != nullptr && std::string(v) == "cuda" ? CAE_BACKEND_CUDA : CAE_BACKEND_CPU;
+}
+
+std::string reduction_of(cae_model* m, cae_model_comm_info* info) {
+    harness::check(cae_model_query_comm(m, info) == CAE_OK, std::string("query the model's reduction: ") + cae_last_error());
+    return info->reduction;
 }
 
 bool launched() {
@@ -79,6 +91,10 @@ TEST_CASE("a model with a single communicator trains as one without") {
     cae_comm_create(CAE_COMM_SINGLE, &comm);
     harness::check(cae_model_set_comm(b.model, comm) == CAE_OK, "attach");
     cae_comm_destroy(comm);  // the model keeps it
+    cae_model_comm_info how;
+    harness::check(reduction_of(b.model, &how) == "none: one process" && how.ranks == 1 && how.on_device == 0,
+                   std::string("one rank reduces nothing: ") + how.reduction);
+    harness::check(cae_model_query_comm(b.model, nullptr) == CAE_ERR_INVALID_ARGUMENT, "NULL out refused");
     cae_step_options o;
     cae_step_options_init(&o);
     o.lr = 1e-3;
@@ -160,8 +176,23 @@ TEST_CASE("data parallel: 20 steps of ranks x 4 images equal 20 steps of one pro
     cae_comm_query(comm, &info);
     const int64_t rows = 4, global = rows * info.size;
     cae_model_config c = tiny_config();  // stochastic depth on: its draws must follow the global rows
-    Fixture ref(c, 11), dp(c, 11);
-    cae_model_set_comm(dp.model, comm);
+    Fixture ref(c, 11, 2, test_backend()), dp(c, 11, 2, test_backend());
+    if (cae_model_set_comm(dp.model, comm) != CAE_OK) {
+        harness::fail(std::string("attach: ") + cae_last_error());
+        cae_comm_destroy(comm);
+        return;
+    }
+    cae_model_comm_info how;
+    const std::string reduction = reduction_of(dp.model, &how);
+    std::printf("    rank %d sums gradients by %s\n", info.rank, reduction.c_str());
+    harness::check(how.ranks == info.size, "the model reports the communicator's ranks");
+    const char* expected = std::getenv("CAE_TEST_REDUCTION");
+    if (expected != nullptr) {
+        harness::check(reduction.find(expected) != std::string::npos,
+                       "the gradients are summed by " + reduction + ", expected " + expected);
+    } else {
+        harness::check(reduction.find("MPI on host memory") == 0 && how.on_device == 0, "MPI on host memory");
+    }
     cae_step_options o;
     cae_step_options_init(&o);
     o.lr = 2e-3;

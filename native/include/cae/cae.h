@@ -435,8 +435,22 @@ CAE_API cae_status cae_comm_abort(cae_comm* comm, int32_t code);
 
 /* Attaches a communicator to a model (NULL detaches): from then on cae_train_step averages the
  * gradients and losses over its ranks (the results' losses and grad_norm are those of the global
- * batch). cae_compute_gradients stays local to the calling process. */
+ * batch). cae_compute_gradients stays local to the calling process. Collective: every rank
+ * attaches its communicator of more than one rank at the same point. A model on a CUDA context
+ * then sums its gradients on the device with NCCL (opened at run time: CAE_NCCL_LIBRARY, else
+ * libnccl.so.2; its unique id broadcast over the communicator); when some rank cannot open NCCL
+ * 2.10 or later, every rank sums through host memory with MPI instead (cae_model_query_comm
+ * says which and why). CAE_ERR_COMM when NCCL opens but cannot connect the ranks. */
 CAE_API cae_status cae_model_set_comm(cae_model* model, cae_comm* comm);
+
+typedef struct cae_model_comm_info {
+    int32_t ranks;           /* ranks of the attached communicator; 1 when none is attached */
+    int32_t on_device;       /* 1 when the gradients are summed in device memory (NCCL) */
+    char reduction[512];     /* how: "none: one process", "MPI on host memory (Open MPI v4.1.4)",
+                              * "NCCL 2.21.5 on device memory", or the host path with the reason */
+} cae_model_comm_info;
+
+CAE_API cae_status cae_model_query_comm(const cae_model* model, cae_model_comm_info* out);
 
 /* ---------------------------------------------------------------- resource accounting */
 

@@ -32,6 +32,17 @@ public:
     virtual void abort(int code) = 0;
 };
 
+// Sums of device buffers between the ranks' devices (NCCL), queued in the order of the stream it
+// was made for. Every rank calls it with the same count, in the same order.
+class DeviceCommunicator {
+public:
+    virtual ~DeviceCommunicator() = default;
+    // "NCCL 2.21.5"
+    virtual std::string library() const = 0;
+    // In place, on device memory: data[i] = the mean over ranks of data[i].
+    virtual void allreduce_mean(float* data, int64_t count) = 0;
+};
+
 // A communicator of one process.
 std::unique_ptr<Communicator> make_single_communicator();
 
@@ -40,6 +51,12 @@ std::unique_ptr<Communicator> make_single_communicator();
 // points to an MPI_Comm of the caller's to duplicate instead of the world. Throws
 // CAE_ERR_UNSUPPORTED when no usable MPI library can be opened.
 std::unique_ptr<Communicator> make_mpi_communicator(const void* mpi_comm);
+
+// NCCL (the library at CAE_NCCL_LIBRARY, else libnccl.so.2) between the devices of `host`'s ranks,
+// working on `stream` (a cudaStream_t of the calling thread's current device); its unique id is
+// broadcast over `host`. Collective over `host`. When some rank cannot open a usable NCCL, every
+// rank gets nullptr and `why_not` says which ranks and why; a failure to connect throws CAE_ERR_COMM.
+std::unique_ptr<DeviceCommunicator> make_nccl_communicator(Communicator& host, void* stream, std::string* why_not);
 
 // Whether the environment says this process was started by an MPI launcher (mpirun, srun) in a
 // job of more than one process.

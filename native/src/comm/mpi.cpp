@@ -80,7 +80,8 @@ MpiApi& api() {
                 break;
             }
             const char* e = dlerror();
-            tried += cat(tried.empty() ? "" : "; ", n, ": ", e != nullptr ? e : "not found");
+            const std::string why = e != nullptr ? e : "not found";
+            tried += cat(tried.empty() ? "" : "; ", why.find(n) == std::string::npos ? cat(n, ": ", why) : why);
         }
         if (a.lib == nullptr) {
             error = cat("no MPI library could be opened (", tried,

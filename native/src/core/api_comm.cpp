@@ -121,3 +121,16 @@ CAE_API cae_status cae_model_set_comm(cae_model* model, cae_comm* comm) {
         model->impl->set_comm(comm->impl);
     });
 }
+
+CAE_API cae_status cae_model_query_comm(const cae_model* model, cae_model_comm_info* out) {
+    return cae::abi_guard("cae_model_query_comm", [&] {
+        cae::check_handle(model, cae::HandleKind::Model, "model");
+        CAE_REQUIRE(out != nullptr, "out is NULL");
+        std::memset(out, 0, sizeof(*out));
+        const cae::Model& m = *model->impl;
+        out->ranks = m.ranks();
+        out->on_device = m.reduces_on_device() ? 1 : 0;
+        const std::string& how = m.reduction();
+        std::memcpy(out->reduction, how.data(), std::min(how.size(), sizeof(out->reduction) - 1));
+    });
+}

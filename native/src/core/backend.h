@@ -17,6 +17,8 @@
 #include <memory>
 #include <string>
 
+#include "comm/comm.h"
+
 namespace cae {
 
 enum class BackendKind : int32_t { CPU = 0, CUDA = 1 };
@@ -288,6 +290,15 @@ public:
     virtual void adamw(float* params, const float* grads, float* m, float* v,
                        const AdamWSegment* segments, int64_t num_segments, const AdamWParams& p,
                        const float* grad_norm, uint16_t* params_bf16) = 0;
+
+    // ---- data parallelism: sums of this backend's memory between the ranks of `host`, queued on
+    // this backend's stream (NCCL on CUDA). Collective over `host`. Null, with the reason in
+    // `why_not`, where the backend has none (its memory then goes through the host for MPI).
+    virtual std::unique_ptr<DeviceCommunicator> make_device_communicator(Communicator& host, std::string* why_not) {
+        (void)host;
+        *why_not = "this backend sums host memory";
+        return nullptr;
+    }
 
     // ---- recording (CUDA graphs): the ops issued between begin_recording() and
     // end_recording() are recorded, not run, and replay() runs them again with the same

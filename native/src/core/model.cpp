@@ -532,21 +532,45 @@ StepOutput Model::step(const float* images, const uint8_t* mask, int64_t B, cons
     return out;
 }
 
+void Model::set_comm(std::shared_ptr<Communicator> comm) {
+    device_comm_.reset();
+    comm_ = std::move(comm);
+    if (!comm_ || comm_->size() == 1) {
+        reduction_ = "none: one process";
+        return;
+    }
+    Backend& be = backend();
+    if (be.kind() == BackendKind::CPU) {
+        reduction_ = cat("MPI on host memory (", comm_->library(), ")");
+        return;
+    }
+    std::string why_not;
+    device_comm_ = be.make_device_communicator(*comm_, &why_not);
+    reduction_ = device_comm_ != nullptr
+                     ? cat(device_comm_->library(), " on device memory")
+                     : cat("MPI through host memory (", comm_->library(), "); no device sums: ", why_not);
+}
+
 void Model::average_over_ranks(StepBuffers& sb, float* scalars) {
     Backend& be = backend();
     const int64_t n = table_.total();
-    const float inv = 1.0f / static_cast<float>(comm_->size());
-    be.synchronize();
-    // One sum over the whole gradient array: host memory in place, device memory through a host copy.
-    float* host = grads_;
-    if (be.kind() != BackendKind::CPU) {
-        comm_staging_.resize(static_cast<size_t>(n));
-        be.copy_to_host(comm_staging_.data(), grads_, static_cast<size_t>(n) * sizeof(float));
-        host = comm_staging_.data();
+    if (device_comm_ != nullptr) {
+        // Queued behind the backward on the backend's stream; the norm below waits for it.
+        device_comm_->allreduce_mean(grads_, n);
+    } else {
+        // One sum over the whole gradient array: host memory in place, device memory through a host copy.
+        const float inv = 1.0f / static_cast<float>(comm_->size());
+        be.synchronize();
+        float* host = grads_;
+        if (be.kind() != BackendKind::CPU) {
+            comm_staging_.resize(static_cast<size_t>(n));
+            be.copy_to_host(comm_staging_.data(), grads_, static_cast<size_t>(n) * sizeof(float));
+            host = comm_staging_.data();
+        }
+        comm_->allreduce_sum(host, n);
+        for (int64_t i = 0; i < n; ++i) host[i] *= inv;
+        if (host != grads_) be.copy_to_device(grads_, host, static_cast<size_t>(n) * sizeof(float));
     }
-    comm_->allreduce_sum(host, n);
-    for (int64_t i = 0; i < n; ++i) host[i] *= inv;
-    if (host != grads_) be.copy_to_device(grads_, host, static_cast<size_t>(n) * sizeof(float));
     double losses[2] = {scalars[0], scalars[1]};
     comm_->allreduce_sum(losses, 2);
     scalars[0] = static_cast<float>(losses[0] / comm_->size());

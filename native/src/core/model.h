@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "cae/cae.h"
@@ -58,8 +59,14 @@ public:
     StepOutput step(const float* images, const uint8_t* mask, int64_t B, const StepOptions& o);
 
     // With a communicator of more than one rank, step() averages gradients and losses over its
-    // ranks before clipping and AdamW. Null: this process alone.
-    void set_comm(std::shared_ptr<Communicator> comm) { comm_ = std::move(comm); }
+    // ranks before clipping and AdamW. Null: this process alone. Collective over the
+    // communicator's ranks: on a device backend each rank opens the device communicator (NCCL)
+    // here, or every rank sums through host memory when some rank cannot.
+    void set_comm(std::shared_ptr<Communicator> comm);
+    // How the gradients are summed ("MPI on host memory", "NCCL 2.21.5 on device memory", ...).
+    const std::string& reduction() const { return reduction_; }
+    bool reduces_on_device() const { return device_comm_ != nullptr; }
+    int ranks() const { return comm_ ? comm_->size() : 1; }
 
     // cls, mean: F32 [B, D] in backend memory (either may be null).
     void encode(const float* images, int64_t B, float* cls, float* mean);
@@ -112,7 +119,9 @@ private:
     double segments_decay_ = -1.0;
     std::unique_ptr<EncodeBuffers> encode_;
     std::shared_ptr<Communicator> comm_;
-    std::vector<float> comm_staging_;   // host copy of the gradients where they live on a device
+    std::unique_ptr<DeviceCommunicator> device_comm_;  // sums on the device, where the backend has one
+    std::vector<float> comm_staging_;   // host copy of the gradients where no device communicator sums them
+    std::string reduction_ = "none: one process";
 };
 
 }  // namespace cae

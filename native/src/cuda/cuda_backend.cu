@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "comm/comm.h"
 #include "core/error.h"
 #include "core/memory_stats.h"
 #include "cuda/cuda_check.h"
@@ -107,6 +108,11 @@ CudaBackend::~CudaBackend() {
 void CudaBackend::use_device() const {
     int current = -1;
     if (cudaGetDevice(&current) != cudaSuccess || current != device_) CAE_CUDA_CHECK(cudaSetDevice(device_));
+}
+
+std::unique_ptr<DeviceCommunicator> CudaBackend::make_device_communicator(Communicator& host, std::string* why_not) {
+    use_device();  // NCCL binds its communicator to the current device
+    return make_nccl_communicator(host, stream_, why_not);
 }
 
 void* CudaBackend::raw_alloc(size_t bytes) {

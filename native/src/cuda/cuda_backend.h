@@ -111,6 +111,8 @@ public:
                                     const float* weight, const float* bias, int64_t B, int64_t T, int64_t C,
                                     float eps) override;
 
+    std::unique_ptr<DeviceCommunicator> make_device_communicator(Communicator& host, std::string* why_not) override;
+
     bool can_record() const override { return graphs_; }
     void begin_recording() override;
     std::unique_ptr<Recording> end_recording() override;

@@ -189,6 +189,9 @@ public final class CaeTrainer {
                     precision));
             DataParallel.copyRootState(comm, nm);
             nm.setCommunicator(comm);
+            if (root) {
+                b.listener.onDataParallelStart(ranks, nm.reduction().description());
+            }
         }
 
         int consecutiveBad = 0;

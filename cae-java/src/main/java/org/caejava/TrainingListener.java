@@ -22,4 +22,12 @@ public interface TrainingListener {
      * @param state the training state stored in it
      */
     default void onCheckpoint(java.nio.file.Path file, TrainingState state) {}
+
+    /**
+     * Called once before the first step of a data-parallel run, on rank 0 only. Does nothing by default.
+     *
+     * @param ranks the number of processes training together
+     * @param reduction how their gradients are summed, for example {@code "NCCL 2.21.5 on device memory"}
+     */
+    default void onDataParallelStart(int ranks, String reduction) {}
 }

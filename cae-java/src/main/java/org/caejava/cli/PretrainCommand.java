@@ -639,6 +639,12 @@ final class PretrainCommand implements Callable<Integer> {
                 a.onCheckpoint(file, state);
                 b.onCheckpoint(file, state);
             }
+
+            @Override
+            public void onDataParallelStart(int ranks, String reduction) {
+                a.onDataParallelStart(ranks, reduction);
+                b.onDataParallelStart(ranks, reduction);
+            }
         };
     }
 }

@@ -84,6 +84,13 @@ final class ProgressPrinter implements TrainingListener {
         }
     }
 
+    @Override
+    public void onDataParallelStart(int ranks, String reduction) {
+        finishLine();
+        out.println("  gradients of " + ranks + " ranks summed by " + reduction);
+        out.flush();
+    }
+
     /** Ends a live line before other output. */
     void finishLine() {
         if (lineOpen) {

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import org.caejava.bindings.CaeNative;
+import org.caejava.bindings.cae_model_comm_info;
 import org.caejava.bindings.cae_model_config;
 import org.caejava.bindings.cae_param_info;
 import org.caejava.bindings.cae_step_options;
@@ -278,6 +279,8 @@ public final class NativeModel implements AutoCloseable {
     /**
      * From the next step on, gradients and losses are averaged over the ranks of {@code comm}
      * (null: this process alone). The model keeps the native communicator alive while attached.
+     * Collective: every rank attaches its communicator at the same point, since a model on a CUDA
+     * context connects the ranks' devices here (see {@link #reduction()}).
      *
      * @param comm the communicator, or null
      * @throws CaeException when libcae refuses the communicator
@@ -288,6 +291,34 @@ public final class NativeModel implements AutoCloseable {
         Native.check(CaeNative.cae_model_set_comm(h, comm == null ? MemorySegment.NULL : comm.handle()),
                 "attaching communicator " + comm);
         communicator = comm;
+    }
+
+    /**
+     * How a training step sums the gradients of the ranks.
+     *
+     * @param ranks the ranks of the attached communicator; 1 when none is attached
+     * @param onDevice whether the sums run on device memory (NCCL)
+     * @param description what sums them, for example {@code "MPI on host memory (Open MPI v4.1.4)"} or
+     *        {@code "NCCL 2.21.5 on device memory"}, or the host path and why the device one is not used
+     */
+    public record Reduction(int ranks, boolean onDevice, String description) {}
+
+    /**
+     * How the gradients are summed over the ranks of the attached communicator, as chosen by
+     * {@link #setCommunicator}: on a CUDA context with NCCL on every rank, on the device; otherwise
+     * through host memory with MPI.
+     *
+     * @return the reduction in use
+     * @throws IllegalStateException when the model or its context is closed
+     */
+    public Reduction reduction() {
+        MemorySegment h = handle();
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment info = cae_model_comm_info.allocate(call);
+            Native.check(CaeNative.cae_model_query_comm(h, info), "querying the gradient reduction");
+            return new Reduction(cae_model_comm_info.ranks(info), cae_model_comm_info.on_device(info) != 0,
+                    cae_model_comm_info.reduction(info).getString(0));
+        }
     }
 
     /**

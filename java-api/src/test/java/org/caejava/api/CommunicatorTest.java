@@ -56,8 +56,10 @@ class CommunicatorTest {
                     "decoder_num_heads", 2, "decoder_embed_dim", 16);
             try (NativeModel a = NativeModel.create(ctx, cfg, 3); NativeModel b = NativeModel.create(ctx, cfg, 3);
                     java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                assertEquals(new NativeModel.Reduction(1, false, "none: one process"), a.reduction());
                 b.setCommunicator(c);
                 assertEquals(c, b.communicator());
+                assertEquals(new NativeModel.Reduction(1, false, "none: one process"), b.reduction());
                 Tensor images = Tensor.allocate(arena, DType.F32, 2, 1, 8, 8);
                 for (int i = 0; i < 128; i++) {
                     images.segment().setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (i % 13) / 13f);

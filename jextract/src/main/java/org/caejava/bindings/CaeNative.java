@@ -3314,6 +3314,67 @@ public class CaeNative extends CaeNative$shared {
         }
     }
 
+    private static class cae_model_query_comm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER,
+            CaeNative.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_model_query_comm");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_model_query_comm(const cae_model *model, cae_model_comm_info *out)
+     * }
+     */
+    public static FunctionDescriptor cae_model_query_comm$descriptor() {
+        return cae_model_query_comm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_model_query_comm(const cae_model *model, cae_model_comm_info *out)
+     * }
+     */
+    public static MethodHandle cae_model_query_comm$handle() {
+        return cae_model_query_comm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_model_query_comm(const cae_model *model, cae_model_comm_info *out)
+     * }
+     */
+    public static MemorySegment cae_model_query_comm$address() {
+        return cae_model_query_comm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_model_query_comm(const cae_model *model, cae_model_comm_info *out)
+     * }
+     */
+    public static int cae_model_query_comm(MemorySegment model, MemorySegment out) {
+        var mh$ = cae_model_query_comm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_model_query_comm", model, out);
+            }
+            return (int)mh$.invokeExact(model, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class cae_memory_query {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             CaeNative.C_INT,

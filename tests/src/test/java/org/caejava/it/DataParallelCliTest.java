@@ -164,6 +164,8 @@ class DataParallelCliTest {
         assertEquals(0, pair.exit(), pair.output());
         assertTrue(pair.output().contains("data parallel: 2 processes (Open MPI"), pair.output());
         assertTrue(pair.output().contains("32 images each per step"), pair.output());
+        assertTrue(pair.output().contains("gradients of 2 ranks summed by MPI on host memory (Open MPI"),
+                pair.output());
         assertEquals(1, pair.output().split("trained to step 20", -1).length - 1, "rank 0 alone prints: " + pair.output());
 
         List<JsonNode> a = steps(one);
