@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.caejava.CaeConfig;
@@ -79,8 +80,13 @@ class DataParallelCliTest {
     }
 
     static Process start(List<String> cmd, Path log) throws IOException {
+        return start(cmd, log, Map.of());
+    }
+
+    static Process start(List<String> cmd, Path log, Map<String, String> env) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().put("XDG_CACHE_HOME", log.getParent().resolve("cache").toString());
+        pb.environment().putAll(env);
         // Containers run as root; shared memory between the ranks of this machine only.
         pb.environment().put("OMPI_ALLOW_RUN_AS_ROOT", "1");
         pb.environment().put("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
@@ -182,6 +188,43 @@ class DataParallelCliTest {
         System.out.printf("2 x 32 against 1 x 64, 20 steps: worst tensor %s, relative difference %.2e%n", where, worst);
         assertTrue(worst <= 1e-5, "weights and moments after 20 steps differ by " + worst + " in " + where);
         assertEquals(2, new ObjectMapper().readTree(two.resolve("run.json").toFile()).get("ranks").asInt());
+    }
+
+    @Test
+    void onTheEmulatedCudaBackendNcclSumsTheGradientsAndTwoRanksFollowOneProcess() throws Exception {
+        Path nccl = CliEndToEndTest.ROOT.resolve("build/native/native/tests/libfake_nccl.so");
+        Assumptions.assumeTrue(Files.isRegularFile(EmulatedCudaTest.EMULATOR) && Files.isRegularFile(nccl),
+                "the CUDA emulator and the fake NCCL are built only where the CUDA headers are");
+        Map<String, String> env = Map.of("CAE_LIBRARY_PATH", EmulatedCudaTest.EMULATOR.toString(),
+                "CAE_NCCL_LIBRARY", nccl.toString(), "CAE_EMU_THREADS", "1");
+        Path one = dir.resolve("one");
+        Path two = dir.resolve("two");
+        String[] more = {"--backend", "cuda", "--precision", "fp32"};
+        CliEndToEndTest.Run single = CliEndToEndTest.run(dir.resolve("one.log"), env, pretrain(one, "6", more));
+        assertEquals(0, single.exit(), single.output());
+        assertTrue(single.output().contains(EmulatedCudaTest.EMULATED_DEVICE), single.output());
+        Path log = dir.resolve("two.log");
+        List<String> cmd = new ArrayList<>(List.of(MPIRUN.toString(), "-np", "2", "--oversubscribe", "--bind-to",
+                "none"));
+        cmd.addAll(javaCommand(pretrain(two, "6", more)));
+        CliEndToEndTest.Run pair = finish(start(cmd, log, env), log);
+        assertEquals(0, pair.exit(), pair.output());
+        assertTrue(pair.output().contains("gradients of 2 ranks summed by NCCL 2.18.5 on device memory"),
+                pair.output());
+        List<JsonNode> a = steps(one);
+        List<JsonNode> b = steps(two);
+        assertEquals(6, b.size());
+        for (int i = 0; i < 6; i++) {
+            double la = a.get(i).get("loss").asDouble();
+            double lb = b.get(i).get("loss").asDouble();
+            assertTrue(Math.abs(la - lb) <= 1e-5 * Math.abs(la), "step " + (i + 1) + ": loss " + la + " vs " + lb);
+        }
+        StringBuilder where = new StringBuilder();
+        double worst = worstDifference(two.resolve("checkpoint.safetensors"), one.resolve("checkpoint.safetensors"),
+                where);
+        System.out.printf("emulated CUDA, NCCL: 2 x 32 against 1 x 64, 6 steps: worst tensor %s, relative difference "
+                + "%.2e%n", where, worst);
+        assertTrue(worst <= 1e-5, "weights and moments after 6 steps differ by " + worst + " in " + where);
     }
 
     @Test
