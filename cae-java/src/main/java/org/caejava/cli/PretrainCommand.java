@@ -385,7 +385,13 @@ final class PretrainCommand implements Callable<Integer> {
                 if (stopped) {
                     return false;
                 }
-                if (root) {
+                if (root && comm.size() > 1 && ctx.backend() == Backend.CPU) {
+                    // The other ranks are done: the probe gets the cores they shared with this one,
+                    // on the weights as the final checkpoint holds them.
+                    try (Context whole = where.open(runSeed); CaeModel saved = CaeModel.load(whole, checkpointFile)) {
+                        lastProbe = finish(outDir, saved, train, test, run, stdout);
+                    }
+                } else if (root) {
                     lastProbe = finish(outDir, model, train, test, run, stdout);
                 }
             }

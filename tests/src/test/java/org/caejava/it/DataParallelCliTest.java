@@ -191,6 +191,28 @@ class DataParallelCliTest {
     }
 
     @Test
+    void rankZeroProbesTheFinalCheckpointAsOneProcessWould() throws Exception {
+        Path two = dir.resolve("two");
+        Path log = dir.resolve("two.log");
+        List<String> args = new ArrayList<>(List.of(pretrain(two, "20")));
+        args.remove("--no-probe");
+        args.addAll(List.of("--probe-every-epoch", "0", "--probe-train", "2000", "--probe-test", "500"));
+        CliEndToEndTest.Run pair = finish(mpirun(log, args.toArray(String[]::new)), log);
+        assertEquals(0, pair.exit(), pair.output());
+        assertEquals(1, pair.output().split("probing the encoder", -1).length - 1, "rank 0 alone probes: "
+                + pair.output());
+        Path again = dir.resolve("again.json");
+        CliEndToEndTest.Run probe = CliEndToEndTest.run(dir.resolve("probe.log"), "probe", "--checkpoint",
+                two.resolve("checkpoint.safetensors").toString(), "--train-limit", "2000", "--test-limit", "500",
+                "--threads", "1", "--out", again.toString());
+        assertEquals(0, probe.exit(), probe.output());
+        ObjectMapper json = new ObjectMapper();
+        JsonNode during = json.readTree(two.resolve("probe.json").toFile()).get("pretrained");
+        JsonNode after = json.readTree(again.toFile()).get("pretrained");
+        assertEquals(after, during, "the run's probe against a probe of its final checkpoint");
+    }
+
+    @Test
     void onTheEmulatedCudaBackendNcclSumsTheGradientsAndTwoRanksFollowOneProcess() throws Exception {
         Path nccl = CliEndToEndTest.ROOT.resolve("build/native/native/tests/libfake_nccl.so");
         Assumptions.assumeTrue(Files.isRegularFile(EmulatedCudaTest.EMULATOR) && Files.isRegularFile(nccl),
