@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "comm/comm.h"
+#include "comm/library.h"
 #include "core/error.h"
 
 namespace cae {
@@ -64,25 +65,11 @@ MpiApi& api() {
     static std::string error;
     static std::once_flag once;
     std::call_once(once, [] {
-        const char* env = std::getenv("CAE_MPI_LIBRARY");
-        std::vector<std::string> names;
-        if (env != nullptr && *env != '\0') {
-            names.push_back(env);
-        } else {
-            names = {"libmpi.so.40", "libmpi.so"};
-        }
-        std::string tried;
-        for (const std::string& n : names) {
-            // RTLD_GLOBAL: Open MPI's own plugins resolve symbols of libmpi and libopen-pal.
-            a.lib = dlopen(n.c_str(), RTLD_NOW | RTLD_GLOBAL);
-            if (a.lib != nullptr) {
-                a.path = n;
-                break;
-            }
-            const char* e = dlerror();
-            const std::string why = e != nullptr ? e : "not found";
-            tried += cat(tried.empty() ? "" : "; ", why.find(n) == std::string::npos ? cat(n, ": ", why) : why);
-        }
+        // RTLD_GLOBAL: Open MPI's own plugins resolve symbols of libmpi and libopen-pal.
+        OpenedLibrary opened = open_library("CAE_MPI_LIBRARY", {"libmpi.so.40", "libmpi.so"}, RTLD_NOW | RTLD_GLOBAL);
+        a.lib = opened.handle;
+        a.path = opened.path;
+        const std::string& tried = opened.tried;
         if (a.lib == nullptr) {
             error = cat("no MPI library could be opened (", tried,
                         "); install Open MPI (Debian: openmpi-bin) or set CAE_MPI_LIBRARY to its libmpi.so");

@@ -3,13 +3,13 @@
 // unique id goes from rank 0 to the others over the host communicator.
 #include <dlfcn.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "comm/comm.h"
+#include "comm/library.h"
 #include "core/error.h"
 
 namespace cae {
@@ -54,24 +54,10 @@ const NcclApi& api(std::string* error) {
     static std::string failure;
     static std::once_flag once;
     std::call_once(once, [] {
-        const char* env = std::getenv("CAE_NCCL_LIBRARY");
-        std::vector<std::string> names;
-        if (env != nullptr && *env != '\0') {
-            names.push_back(env);
-        } else {
-            names = {"libnccl.so.2", "libnccl.so"};
-        }
-        std::string tried;
-        for (const std::string& n : names) {
-            a.lib = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL);
-            if (a.lib != nullptr) {
-                a.path = n;
-                break;
-            }
-            const char* e = dlerror();
-            const std::string why = e != nullptr ? e : "not found";
-            tried += cat(tried.empty() ? "" : "; ", why.find(n) == std::string::npos ? cat(n, ": ", why) : why);
-        }
+        OpenedLibrary opened = open_library("CAE_NCCL_LIBRARY", {"libnccl.so.2", "libnccl.so"}, RTLD_NOW | RTLD_LOCAL);
+        a.lib = opened.handle;
+        a.path = opened.path;
+        const std::string& tried = opened.tried;
         if (a.lib == nullptr) {
             failure = cat("no NCCL library could be opened (", tried,
                           "); install NCCL (a CUDA install's libnccl.so.2, or the nvidia-nccl wheel) or set "

@@ -147,6 +147,23 @@ class DataParallelCliTest {
         return worst;
     }
 
+    /** Each step's loss and the final weights and moments of {@code two} within fp32 tolerance of {@code one}'s. */
+    static void assertSameRun(Path one, Path two, int steps, String what) throws IOException {
+        List<JsonNode> a = steps(one);
+        List<JsonNode> b = steps(two);
+        assertEquals(steps, b.size());
+        for (int i = 0; i < steps; i++) {
+            double la = a.get(i).get("loss").asDouble();
+            double lb = b.get(i).get("loss").asDouble();
+            assertTrue(Math.abs(la - lb) <= 1e-5 * Math.abs(la), "step " + (i + 1) + ": loss " + la + " vs " + lb);
+        }
+        StringBuilder where = new StringBuilder();
+        double worst = worstDifference(two.resolve("checkpoint.safetensors"), one.resolve("checkpoint.safetensors"),
+                where);
+        System.out.printf("%s, %d steps: worst tensor %s, relative difference %.2e%n", what, steps, where, worst);
+        assertTrue(worst <= 1e-5, "weights and moments after " + steps + " steps differ by " + worst + " in " + where);
+    }
+
     static List<JsonNode> steps(Path run) throws IOException {
         ObjectMapper json = new ObjectMapper();
         List<JsonNode> out = new ArrayList<>();
@@ -174,19 +191,7 @@ class DataParallelCliTest {
                 pair.output());
         assertEquals(1, pair.output().split("trained to step 20", -1).length - 1, "rank 0 alone prints: " + pair.output());
 
-        List<JsonNode> a = steps(one);
-        List<JsonNode> b = steps(two);
-        assertEquals(20, b.size());
-        for (int i = 0; i < 20; i++) {
-            double la = a.get(i).get("loss").asDouble();
-            double lb = b.get(i).get("loss").asDouble();
-            assertTrue(Math.abs(la - lb) <= 1e-5 * Math.abs(la), "step " + (i + 1) + ": loss " + la + " vs " + lb);
-        }
-        StringBuilder where = new StringBuilder();
-        double worst = worstDifference(two.resolve("checkpoint.safetensors"), one.resolve("checkpoint.safetensors"),
-                where);
-        System.out.printf("2 x 32 against 1 x 64, 20 steps: worst tensor %s, relative difference %.2e%n", where, worst);
-        assertTrue(worst <= 1e-5, "weights and moments after 20 steps differ by " + worst + " in " + where);
+        assertSameRun(one, two, 20, "2 x 32 against 1 x 64");
         assertEquals(2, new ObjectMapper().readTree(two.resolve("run.json").toFile()).get("ranks").asInt());
     }
 
@@ -233,20 +238,7 @@ class DataParallelCliTest {
         assertEquals(0, pair.exit(), pair.output());
         assertTrue(pair.output().contains("gradients of 2 ranks summed by NCCL 2.18.5 on device memory"),
                 pair.output());
-        List<JsonNode> a = steps(one);
-        List<JsonNode> b = steps(two);
-        assertEquals(6, b.size());
-        for (int i = 0; i < 6; i++) {
-            double la = a.get(i).get("loss").asDouble();
-            double lb = b.get(i).get("loss").asDouble();
-            assertTrue(Math.abs(la - lb) <= 1e-5 * Math.abs(la), "step " + (i + 1) + ": loss " + la + " vs " + lb);
-        }
-        StringBuilder where = new StringBuilder();
-        double worst = worstDifference(two.resolve("checkpoint.safetensors"), one.resolve("checkpoint.safetensors"),
-                where);
-        System.out.printf("emulated CUDA, NCCL: 2 x 32 against 1 x 64, 6 steps: worst tensor %s, relative difference "
-                + "%.2e%n", where, worst);
-        assertTrue(worst <= 1e-5, "weights and moments after 6 steps differ by " + worst + " in " + where);
+        assertSameRun(one, two, 6, "emulated CUDA, NCCL: 2 x 32 against 1 x 64");
     }
 
     @Test
