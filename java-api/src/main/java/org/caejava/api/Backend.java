@@ -1,13 +1,15 @@
 package org.caejava.api;
 
+import org.caejava.bindings.CaeNative;
+
 /** Where a context computes. Constants only: owns nothing, immutable, safe to use from any thread. */
 public enum Backend {
     /** fp32 kernels on the CPU (OpenBLAS GEMM, OpenMP); the numerical reference. */
-    CPU(0),
+    CPU(CaeNative.CAE_BACKEND_CPU()),
     /** One CUDA device. */
-    CUDA(1),
+    CUDA(CaeNative.CAE_BACKEND_CUDA()),
     /** CUDA when a device, a driver and the CUDA kernels are present, the CPU otherwise. */
-    AUTO(2);
+    AUTO(CaeNative.CAE_BACKEND_AUTO());
 
     private final int code;
 

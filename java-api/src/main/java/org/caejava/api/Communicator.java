@@ -30,11 +30,11 @@ public final class Communicator implements AutoCloseable {
      */
     public enum Kind {
         /** MPI when started by an MPI launcher in a job of more than one process, else SINGLE. */
-        AUTO(0),
+        AUTO(CaeNative.CAE_COMM_AUTO()),
         /** This process alone: rank 0 of 1, every collective a no-op. */
-        SINGLE(1),
+        SINGLE(CaeNative.CAE_COMM_SINGLE()),
         /** MPI's world. */
-        MPI(2);
+        MPI(CaeNative.CAE_COMM_MPI());
 
         private final int code;
 

@@ -178,7 +178,7 @@ public final class NativeModel implements AutoCloseable {
      */
     public void read(ParamInfo p, Slot slot, MemorySegment dst) {
         checkSize(p, dst);
-        Native.check(CaeNative.cae_model_read(handle(), p.index(), slot.ordinal(), dst, p.numel()),
+        Native.check(CaeNative.cae_model_read(handle(), p.index(), slot.code(), dst, p.numel()),
                 "reading " + slot + " of " + p.name());
     }
 
@@ -211,7 +211,7 @@ public final class NativeModel implements AutoCloseable {
      */
     public void write(ParamInfo p, Slot slot, MemorySegment src) {
         checkSize(p, src);
-        Native.check(CaeNative.cae_model_write(handle(), p.index(), slot.ordinal(), src, p.numel()),
+        Native.check(CaeNative.cae_model_write(handle(), p.index(), slot.code(), src, p.numel()),
                 "writing " + slot + " of " + p.name());
     }
 

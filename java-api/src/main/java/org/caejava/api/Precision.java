@@ -1,6 +1,8 @@
 package org.caejava.api;
 
 import java.util.Locale;
+import org.caejava.bindings.CaeNative;
+
 
 /**
  * The arithmetic of a training step's linear-layer matrix products. {@link #BF16} rounds both
@@ -11,9 +13,9 @@ import java.util.Locale;
  */
 public enum Precision {
     /** fp32 throughout: the reference. */
-    FP32(0),
+    FP32(CaeNative.CAE_PRECISION_FP32()),
     /** The linear layers' GEMM operands rounded to bfloat16, the products summed in fp32. */
-    BF16(1);
+    BF16(CaeNative.CAE_PRECISION_BF16());
 
     private final int code;
 

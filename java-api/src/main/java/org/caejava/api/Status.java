@@ -1,30 +1,32 @@
 package org.caejava.api;
 
+import org.caejava.bindings.CaeNative;
+
 /**
  * The status codes of the C ABI ({@code cae_status}). Constants only: owns nothing, immutable,
  * safe to use from any thread.
  */
 public enum Status {
     /** The call succeeded. */
-    OK(0),
+    OK(CaeNative.CAE_OK()),
     /** A null pointer, a value out of range or a wrong enum value. */
-    INVALID_ARGUMENT(1),
+    INVALID_ARGUMENT(CaeNative.CAE_ERR_INVALID_ARGUMENT()),
     /** A handle that was destroyed or never created. */
-    INVALID_HANDLE(2),
+    INVALID_HANDLE(CaeNative.CAE_ERR_INVALID_HANDLE()),
     /** A host or device allocation failed. */
-    OUT_OF_MEMORY(3),
+    OUT_OF_MEMORY(CaeNative.CAE_ERR_OUT_OF_MEMORY()),
     /** A backend or feature that is not compiled in or not usable here. */
-    UNSUPPORTED(4),
+    UNSUPPORTED(CaeNative.CAE_ERR_UNSUPPORTED()),
     /** The CUDA driver or runtime reported an error. */
-    DEVICE(5),
+    DEVICE(CaeNative.CAE_ERR_DEVICE()),
     /** Reading or writing a file failed. */
-    IO(6),
+    IO(CaeNative.CAE_ERR_IO()),
     /** NaN or infinity where a finite value is required. */
-    NUMERICAL(7),
+    NUMERICAL(CaeNative.CAE_ERR_NUMERICAL()),
     /** A bug in libcae. */
-    INTERNAL(8),
+    INTERNAL(CaeNative.CAE_ERR_INTERNAL()),
     /** A collective operation between processes failed. */
-    COMM(9),
+    COMM(CaeNative.CAE_ERR_COMM()),
     /** A code these bindings do not know. */
     UNKNOWN(-1);
 
