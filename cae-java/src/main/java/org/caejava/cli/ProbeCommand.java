@@ -72,13 +72,13 @@ public final class ProbeCommand implements Callable<Integer> {
             + "(default: the built-in data set, when there is one).")
     Path dataPath;
 
-    @Option(names = "--train-limit", paramLabel = "N", defaultValue = "0",
-            description = "Use a seeded random subset of N training images (default: all).")
-    long trainLimit;
+    @Option(names = "--probe-train", paramLabel = "N", defaultValue = "0",
+            description = "At most N labeled training images fit the probe, a seeded random subset (default: all).")
+    long probeTrain;
 
-    @Option(names = "--test-limit", paramLabel = "N", defaultValue = "0",
-            description = "Use a seeded random subset of N test images (default: all).")
-    long testLimit;
+    @Option(names = "--probe-test", paramLabel = "N", defaultValue = "0",
+            description = "At most N test images score it, a seeded random subset (default: all).")
+    long probeTest;
 
     @Option(names = "--k", paramLabel = "K", defaultValue = "20", description = "Neighbours of the k-NN vote "
             + "(default: ${DEFAULT-VALUE}).")
@@ -140,7 +140,7 @@ public final class ProbeCommand implements Callable<Integer> {
         Lbfgs lbfgs = Lbfgs.defaults();
         ProbeOptions options = ProbeOptions.defaults().withK(k).withL2(l2).withBatchSize(batch)
                 .withOptimizer(new Lbfgs(lbfgs.memory(), tolerance, maxIterations))
-                .withLimits(trainLimit, testLimit)
+                .withLimits(probeTrain, probeTest)
                 .withRandomInitSeed(randomSeed).withLog(quiet ? null : line -> {
                     err.println(line);
                     err.flush();

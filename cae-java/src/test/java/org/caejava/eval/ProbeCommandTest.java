@@ -61,7 +61,7 @@ class ProbeCommandTest {
             });
             Path out = dir.resolve("probe.json");
             Run r = run(cmd, "--checkpoint", ckpt.toString(), "--backend", "cpu", "--threads", "2", "--k", "5",
-                    "--train-limit", "60", "--out", out.toString());
+                    "--probe-train", "60", "--out", out.toString());
             assertEquals(0, r.exit(), r.err());
             assertEquals(1, asked.size());
             assertNull(asked.get(0), "no --data: the default data (null path)");

@@ -208,7 +208,7 @@ class DataParallelCliTest {
                 + pair.output());
         Path again = dir.resolve("again.json");
         CliEndToEndTest.Run probe = CliEndToEndTest.run(dir.resolve("probe.log"), "probe", "--checkpoint",
-                two.resolve("checkpoint.safetensors").toString(), "--train-limit", "2000", "--test-limit", "500",
+                two.resolve("checkpoint.safetensors").toString(), "--probe-train", "2000", "--probe-test", "500",
                 "--threads", "1", "--out", again.toString());
         assertEquals(0, probe.exit(), probe.output());
         ObjectMapper json = new ObjectMapper();

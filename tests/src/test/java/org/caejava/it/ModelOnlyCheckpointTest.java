@@ -51,7 +51,7 @@ class ModelOnlyCheckpointTest {
         assertTrue(tensors > 20, tensors + " tensors");
 
         CliEndToEndTest.Run probe = CliEndToEndTest.run(dir.resolve("probe.log"), "probe", "--checkpoint",
-                modelOnly.toString(), "--train-limit", "300", "--test-limit", "100", "--threads", "1");
+                modelOnly.toString(), "--probe-train", "300", "--probe-test", "100", "--threads", "1");
         assertEquals(0, probe.exit(), probe.output());
         assertTrue(probe.output().contains("pretrained"), probe.output());
 

@@ -51,7 +51,7 @@ class PthConversionTest {
         assertTrue(compared > 20, compared + " tensors");
 
         CliEndToEndTest.Run probe = CliEndToEndTest.run(dir.resolve("probe.log"), "probe", "--checkpoint",
-                converted.toString(), "--train-limit", "300", "--test-limit", "100", "--threads", "1");
+                converted.toString(), "--probe-train", "300", "--probe-test", "100", "--threads", "1");
         assertEquals(0, probe.exit(), probe.output());
         assertTrue(probe.output().contains("pretrained"), probe.output());
         CliEndToEndTest.Run export = CliEndToEndTest.run(dir.resolve("export.log"), "export", "--checkpoint",
