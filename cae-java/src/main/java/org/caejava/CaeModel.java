@@ -16,7 +16,10 @@ import org.caejava.api.Context;
 import org.caejava.api.DType;
 import org.caejava.api.NativeModel;
 import org.caejava.api.ParamInfo;
+import org.caejava.api.Precision;
 import org.caejava.api.Slot;
+import org.caejava.api.StepOptions;
+import org.caejava.api.StepResult;
 import org.caejava.api.Tensor;
 import org.caejava.io.SafetensorsException;
 import org.caejava.io.SafetensorsFile;
@@ -305,6 +308,70 @@ public final class CaeModel implements AutoCloseable {
     }
 
     /**
+     * Encoder features of images into tensors of the caller's, for loops over many batches.
+     *
+     * @param images the batch, F32 [B, C, H, W], normalized; host or device memory
+     * @param cls the cls token after the encoder's final norm, F32 [B, D]
+     * @param mean the mean of the patch tokens after that norm, F32 [B, D]
+     * @throws org.caejava.api.CaeException when the shapes do not fit the model or the backend fails
+     */
+    public void encode(Tensor images, Tensor cls, Tensor mean) {
+        model.encode(images, cls, mean);
+    }
+
+    /**
+     * The decoder's predictions of the masked patches (normalized pixel targets, in patch order).
+     *
+     * @param images the batch, F32 [B, C, H, W], normalized
+     * @param mask U8 [B, N], 1 = masked, the same count M in every row
+     * @param pred the predictions, F32 [B, M, patch_size * patch_size * C]
+     * @throws org.caejava.api.CaeException when the shapes do not fit the model or the backend fails
+     */
+    public void predict(Tensor images, Tensor mask, Tensor pred) {
+        model.predict(images, mask, pred);
+    }
+
+    /**
+     * Losses and gradients of a batch without an update and without stochastic depth; the
+     * gradients are then readable with {@link #values(String, Slot)} and {@link Slot#GRAD}.
+     *
+     * @param images the batch, F32 [B, C, H, W], normalized
+     * @param mask U8 [B, N], 1 = masked, the same count in every row
+     * @param precision the arithmetic of the matrix products
+     * @return the losses and the gradient norm
+     * @throws org.caejava.api.CaeException when the inputs do not fit the model or the backend fails
+     */
+    public StepResult computeGradients(Tensor images, Tensor mask, Precision precision) {
+        return model.computeGradients(images, mask, StepOptions.defaults().withDropPath(false).withPrecision(precision));
+    }
+
+    /**
+     * One training step outside {@link CaeTrainer}, for benchmarks and custom loops: forward,
+     * backward, clip and AdamW with {@code options}. {@link #state()} does not change.
+     *
+     * @param images the batch, F32 [B, C, H, W], normalized
+     * @param mask U8 [B, N], 1 = masked, the same count in every row
+     * @param options learning rate, AdamW settings, step number, seed, precision
+     * @return the losses, the gradient norm and the step's timings
+     * @throws org.caejava.api.CaeException when the inputs do not fit the model or the backend fails
+     */
+    public StepResult trainStep(Tensor images, Tensor mask, StepOptions options) {
+        return model.trainStep(images, mask, options);
+    }
+
+    /**
+     * A copy of one of a parameter's arrays: its values, gradient or AdamW moments.
+     *
+     * @param name the official CAE name
+     * @param slot which array
+     * @return the values, row-major
+     * @throws IllegalArgumentException when the model has no parameter of that name
+     */
+    public float[] values(String name, Slot slot) {
+        return model.read(model.parameter(name), slot);
+    }
+
+    /**
      * The model's configuration.
      *
      * @return the configuration
@@ -367,7 +434,7 @@ public final class CaeModel implements AutoCloseable {
      * @throws IllegalArgumentException when the model has no parameter of that name
      */
     public float[] parameter(String name) {
-        return model.read(model.parameter(name), Slot.VALUE);
+        return values(name, Slot.VALUE);
     }
 
     /**
@@ -385,12 +452,8 @@ public final class CaeModel implements AutoCloseable {
         model.write(p, Slot.VALUE, values);
     }
 
-    /**
-     * The low-level native model, for the trainer and tools of this library.
-     *
-     * @return the native model, owned by this model
-     */
-    public NativeModel nativeModel() {
+    /** The native model, for the trainer. */
+    NativeModel nativeModel() {
         return model;
     }
 

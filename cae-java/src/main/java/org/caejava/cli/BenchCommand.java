@@ -13,7 +13,6 @@ import org.caejava.api.Backend;
 import org.caejava.api.Context;
 import org.caejava.api.DType;
 import org.caejava.api.Location;
-import org.caejava.api.NativeModel;
 import org.caejava.api.Precision;
 import org.caejava.api.StepOptions;
 import org.caejava.api.StepResult;
@@ -79,7 +78,6 @@ final class BenchCommand implements Callable<Integer> {
         int masked = (int) Math.round(maskRatio * cfg.numPatches());
         BlockMaskGenerator masks = new BlockMaskGenerator(cfg.gridSize(), masked);
         try (Context ctx = where.open(0); CaeModel m = CaeModel.create(ctx, cfg, 0); Arena arena = Arena.ofConfined()) {
-            NativeModel nm = m.nativeModel();
             long[] shape = {batch, cfg.inChans(), cfg.imgSize(), cfg.imgSize()};
             Tensor host = Tensor.allocate(arena, DType.F32, shape);
             SplittableRandom rng = new SplittableRandom(1);
@@ -104,7 +102,7 @@ final class BenchCommand implements Callable<Integer> {
             int replayed = 0;
             for (int s = 0; s < warmup + steps; s++) {
                 long t0 = System.nanoTime();
-                StepResult r = nm.trainStep(images, mask, o.withStep(s + 1));
+                StepResult r = m.trainStep(images, mask, o.withStep(s + 1));
                 double ms = (System.nanoTime() - t0) / 1e6;
                 if (s >= warmup) {
                     int i = s - warmup;

@@ -6,11 +6,9 @@ import java.util.concurrent.Callable;
 import org.caejava.CaeConfig;
 import org.caejava.CaeModel;
 import org.caejava.api.Context;
-import org.caejava.api.NativeModel;
 import org.caejava.api.ParamInfo;
 import org.caejava.api.Precision;
 import org.caejava.api.Slot;
-import org.caejava.api.StepOptions;
 import org.caejava.api.StepResult;
 import org.caejava.io.SafetensorsFile;
 import org.caejava.io.SafetensorsWriter;
@@ -70,18 +68,16 @@ final class GradCommand implements Callable<Integer> {
         PrintWriter pw = spec.commandLine().getOut();
         try (Context ctx = where.open(0); CaeModel model = CaeModel.load(ctx, checkpoint, fallback);
                 SafetensorsFile in = SafetensorsFile.open(batch)) {
-            NativeModel nm = model.nativeModel();
-            StepResult r = nm.computeGradients(in.tensor("images"), in.tensor("mask"),
-                    StepOptions.defaults().withDropPath(false).withPrecision(at));
+            StepResult r = model.computeGradients(in.tensor("images"), in.tensor("mask"), at);
             SafetensorsWriter w = new SafetensorsWriter().metadata("format", "cae-java/grad").metadata("precision",
                     at.toString()).metadata("backend", ctx.description())
                     .metadata("checkpoint", checkpoint.toString()).metadata("config", model.config().toJson());
             w.addFloats("loss", new long[0], new float[] {r.loss()});
             w.addFloats("loss_main", new long[0], new float[] {r.lossMain()});
             w.addFloats("loss_align", new long[0], new float[] {r.lossAlign()});
-            for (ParamInfo p : nm.parameters()) {
+            for (ParamInfo p : model.parameters()) {
                 if (p.trainable()) {
-                    w.add(p.name(), "F32", p.shape(), dst -> nm.read(p, Slot.GRAD, dst));
+                    w.addFloats(p.name(), p.shape(), model.values(p.name(), Slot.GRAD));
                 }
             }
             w.write(out);

@@ -8,7 +8,6 @@ import java.util.SplittableRandom;
 import org.caejava.CaeConfig;
 import org.caejava.CaeModel;
 import org.caejava.api.DType;
-import org.caejava.api.NativeModel;
 import org.caejava.api.Tensor;
 import org.caejava.data.Dataset;
 
@@ -138,7 +137,6 @@ public final class FeatureExtractor {
         int dim = c.embedDim();
         FeatureMatrix cls = FeatureMatrix.zeros(n, dim);
         FeatureMatrix mean = FeatureMatrix.zeros(n, dim);
-        NativeModel nm = model.nativeModel();
         long sample = data.floatsPerSample() * Float.BYTES;
         int b = Math.min(batchSize, Math.max(n, 1));
         try (Arena arena = Arena.ofConfined()) {
@@ -154,7 +152,7 @@ public final class FeatureExtractor {
                 Tensor in = count == b ? images : images.slice(0, count);
                 Tensor co = count == b ? clsOut : clsOut.slice(0, count);
                 Tensor mo = count == b ? meanOut : meanOut.slice(0, count);
-                nm.encode(in, co, mo);
+                model.encode(in, co, mo);
                 MemorySegment.copy(co.segment(), ValueLayout.JAVA_FLOAT, 0, cls.data(), from * dim, count * dim);
                 MemorySegment.copy(mo.segment(), ValueLayout.JAVA_FLOAT, 0, mean.data(), from * dim, count * dim);
             }

@@ -102,7 +102,7 @@ public final class ReconstructionGrid {
                 maskRows[i] = masks.generate(seed, 0, index);
                 mask.select(i).copyFrom(maskRows[i]);
             }
-            model.nativeModel().predict(images, mask, pred);
+            model.predict(images, mask, pred);
             for (int i = 0; i < n; i++) {
                 originals[i] = images.select(i).toFloatArray();
                 preds[i] = pred.select(i).toFloatArray();

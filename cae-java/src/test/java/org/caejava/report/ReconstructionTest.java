@@ -102,7 +102,7 @@ class ReconstructionTest {
             Tensor images = Tensor.of(arena, all, n, 3, 16, 16);
             Tensor mask = Tensor.of(arena, masks, n, 16);
             Tensor pred = Tensor.allocate(arena, DType.F32, n, 6, pd);
-            m.nativeModel().predict(images, mask, pred);
+            m.predict(images, mask, pred);
             float[] p = pred.toFloatArray();
             double sq = 0;
             for (int i = 0; i < n; i++) {
@@ -114,7 +114,7 @@ class ReconstructionTest {
                     sq += d * d;
                 }
             }
-            StepResult r = m.nativeModel().computeGradients(images, mask);
+            StepResult r = m.computeGradients(images, mask, org.caejava.api.Precision.FP32);
             assertEquals(r.lossMain(), sq / (n * 6 * pd), 1e-5 * r.lossMain());
         }
     }

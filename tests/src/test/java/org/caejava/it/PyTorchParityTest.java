@@ -14,7 +14,6 @@ import org.caejava.CaeConfig;
 import org.caejava.CaeModel;
 import org.caejava.api.Backend;
 import org.caejava.api.Context;
-import org.caejava.api.NativeModel;
 import org.caejava.api.ParamInfo;
 import org.caejava.api.Slot;
 import org.caejava.api.StepOptions;
@@ -139,9 +138,8 @@ class PyTorchParityTest {
             Tensor images = g.tensor("input.images");
             Tensor mask = g.tensor("input.mask");
             try (CaeModel model = CaeModel.create(ctx, config, 0)) {
-                NativeModel nm = model.nativeModel();
-                for (ParamInfo p : nm.parameters()) {
-                    nm.write(p, Slot.VALUE, g.floats("param." + p.name(), p.shape()));
+                for (ParamInfo p : model.parameters()) {
+                    model.setParameter(p.name(), g.floats("param." + p.name(), p.shape()));
                 }
 
                 // Encoder features at the initial weights.
@@ -152,20 +150,20 @@ class PyTorchParityTest {
                 }
 
                 // Losses and gradients at the initial weights.
-                StepResult r = nm.computeGradients(images, mask);
+                StepResult r = model.computeGradients(images, mask, org.caejava.api.Precision.FP32);
                 report.scalar("loss", r.loss(), g.floats("out.loss")[0], LOSS_TOL);
                 report.scalar("loss_main", r.lossMain(), g.floats("out.loss_main")[0], LOSS_TOL);
                 report.scalar("loss_align", r.lossAlign(), g.floats("out.loss_align")[0], LOSS_TOL);
                 int grads = 0;
-                for (ParamInfo p : nm.parameters()) {
+                for (ParamInfo p : model.parameters()) {
                     if (!p.trainable()) {
                         continue;
                     }
                     float[] want = g.floats("grad." + p.name(), p.shape());
                     if (zeroGradient(p.name())) {
-                        report.abs("grad." + p.name(), nm.read(p, Slot.GRAD), want, 1e-6);
+                        report.abs("grad." + p.name(), model.values(p.name(), Slot.GRAD), want, 1e-6);
                     } else {
-                        report.rel("grad." + p.name(), nm.read(p, Slot.GRAD), want, GRAD_TOL);
+                        report.rel("grad." + p.name(), model.values(p.name(), Slot.GRAD), want, GRAD_TOL);
                     }
                     grads++;
                 }
@@ -183,7 +181,7 @@ class PyTorchParityTest {
                     StepOptions o = StepOptions.defaults().withLr(lr).withWeightDecay(wd).withMaxGradNorm(clip)
                             .withBetas(meta.get(0).asDouble(), meta.get(1).asDouble())
                             .withStep(t + 1).withDropPath(false).withEps(eps);
-                    StepResult s = nm.trainStep(images, mask, o);
+                    StepResult s = model.trainStep(images, mask, o);
                     report.scalar("step " + (t + 1) + " loss", s.loss(), losses[t], LOSS_TOL);
                     report.scalar("step " + (t + 1) + " grad_norm", s.gradNorm(), norms[t], LOSS_TOL);
                     assertTrue(s.gradNorm() > clip, "clipping is active in step " + (t + 1));
@@ -191,11 +189,11 @@ class PyTorchParityTest {
                 }
                 double diff2 = 0;
                 double ref2 = 0;
-                for (ParamInfo p : nm.parameters()) {
+                for (ParamInfo p : model.parameters()) {
                     if (!p.trainable()) {
                         continue;
                     }
-                    float[] got = nm.read(p, Slot.VALUE);
+                    float[] got = model.values(p.name(), Slot.VALUE);
                     float[] want = g.floats("after3." + p.name());
                     if (zeroGradient(p.name())) {
                         report.abs("after3." + p.name(), got, want, lrSum);
@@ -206,9 +204,9 @@ class PyTorchParityTest {
                         ref2 += (double) want[i] * want[i];
                     }
                     report.rel("after3." + p.name(), got, want, PARAM_TENSOR_TOL);
-                    report.rel("after3.exp_avg." + p.name(), nm.read(p, Slot.EXP_AVG),
+                    report.rel("after3.exp_avg." + p.name(), model.values(p.name(), Slot.EXP_AVG),
                             g.floats("after3.exp_avg." + p.name()), MOMENT_TOL);
-                    report.rel("after3.exp_avg_sq." + p.name(), nm.read(p, Slot.EXP_AVG_SQ),
+                    report.rel("after3.exp_avg_sq." + p.name(), model.values(p.name(), Slot.EXP_AVG_SQ),
                             g.floats("after3.exp_avg_sq." + p.name()), MOMENT_TOL);
                 }
                 report.value("after3: all trainable parameters as one vector", Math.sqrt(diff2 / ref2), PARAM_TOL);
