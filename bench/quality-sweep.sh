@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Short pretrainings over a grid of recipes, each probed at the end; one JSON line per run.
 #
-#   bench/quality-sweep.sh GRID [--seeds N] [--only NAME[,NAME...]] [--out FILE.jsonl] [--keep DIR]
+#   bench/quality-sweep.sh GRID [--seeds N] [--first-seed S] [--only NAME[,NAME...]] [--out FILE.jsonl] [--keep DIR]
 #
 # GRID has one run per line: a name, then `cae pretrain` options, then optionally `|` and a JSON
 # object of configuration keys that replace the preset's (official CAE names), for example
@@ -27,12 +27,14 @@ usage() { sed -n 2,20p "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
 GRID=$1
 shift
 SEEDS=1
+FIRST_SEED=0
 ONLY=
 OUT="$ROOT/bench/results/quality-sweep-$(date +%Y-%m-%d).jsonl"
 KEEP=
 while [ $# -gt 0 ]; do
     case "$1" in
         --seeds) SEEDS=$2; shift 2 ;;
+        --first-seed) FIRST_SEED=$2; shift 2 ;;
         --only) ONLY=",$2,"; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --keep) KEEP=$2; shift 2 ;;
@@ -42,6 +44,7 @@ while [ $# -gt 0 ]; do
 done
 [ -f "$GRID" ] || { echo "quality-sweep: no grid file $GRID" >&2; exit 2; }
 [[ "$SEEDS" =~ ^[1-9][0-9]*$ ]] || { echo "quality-sweep: --seeds must be a positive number, not $SEEDS" >&2; exit 2; }
+[[ "$FIRST_SEED" =~ ^[0-9]+$ ]] || { echo "quality-sweep: --first-seed must be a number >= 0, not $FIRST_SEED" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "quality-sweep: needs python3" >&2; exit 1; }
 mkdir -p "$(dirname "$OUT")"
 SCRATCH=$(mktemp -d)
@@ -65,7 +68,7 @@ while IFS= read -r line || [ -n "$line" ]; do
     if [ -n "$ONLY" ] && [[ "$ONLY" != *",$name,"* ]]; then
         continue
     fi
-    for ((seed = 0; seed < SEEDS; seed++)); do
+    for ((seed = FIRST_SEED; seed < FIRST_SEED + SEEDS; seed++)); do
         run="$SCRATCH/$name-seed$seed"
         [ -n "$KEEP" ] && run="$KEEP/$name-seed$seed"
         rm -rf "$run"
