@@ -77,7 +77,7 @@ final class GradCommand implements Callable<Integer> {
             w.addFloats("loss_align", new long[0], new float[] {r.lossAlign()});
             for (ParamInfo p : model.parameters()) {
                 if (p.trainable()) {
-                    w.addFloats(p.name(), p.shape(), model.values(p.name(), Slot.GRAD));
+                    w.addFloats(p.name(), p.shape(), () -> model.values(p.name(), Slot.GRAD));
                 }
             }
             w.write(out);

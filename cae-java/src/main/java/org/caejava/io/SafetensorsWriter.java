@@ -66,8 +66,16 @@ public final class SafetensorsWriter {
 
     /** Adds an F32 tensor holding {@code values}. */
     public SafetensorsWriter addFloats(String name, long[] shape, float[] values) {
-        return add(name, "F32", shape, dst -> MemorySegment.copy(values, 0, dst,
-                java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, values.length));
+        return addFloats(name, shape, () -> values);
+    }
+
+    /** Adds an F32 tensor whose values {@code values} gives when the file is written, one tensor at a time. */
+    public SafetensorsWriter addFloats(String name, long[] shape, java.util.function.Supplier<float[]> values) {
+        return add(name, "F32", shape, dst -> {
+            float[] v = values.get();
+            MemorySegment.copy(v, 0, dst,
+                    java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, v.length);
+        });
     }
 
     /** Writes the file: temporary file, fsync, atomic rename, fsync of the folder. */

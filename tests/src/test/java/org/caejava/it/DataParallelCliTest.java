@@ -44,10 +44,14 @@ class DataParallelCliTest {
     }
 
     static Process mpirun(Path log, String... cliArgs) throws IOException {
+        return mpirun(log, Map.of(), cliArgs);
+    }
+
+    static Process mpirun(Path log, Map<String, String> env, String... cliArgs) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(MPIRUN.toString(), "-np", "2", "--oversubscribe", "--bind-to",
                 "none"));
         cmd.addAll(javaCommand(cliArgs));
-        return start(cmd, log);
+        return start(cmd, log, env);
     }
 
     /** Open MPI's MPMD form: rank 0 and rank 1 run different command lines. */
@@ -201,6 +205,9 @@ class DataParallelCliTest {
         Path log = dir.resolve("two.log");
         List<String> args = new ArrayList<>(List.of(pretrain(two, "20")));
         args.remove("--no-probe");
+        // Default threads: each rank trains on half the cores; the probe must run as one process would.
+        args.remove(args.indexOf("--threads") + 1);
+        args.remove("--threads");
         args.addAll(List.of("--probe-every-epoch", "0", "--probe-train", "2000", "--probe-test", "500"));
         CliEndToEndTest.Run pair = finish(mpirun(log, args.toArray(String[]::new)), log);
         assertEquals(0, pair.exit(), pair.output());
@@ -209,7 +216,7 @@ class DataParallelCliTest {
         Path again = dir.resolve("again.json");
         CliEndToEndTest.Run probe = CliEndToEndTest.run(dir.resolve("probe.log"), "probe", "--checkpoint",
                 two.resolve("checkpoint.safetensors").toString(), "--probe-train", "2000", "--probe-test", "500",
-                "--threads", "1", "--out", again.toString());
+                "--out", again.toString());
         assertEquals(0, probe.exit(), probe.output());
         ObjectMapper json = new ObjectMapper();
         JsonNode during = json.readTree(two.resolve("probe.json").toFile()).get("pretrained");
@@ -231,10 +238,7 @@ class DataParallelCliTest {
         assertEquals(0, single.exit(), single.output());
         assertTrue(single.output().contains(EmulatedCudaTest.EMULATED_DEVICE), single.output());
         Path log = dir.resolve("two.log");
-        List<String> cmd = new ArrayList<>(List.of(MPIRUN.toString(), "-np", "2", "--oversubscribe", "--bind-to",
-                "none"));
-        cmd.addAll(javaCommand(pretrain(two, "6", more)));
-        CliEndToEndTest.Run pair = finish(start(cmd, log, env), log);
+        CliEndToEndTest.Run pair = finish(mpirun(log, env, pretrain(two, "6", more)), log);
         assertEquals(0, pair.exit(), pair.output());
         assertTrue(pair.output().contains("gradients of 2 ranks summed by NCCL 2.18.5 on device memory"),
                 pair.output());
