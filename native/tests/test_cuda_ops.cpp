@@ -60,15 +60,6 @@ Backend& cpu() {
     return *be;
 }
 
-// Whether the CUDA backend runs this attention shape through its fused kernels
-// (CAE_FUSED_ATTENTION=1; head dims 16 to 128 in steps of 16, 1 to 256 queries, 2 to 256 keys).
-bool fused_attention(const AttentionShape& s) {
-    const char* v = std::getenv("CAE_FUSED_ATTENTION");
-    const bool on = v != nullptr && (std::string(v) == "1" || std::string(v) == "on" || std::string(v) == "true");
-    return on && !self_test() && s.head_dim >= 16 && s.head_dim <= 128 && s.head_dim % 16 == 0 && s.q_len >= 1 &&
-           s.q_len <= 256 && s.kv_len >= 2 && s.kv_len <= 256;
-}
-
 // On the host emulator of the CUDA execution model (a CUDA thread is a fiber, so it runs far slower
 // than a device) the ViT-B-sized cases shrink to shapes that still span several tiles with ragged
 // edges; CAE_TEST_FULL_SIZE=1 keeps the full sizes there too.
@@ -619,7 +610,7 @@ TEST_CASE("residual forward (aliased too), backward, with and without gamma and 
             Arrays b16 = bw;
             b16.f["dy16"] = bf16_nans(n);
             auto op16 = [=](Backend& be, const Ptrs& p) {
-                be.residual_backward_bf16(reinterpret_cast<uint16_t*>(p["dy16"]), with_gamma ? p["dgamma"] : nullptr,
+                be.residual_backward(nullptr, Dest::rounded(reinterpret_cast<uint16_t*>(p["dy16"])), with_gamma ? p["dgamma"] : nullptr,
                                           p["dout"], p["y"], g(p), s(p), B, T, C);
             };
             const Arrays want16 = run_on(cpu(), b16, op16), got16 = run_on(gpu(), b16, op16);
@@ -645,7 +636,7 @@ TEST_CASE("residual forward (aliased too), backward, with and without gamma and 
 // words, prefilled with bf16 NaNs) are widened and compared with the CPU's, and with the fp32
 // op's output rounded on the host; the tolerance allows a rare value that an fp32 difference
 // in the last bit rounds to the other bf16 neighbour.
-TEST_CASE("layernorm_forward_bf16, gelu_forward_bf16, gelu_backward_bf16 = the fp32 ops rounded to bf16") {
+TEST_CASE("layernorm_forward, gelu_forward, gelu_backward into bf16 destinations = the fp32 ops rounded") {
     auto widen = [](const Vec& packed, int64_t n) {
         Vec out(static_cast<size_t>(n));
         const uint16_t* h = reinterpret_cast<const uint16_t*>(packed.data());
@@ -672,12 +663,12 @@ TEST_CASE("layernorm_forward_bf16, gelu_forward_bf16, gelu_backward_bf16 = the f
         in.f["rstd"] = nans(rows);
         in.f["ref"] = nans(rows * C);
         auto op = [=](Backend& be, const Ptrs& p) {
-            be.layernorm_forward_bf16(reinterpret_cast<uint16_t*>(p["out16"]), p["mean"], p["rstd"], p["x"], p["w"],
+            be.layernorm_forward(Dest::rounded(reinterpret_cast<uint16_t*>(p["out16"])), p["mean"], p["rstd"], p["x"], p["w"],
                                       p["b"], rows, C, 1e-6f);
             be.layernorm_forward(p["ref"], nullptr, nullptr, p["x"], p["w"], p["b"], rows, C, 1e-6f);
         };
         const Arrays want = run_on(cpu(), in, op), got = run_on(gpu(), in, op);
-        const std::string label = "layernorm_forward_bf16 " + dims({rows, C});
+        const std::string label = "layernorm_forward to bf16 " + dims({rows, C});
         check(label + " vs cpu", widen(got.f.at("out16"), rows * C), widen(want.f.at("out16"), rows * C));
         check(label + " vs its own fp32 output rounded", widen(got.f.at("out16"), rows * C), rounded(got.f.at("ref")));
         check(label + ": mean, rstd", got.f.at("rstd"), want.f.at("rstd"));
@@ -688,29 +679,29 @@ TEST_CASE("layernorm_forward_bf16, gelu_forward_bf16, gelu_backward_bf16 = the f
         in.f["out16"] = bf16_nans(n);
         in.f["ref"] = nans(n);
         auto op = [=](Backend& be, const Ptrs& p) {
-            be.gelu_forward_bf16(reinterpret_cast<uint16_t*>(p["out16"]), p["x"], n);
+            be.gelu_forward(Dest::rounded(reinterpret_cast<uint16_t*>(p["out16"])), p["x"], n);
             be.gelu_forward(p["ref"], p["x"], n);
         };
         const Arrays want = run_on(cpu(), in, op), got = run_on(gpu(), in, op);
-        const std::string label = "gelu_forward_bf16 n " + std::to_string(n);
+        const std::string label = "gelu_forward to bf16 n " + std::to_string(n);
         check(label + " vs cpu", widen(got.f.at("out16"), n), widen(want.f.at("out16"), n));
         check(label + " vs its own fp32 output rounded", widen(got.f.at("out16"), n), rounded(got.f.at("ref")));
-        // gelu_backward_bf16: dout * GELU'(x) written as bf16 (overwriting), against gelu_backward into zeros
+        // gelu_backward to bf16: dout * GELU'(x) written as bf16 (overwriting), against gelu_backward into zeros
         in.f["dout"] = randn(n);
         in.f["dx16"] = bf16_nans(n);
         in.f["dx"] = Vec(static_cast<size_t>(n), 0.0f);
         auto bw = [=](Backend& be, const Ptrs& p) {
-            be.gelu_backward_bf16(reinterpret_cast<uint16_t*>(p["dx16"]), p["dout"], p["x"], n);
+            be.gelu_backward(Dest::rounded(reinterpret_cast<uint16_t*>(p["dx16"])), p["dout"], p["x"], n);
             be.gelu_backward(p["dx"], p["dout"], p["x"], n);
         };
         const Arrays want_b = run_on(cpu(), in, bw), got_b = run_on(gpu(), in, bw);
-        const std::string blabel = "gelu_backward_bf16 n " + std::to_string(n);
+        const std::string blabel = "gelu_backward to bf16 n " + std::to_string(n);
         check(blabel + " vs cpu", widen(got_b.f.at("dx16"), n), widen(want_b.f.at("dx16"), n));
         check(blabel + " vs its own fp32 gradient rounded", widen(got_b.f.at("dx16"), n), rounded(got_b.f.at("dx")));
     }
 }
 
-TEST_CASE("attention_forward_bf16 and attention_backward_bf16 (batched GEMMs or fused kernels)") {
+TEST_CASE("attention_forward and attention_backward into bf16 destinations") {
     auto widen = [](const Vec& packed, int64_t n) {
         Vec out(static_cast<size_t>(n));
         const uint16_t* h = reinterpret_cast<const uint16_t*>(packed.data());
@@ -733,12 +724,12 @@ TEST_CASE("attention_forward_bf16 and attention_backward_bf16 (batched GEMMs or 
         in.f["out16"] = bf16_nans(B * N * D);
         in.f["ref"] = nans(B * N * D);
         auto op = [=](Backend& be, const Ptrs& p) {
-            be.attention_forward_bf16(reinterpret_cast<uint16_t*>(p["out16"]), nullptr, p["qkv"], p["qkv"] + D,
+            be.attention_forward(Dest::rounded(reinterpret_cast<uint16_t*>(p["out16"])), nullptr, p["qkv"], p["qkv"] + D,
                                       p["qkv"] + 2 * D, s);
             be.attention_forward(p["ref"], nullptr, p["qkv"], p["qkv"] + D, p["qkv"] + 2 * D, s);
         };
         const Arrays want = run_on(cpu(), in, op), got = run_on(gpu(), in, op);
-        const std::string label = std::string("attention_forward_bf16 ") +
+        const std::string label = std::string("attention_forward to bf16 ") +
                                   (precision == GemmPrecision::BF16 ? "bf16" : "fp32") + " products";
         const Vec g16 = widen(got.f.at("out16"), B * N * D), w16 = widen(want.f.at("out16"), B * N * D);
         Vec own(g16.size());
@@ -748,7 +739,7 @@ TEST_CASE("attention_forward_bf16 and attention_backward_bf16 (batched GEMMs or 
             harness::check(d.nan_mismatch == 0, label + what + ": NaN where the reference has a number (or unwritten)");
             harness::check_error(label + what, d.rel, 1e-4);
         }
-        // attention_backward_bf16: dq, dk, dv written as bf16 into the column blocks of one [B, N, 3D]
+        // attention_backward to bf16: dq, dk, dv written as bf16 into the column blocks of one [B, N, 3D]
         // buffer (prefilled with bf16 NaNs: every element must be written), against the CPU's
         Arrays bw;
         bw.f["qkv"] = in.f["qkv"];
@@ -758,13 +749,13 @@ TEST_CASE("attention_forward_bf16 and attention_backward_bf16 (batched GEMMs or 
         auto op_b = [=](Backend& be, const Ptrs& p) {
             be.attention_forward(p["ref"], p["probs"], p["qkv"], p["qkv"] + D, p["qkv"] + 2 * D, s);
             auto* g16 = reinterpret_cast<uint16_t*>(p["dqkv16"]);
-            be.attention_backward_bf16(g16, g16 + D, g16 + 2 * D, p["dout"], p["probs"], p["qkv"], p["qkv"] + D,
+            be.attention_backward(Dest::rounded(g16), Dest::rounded(g16 + D), Dest::rounded(g16 + 2 * D), p["dout"], p["probs"], p["qkv"], p["qkv"] + D,
                                        p["qkv"] + 2 * D, s);
         };
         bw.f["ref"] = nans(B * N * D);
         const Arrays want_b = run_on(cpu(), bw, op_b), got_b = run_on(gpu(), bw, op_b);
         const Diff db = compare(widen(got_b.f.at("dqkv16"), B * N * 3 * D), widen(want_b.f.at("dqkv16"), B * N * 3 * D));
-        const std::string blabel = std::string("attention_backward_bf16 ") +
+        const std::string blabel = std::string("attention_backward to bf16 ") +
                                    (precision == GemmPrecision::BF16 ? "bf16" : "fp32") + " products";
         harness::check(db.nan_mismatch == 0, blabel + ": NaN where the reference has a number (or unwritten)");
         harness::check_error(blabel + " vs cpu", db.rel, precision == GemmPrecision::BF16 ? 1e-3 : 1e-4);
@@ -789,7 +780,7 @@ TEST_CASE("residual_layernorm_forward: fp32 and bf16 output, with and without ga
         const std::string name = std::string("residual_layernorm_forward") + (with_gamma ? " gamma" : "") +
                                  (with_scale ? " scale" : "");
         check_op(name, in, {"mid", "out", "mean", "rstd"}, [=](Backend& be, const Ptrs& p) {
-            be.residual_layernorm_forward(p["mid"], p["out"], nullptr, p["mean"], p["rstd"], p["x"], p["y"],
+            be.residual_layernorm_forward(p["mid"], p["out"], p["mean"], p["rstd"], p["x"], p["y"],
                                           with_gamma ? p["gamma"] : nullptr, with_scale ? p["scale"] : nullptr, p["w"],
                                           p["b"], B, T, C, 1e-6f);
         });
@@ -798,10 +789,10 @@ TEST_CASE("residual_layernorm_forward: fp32 and bf16 output, with and without ga
         in16.f["out"] = bf16_nans(B * T * C);
         in16.f["ref"] = nans(B * T * C);
         auto op16 = [=](Backend& be, const Ptrs& p) {
-            be.residual_layernorm_forward(p["mid"], nullptr, reinterpret_cast<uint16_t*>(p["out"]), p["mean"], p["rstd"],
+            be.residual_layernorm_forward(p["mid"], Dest::rounded(reinterpret_cast<uint16_t*>(p["out"])), p["mean"], p["rstd"],
                                           p["x"], p["y"], with_gamma ? p["gamma"] : nullptr,
                                           with_scale ? p["scale"] : nullptr, p["w"], p["b"], B, T, C, 1e-6f);
-            be.residual_layernorm_forward(p["mid"], p["ref"], nullptr, p["mean"], p["rstd"], p["x"], p["y"],
+            be.residual_layernorm_forward(p["mid"], p["ref"], p["mean"], p["rstd"], p["x"], p["y"],
                                           with_gamma ? p["gamma"] : nullptr, with_scale ? p["scale"] : nullptr, p["w"],
                                           p["b"], B, T, C, 1e-6f);
         };
@@ -931,22 +922,9 @@ TEST_CASE("attention forward (out, probs) and backward (dq, dk, dv; dv alone), f
         in.f["qkv"] = randn(size, bf16 ? 0.5f : 1.0f);  // bf16: a flatter softmax (see above)
         in.f["out"] = nans(out_size);
         in.f["probs"] = nans(probs_size);
-        // With the fused kernels (CAE_FUSED_ATTENTION=1) probs holds the backend's own row
-        // statistics: it is compared only without them, and each backward below starts from its
-        // own backend's forward (a scratch probs inside the op).
-        const bool fused = fused_attention(s);
-        if (fused) {
-            in.f.erase("probs");
-            check_op(name + ": forward (fused)", in, {"out"}, [=](Backend& be, const Ptrs& p) {
-                float* probs = static_cast<float*>(be.alloc(static_cast<size_t>(probs_size) * sizeof(float)));
-                be.attention_forward(p["out"], probs, p["qkv"] + qo, p["qkv"] + ko, p["qkv"] + vo, s);
-                be.release(probs);
-            }, tol, false);
-        } else {
-            check_op(name + ": forward", in, {"out", "probs"}, [=](Backend& be, const Ptrs& p) {
-                be.attention_forward(p["out"], p["probs"], p["qkv"] + qo, p["qkv"] + ko, p["qkv"] + vo, s);
-            }, tol, false);
-        }
+        check_op(name + ": forward", in, {"out", "probs"}, [=](Backend& be, const Ptrs& p) {
+            be.attention_forward(p["out"], p["probs"], p["qkv"] + qo, p["qkv"] + ko, p["qkv"] + vo, s);
+        }, tol, false);
         Arrays bw;
         bw.f["qkv"] = in.f["qkv"];
         bw.f["dout"] = randn(out_size);
@@ -1067,7 +1045,7 @@ TEST_CASE("empty inputs: mse and l2_norm of n = 0, attention without keys") {
         check_op(std::string("attention ") + (bf16 ? "bf16 output " : "") + "with 0 keys", a, {"out"},
                  [s, bf16](Backend& be, const Ptrs& p) {
                      if (bf16) {
-                         be.attention_forward_bf16(reinterpret_cast<uint16_t*>(p["out"]), nullptr, p["q"], p["kv"],
+                         be.attention_forward(Dest::rounded(reinterpret_cast<uint16_t*>(p["out"])), nullptr, p["q"], p["kv"],
                                                    p["kv"], s);
                      } else {
                          be.attention_forward(p["out"], nullptr, p["q"], p["kv"], p["kv"], s);

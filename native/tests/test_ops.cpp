@@ -226,7 +226,7 @@ TEST_CASE("add_bias forward, bias_backward vs finite differences") {
     }
 }
 
-TEST_CASE("residual_backward_bf16 = residual_backward's dy into zeros, rounded, bitwise; the same dgamma") {
+TEST_CASE("residual_backward to bf16 = residual_backward's dy into zeros, rounded, bitwise; the same dgamma") {
     auto& be = backend();
     const int64_t B = 3, T = 5, C = 37, n = B * T * C;
     const Vec dout = randn(n), y = randn(n), gamma = randn(C), scale = randn(B);
@@ -236,26 +236,26 @@ TEST_CASE("residual_backward_bf16 = residual_backward's dy into zeros, rounded, 
         Vec dy(static_cast<size_t>(n), 0.0f), dgamma(static_cast<size_t>(C), 0.5f), dgamma16 = dgamma;
         be.residual_backward(nullptr, dy.data(), g ? dgamma.data() : nullptr, dout.data(), y.data(), g, sc, B, T, C);
         std::vector<uint16_t> dy16(static_cast<size_t>(n), 0x1234);
-        be.residual_backward_bf16(dy16.data(), g ? dgamma16.data() : nullptr, dout.data(), y.data(), g, sc, B, T, C);
+        be.residual_backward(nullptr, Dest::rounded(dy16.data()), g ? dgamma16.data() : nullptr, dout.data(), y.data(), g, sc, B, T, C);
         bool same = true;
         for (int64_t i = 0; i < n; ++i) same = same && dy16[static_cast<size_t>(i)] == float_to_bf16(dy[static_cast<size_t>(i)]);
-        const std::string name = std::string("residual_backward_bf16") + (g ? " gamma" : "") + (sc ? " scale" : "");
+        const std::string name = std::string("residual_backward to bf16") + (g ? " gamma" : "") + (sc ? " scale" : "");
         harness::check(same, name + ": dy bitwise");
         harness::check(std::memcmp(dgamma.data(), dgamma16.data(), dgamma.size() * sizeof(float)) == 0, name + ": dgamma");
     }
 }
 
-TEST_CASE("gelu_backward_bf16 = gelu_backward into zeros, rounded to bf16, bitwise (overwriting)") {
+TEST_CASE("gelu_backward to bf16 = gelu_backward into zeros, rounded to bf16, bitwise (overwriting)") {
     auto& be = backend();
     for (int64_t n : {int64_t{1}, int64_t{13}, int64_t{100003}}) {
         const Vec x = randn(n), dout = randn(n);
         Vec dx(static_cast<size_t>(n), 0.0f);
         be.gelu_backward(dx.data(), dout.data(), x.data(), n);
         std::vector<uint16_t> dx16(static_cast<size_t>(n), 0x1234);
-        be.gelu_backward_bf16(dx16.data(), dout.data(), x.data(), n);
+        be.gelu_backward(Dest::rounded(dx16.data()), dout.data(), x.data(), n);
         bool same = true;
         for (int64_t i = 0; i < n; ++i) same = same && dx16[static_cast<size_t>(i)] == float_to_bf16(dx[static_cast<size_t>(i)]);
-        harness::check(same, "gelu_backward_bf16 n " + std::to_string(n));
+        harness::check(same, "gelu_backward to bf16 n " + std::to_string(n));
     }
 }
 
@@ -424,12 +424,12 @@ TEST_CASE("attention forward (out, probs) and backward (q, k, v)") {
         harness::check_close(name + ": out without probs (null)", out_no_probs.data(), out.data(), out_size, 0.0);
         // The bf16-output form: the fp32 output rounded, bitwise, the padding columns untouched.
         std::vector<uint16_t> out16(static_cast<size_t>(out_size), 0xffff);
-        be.attention_forward_bf16(out16.data(), nullptr, qkv.data() + qo, qkv.data() + ko, qkv.data() + vo, s);
+        be.attention_forward(Dest::rounded(out16.data()), nullptr, qkv.data() + qo, qkv.data() + ko, qkv.data() + vo, s);
         bool same16 = true;
         for (int64_t i = 0; i < out_size; ++i)
             same16 = same16 && out16[static_cast<size_t>(i)] ==
                                    (i % s.ldo < D ? float_to_bf16(out[static_cast<size_t>(i)]) : uint16_t{0xffff});
-        harness::check(same16, name + ": attention_forward_bf16 = the output rounded to bf16, bitwise");
+        harness::check(same16, name + ": attention_forward to bf16 = the output rounded to bf16, bitwise");
 
         // dout = R on the out region, 0 in its padding.
         Vec R = randn(out_size);
@@ -467,14 +467,14 @@ TEST_CASE("attention forward (out, probs) and backward (q, k, v)") {
         be.attention_backward(zeros_grad.data() + qo, zeros_grad.data() + ko, zeros_grad.data() + vo, R.data(),
                               probs.data(), qkv.data() + qo, qkv.data() + ko, qkv.data() + vo, s);
         std::vector<uint16_t> g16(static_cast<size_t>(size), 0xffff);
-        be.attention_backward_bf16(g16.data() + qo, g16.data() + ko, g16.data() + vo, R.data(), probs.data(),
+        be.attention_backward(Dest::rounded(g16.data() + qo), Dest::rounded(g16.data() + ko), Dest::rounded(g16.data() + vo), R.data(), probs.data(),
                                    qkv.data() + qo, qkv.data() + ko, qkv.data() + vo, s);
         bool same16b = true;
         for (size_t i = 0; i < g16.size(); ++i) {
             const bool grad_elem = is_q(i) || is_k(i) || is_v(i);
             same16b = same16b && g16[i] == (grad_elem ? float_to_bf16(zeros_grad[i]) : uint16_t{0xffff});
         }
-        harness::check(same16b, name + ": attention_backward_bf16 = the gradients into zeros rounded, bitwise");
+        harness::check(same16b, name + ": attention_backward to bf16 = the gradients into zeros rounded, bitwise");
     }
 }
 

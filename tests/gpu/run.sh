@@ -116,6 +116,7 @@ stage ptxas 60 info "
 "
 
 T=$BUILD/native/tests
+LAB=$BUILD/native/dev
 # ---------------------------------------------------------------- 3. correctness
 stage "ctest -L gpu" 300 test "cd '$BUILD' && ctest -L gpu -V --timeout 280"
 stage "ctest -L cpu" 240 test "set -o pipefail; cd '$BUILD' && ctest -L cpu -V --timeout 200 | grep -E 'Test +#|tests passed|FAIL|rel err .*FAIL|SKIPPED|cuBLASLt|compiled' "
@@ -126,9 +127,9 @@ if [[ $(tail -2 "$WORK/stages.tsv" | head -1 | cut -f2) != 0 ]]; then
 fi
 stage "ops CAE_GEMM=fallback" 150 test "CAE_GEMM=fallback '$T/test_cuda_ops'"
 stage "ops CAE_GEMM=mma" 150 test "CAE_GEMM=mma '$T/test_cuda_ops'"
-# The fused attention kernels (off by default): the attention ops and the whole model with them.
-stage "attention CAE_FUSED_ATTENTION=1" 60 test "CAE_FUSED_ATTENTION=1 '$T/test_cuda_ops' attention"
-stage "model CAE_FUSED_ATTENTION=1" 150 test "CAE_FUSED_ATTENTION=1 '$T/test_cuda_model'"
+# The kernel lab's fused attention, checked against the library's attention and timed beside it.
+: > "$WORK/lab_raw.txt"
+stage "attention lab" 120 test "set -o pipefail; '$LAB/attention_lab' | tee -a '$WORK/lab_raw.txt'"
 
 # ---------------------------------------------------------------- 4. benchmarks, ours and PyTorch's in turn
 # CAE-B (ViT-B/16 224, pixel target), 98 of 196 patches masked. Ours at bf16 (the CUDA default)
@@ -152,9 +153,9 @@ bench_torch 128 --variants fp32
 bench_ours 128 bf16 CAE_CUDA_GRAPHS=0
 bench_torch 128 --variants bf16-sdpa-compile
 # Each fused or bf16 path beside the ops it replaces, at the CAE-B batch-128 shapes.
-stage "bench fusions" 90 info "set -o pipefail; '$T/bench_cuda_fusions' | tee -a '$WORK/bench_raw.txt'"
+stage "bench fusions" 90 info "set -o pipefail; '$LAB/bench_cuda_fusions' | tee -a '$WORK/bench_raw.txt'"
 stage "bench torch kernels" 90 info "set -o pipefail; python3 '$ROOT/tests/gpu/bench_torch.py' --kernels --batch 128 | tee -a '$WORK/bench_raw.txt'"
-grep '^{' "$WORK/bench_raw.txt" > "$OUT/bench.json" || true
+cat "$WORK/lab_raw.txt" "$WORK/bench_raw.txt" | grep '^{' > "$OUT/bench.json" || true
 
 # ---------------------------------------------------------------- 4b. Java end to end on CUDA
 # With the runtime and CLI jar from tests/gpu/prepare-carry.sh (the machine has no Java): the

@@ -43,6 +43,36 @@ inline float bf16_to_float(uint16_t h) {
     return f;
 }
 
+// Where an op writes a tensor: fp32 (f32), or only its bf16 rounding (bf16; round to nearest even,
+// float_to_bf16) for a consumer that reads nothing else, a BF16 GEMM. At most one is set; an op
+// skips an output with neither where it says so. Forward outputs are overwritten in either form.
+// A gradient output in fp32 is accumulated (+=), as every backward op does; in bf16 it is
+// OVERWRITTEN with the rounding of the op's own contribution (what the fp32 form adds to zeros).
+// A backend without a fused bf16 form of an op writes the fp32 form into a temporary and rounds
+// it (Backend::through_fp32): by definition the same numbers.
+struct Dest {
+    float* f32 = nullptr;
+    uint16_t* bf16 = nullptr;
+    Dest() = default;
+    Dest(float* x) : f32(x) {}  // NOLINT: fp32 outputs pass as plain pointers
+    static Dest rounded(uint16_t* x) {
+        Dest d;
+        d.bf16 = x;
+        return d;
+    }
+    bool empty() const { return f32 == nullptr && bf16 == nullptr; }
+};
+
+// What an op reads: fp32, or (for a BF16 GEMM, which reads bf16 values) only its bf16 rounding.
+struct Operand {
+    const float* f32 = nullptr;
+    const uint16_t* bf16 = nullptr;
+    Operand() = default;
+    Operand(const float* x) : f32(x) {}  // NOLINT: fp32 inputs pass as plain pointers
+    Operand(const float* x, const uint16_t* x16) : f32(x), bf16(x16) {}
+    Operand(const Dest& d) : f32(d.f32), bf16(d.bf16) {}  // NOLINT: what an op wrote, read by the next
+};
+
 // C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b] for b in [0, batch), where op(A) is M x K
 // and op(B) is K x N; op(X) = X^T when trans_x. Batch b reads A + b*stride_a, and so on.
 // With precision BF16, a_bf16 / b_bf16 may hold the operand already rounded (the same layout as
@@ -175,63 +205,43 @@ public:
 
     // inp, out [rows, C]: out = (x - mean) * rstd * weight + bias; mean, rstd [rows] kept
     // for the backward.
-    virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* x,
-                                   const float* weight, const float* bias, int64_t rows,
-                                   int64_t C, float eps) = 0;
+    virtual void layernorm_forward(Dest out, float* mean, float* rstd, const float* x, const float* weight,
+                                   const float* bias, int64_t rows, int64_t C, float eps) = 0;
     virtual void layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout,
                                     const float* x, const float* weight, const float* mean,
                                     const float* rstd, int64_t rows, int64_t C) = 0;
 
     // residual_forward(mid, x, y, gamma, sample_scale) then the LayerNorm of mid into out, mean,
-    // rstd (into out_bf16 as layernorm_forward_bf16 does when out is null), in one pass where the
-    // backend can. mid may not alias x or y.
-    virtual void residual_layernorm_forward(float* mid, float* out, uint16_t* out_bf16, float* mean, float* rstd,
+    // rstd, in one pass where the backend can. mid may not alias x or y.
+    virtual void residual_layernorm_forward(float* mid, Dest out, float* mean, float* rstd,
                                             const float* x, const float* y, const float* gamma,
                                             const float* sample_scale, const float* weight, const float* bias,
                                             int64_t B, int64_t T, int64_t C, float eps) = 0;
 
-    // Exact GELU: out = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). out may alias x.
-    virtual void gelu_forward(float* out, const float* x, int64_t n) = 0;
+    // Exact GELU: out = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). An fp32 out may alias x.
+    virtual void gelu_forward(Dest out, const float* x, int64_t n) = 0;
     // dx += dout * GELU'(x)
-    virtual void gelu_backward(float* dx, const float* dout, const float* x, int64_t n) = 0;
+    virtual void gelu_backward(Dest dx, const float* dout, const float* x, int64_t n) = 0;
 
     // Residual with LayerScale and per-sample drop-path scale, x, y, out [B, T, C]:
     //   out[b,t,c] = x[b,t,c] + s[b] * gamma[c] * y[b,t,c]
     // gamma == nullptr means 1; sample_scale == nullptr means s[b] = 1. out may alias x.
     virtual void residual_forward(float* out, const float* x, const float* y, const float* gamma,
                                   const float* sample_scale, int64_t B, int64_t T, int64_t C) = 0;
-    // dx += dout; dy += s[b] gamma[c] dout; dgamma[c] += sum_{b,t} s[b] dout y.
-    virtual void residual_backward(float* dx, float* dy, float* dgamma, const float* dout,
-                                   const float* y, const float* gamma, const float* sample_scale,
-                                   int64_t B, int64_t T, int64_t C) = 0;
-
-    // residual_backward's dy for dx == nullptr, written only as its bf16 rounding (OVERWRITTEN:
-    // dy = bf16(s[b] gamma[c] dout)), and dgamma accumulated as there: the output gradient of a BF16
-    // layer whose GEMMs read nothing else.
-    virtual void residual_backward_bf16(uint16_t* dy, float* dgamma, const float* dout, const float* y,
-                                        const float* gamma, const float* sample_scale, int64_t B, int64_t T,
-                                        int64_t C) = 0;
+    // dx += dout; dy += s[b] gamma[c] dout; dgamma[c] += sum_{b,t} s[b] dout y. Each may be skipped.
+    virtual void residual_backward(float* dx, Dest dy, float* dgamma, const float* dout, const float* y,
+                                   const float* gamma, const float* sample_scale, int64_t B, int64_t T,
+                                   int64_t C) = 0;
 
     // ---- attention (see AttentionShape). probs [B, heads, Nq, Nk] is written by the forward
     // (the softmax of scale * q k^T per row) and read by the backward.
-    virtual void attention_forward(float* out, float* probs, const float* q, const float* k,
-                                   const float* v, const AttentionShape& s) = 0;
-    // The same forward with the output written only as its bf16 rounding (row stride s.ldo, in bf16
-    // elements), for a BF16 GEMM that reads nothing else: the numbers of attention_forward then
-    // round_to_bf16, without the fp32 array.
-    virtual void attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
-                                        const AttentionShape& s) = 0;
-    // dq, dk, dv use the strides of q, k, v.
-    virtual void attention_backward(float* dq, float* dk, float* dv, const float* dout,
-                                    const float* probs, const float* q, const float* k,
-                                    const float* v, const AttentionShape& s) = 0;
-    // The same backward with the gradients written only as their bf16 roundings, OVERWRITTEN (not
-    // accumulated; the heads' columns of each row only), with the strides of q, k, v in bf16
-    // elements: the numbers of attention_backward into zeros, then round_to_bf16. For BF16 layers
-    // whose GEMMs read nothing else.
-    virtual void attention_backward_bf16(uint16_t* dq, uint16_t* dk, uint16_t* dv, const float* dout,
-                                         const float* probs, const float* q, const float* k, const float* v,
-                                         const AttentionShape& s) = 0;
+    // Strides count elements of the output's form (s.ldo: fp32 or bf16 elements).
+    virtual void attention_forward(Dest out, float* probs, const float* q, const float* k, const float* v,
+                                   const AttentionShape& s) = 0;
+    // dq, dk, dv use the strides of q, k, v, in elements of their forms; each may be skipped. Only the
+    // heads' columns of each row are written.
+    virtual void attention_backward(Dest dq, Dest dk, Dest dv, const float* dout, const float* probs,
+                                    const float* q, const float* k, const float* v, const AttentionShape& s) = 0;
 
     // ---- tokens. idx [B, n_sel] int32 in this backend's memory, each in [0, N).
     // out[b, j, :] = x[b, idx[b, j], :]  (+= when accumulate). Row length C.
@@ -268,17 +278,6 @@ public:
     // ---- mixed precision
     // dst[i] = bf16(src[i]) (round to nearest even; see float_to_bf16).
     virtual void round_to_bf16(uint16_t* dst, const float* src, int64_t n) = 0;
-    // The outputs of layernorm_forward and gelu_forward written only as their bf16 roundings, for
-    // a BF16 GEMM that reads them and nothing else: the same numbers as the fp32 op followed by
-    // round_to_bf16, without the fp32 array.
-    virtual void layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x,
-                                        const float* weight, const float* bias, int64_t rows, int64_t C,
-                                        float eps) = 0;
-    virtual void gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) = 0;
-    // dx = dout * GELU'(x) written only as its bf16 rounding (OVERWRITTEN, not accumulated): the
-    // output gradient of a BF16 layer whose GEMMs read nothing else; the numbers of gelu_backward
-    // into zeros, then round_to_bf16.
-    virtual void gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n) = 0;
 
     // ---- optimizer
     // AdamW (decoupled weight decay, PyTorch's order of operations) over the parameter
@@ -300,6 +299,33 @@ public:
         return nullptr;
     }
 
+protected:
+    // An op's bf16 form for a backend without a fused one: with an fp32 (or no) destination,
+    // op(out.f32) directly; with a bf16 one, op writes into a zero-filled fp32 temporary of the same
+    // layout (`rows` rows of `cols` values, `ld` apart), whose values are then rounded into out.bf16.
+    template <class Op>
+    void through_fp32(Dest out, int64_t rows, int64_t cols, int64_t ld, Op&& op) {
+        if (out.bf16 == nullptr || rows <= 0 || cols <= 0) {
+            op(out.f32);
+            return;
+        }
+        const size_t bytes = static_cast<size_t>((rows - 1) * ld + cols) * sizeof(float);
+        float* tmp = static_cast<float*>(alloc(bytes));
+        try {
+            op(tmp);
+            if (ld == cols) {
+                round_to_bf16(out.bf16, tmp, rows * cols);
+            } else {
+                for (int64_t r = 0; r < rows; ++r) round_to_bf16(out.bf16 + r * ld, tmp + r * ld, cols);
+            }
+        } catch (...) {
+            release(tmp);
+            throw;
+        }
+        release(tmp);
+    }
+
+public:
     // ---- recording (CUDA graphs): the ops issued between begin_recording() and
     // end_recording() are recorded, not run, and replay() runs them again with the same
     // pointers and arguments. Backends that cannot record return false from can_record().

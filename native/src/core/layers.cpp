@@ -37,36 +37,34 @@ AttentionShape cross_attention(const RegressorShape& s, GemmPrecision precision)
     return a;
 }
 
-// The gradient of a LayerScale residual branch's output y, s g dout (dgamma accumulated): for a
-// BF16 layer with a weight gradient written only as bf16 into dy16 (what its GEMMs read), otherwise
-// fp32 into f32.
-LinearInput branch_grad(Backend& be, float* f32, uint16_t* dy16, float* dgamma, const float* dout, const float* y,
-                        const float* gamma, const float* scale, int64_t B, int64_t T, int64_t C, bool bf16_only) {
-    if (bf16_only) {
-        be.residual_backward_bf16(dy16, dgamma, dout, y, gamma, scale, B, T, C);
-        return LinearInput(nullptr, dy16);
-    }
-    zero(be, f32, B * T * C);
-    be.residual_backward(nullptr, f32, dgamma, dout, y, gamma, scale, B, T, C);
-    return LinearInput(f32);
+// Where a layer's output gradient goes: for a BF16 layer with a weight gradient, only its bf16
+// rounding into dy16 (what its GEMMs read); otherwise fp32 into f32, zeroed first (the backward ops
+// accumulate).
+Dest grad_dest(Backend& be, float* f32, uint16_t* dy16, int64_t n, bool bf16_only) {
+    if (bf16_only) return Dest::rounded(dy16);
+    zero(be, f32, n);
+    return Dest(f32);
 }
 
-// The gradient of fc1's output, dout * GELU'(fc1): for a BF16 layer with a weight gradient written
-// only as bf16 into dy16 (what its GEMMs read), otherwise fp32 into f32.
-LinearInput gelu_grad(Backend& be, float* f32, uint16_t* dy16, const float* dout, const float* fc1, int64_t n,
-                      bool bf16_only) {
-    if (bf16_only) {
-        be.gelu_backward_bf16(dy16, dout, fc1, n);
-        return LinearInput(nullptr, dy16);
-    }
-    zero(be, f32, n);
-    be.gelu_backward(f32, dout, fc1, n);
-    return LinearInput(f32);
+// The gradient of a LayerScale residual branch's output y, s g dout (dgamma accumulated).
+Operand branch_grad(Backend& be, float* f32, uint16_t* dy16, float* dgamma, const float* dout, const float* y,
+                    const float* gamma, const float* scale, int64_t B, int64_t T, int64_t C, bool bf16_only) {
+    const Dest d = grad_dest(be, f32, dy16, B * T * C, bf16_only);
+    be.residual_backward(nullptr, d, dgamma, dout, y, gamma, scale, B, T, C);
+    return d;
+}
+
+// The gradient of fc1's output, dout * GELU'(fc1).
+Operand gelu_grad(Backend& be, float* f32, uint16_t* dy16, const float* dout, const float* fc1, int64_t n,
+                  bool bf16_only) {
+    const Dest d = grad_dest(be, f32, dy16, n, bf16_only);
+    be.gelu_backward(d, dout, fc1, n);
+    return d;
 }
 
 }  // namespace
 
-void linear_forward(Backend& be, float* y, const LinearInput& x, const WeightRef& W, const float* b, int64_t rows,
+void linear_forward(Backend& be, float* y, const Operand& x, const WeightRef& W, const float* b, int64_t rows,
                     int64_t in, int64_t out) {
     GemmArgs g;
     g.precision = W.precision;
@@ -86,7 +84,7 @@ void linear_forward(Backend& be, float* y, const LinearInput& x, const WeightRef
     be.gemm(g);
 }
 
-void linear_backward(Backend& be, float* dx, float* dW, float* db, const LinearInput& dy, const LinearInput& x,
+void linear_backward(Backend& be, float* dx, float* dW, float* db, const Operand& dy, const Operand& x,
                      const WeightRef& W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx,
                      uint16_t* dy_bf16) {
     const bool bf16 = W.precision == GemmPrecision::BF16;
@@ -142,38 +140,33 @@ void linear_backward(Backend& be, float* dx, float* dW, float* db, const LinearI
 BlockActs BlockActs::allocate(Workspace& ws, int64_t B, int64_t T, int64_t D, int64_t heads, int64_t mlp) {
     const int64_t rows = B * T;
     BlockActs a;
-    a.ln1 = ws.floats(rows * D);
+    a.ln1 = DualBuffer(ws, rows * D);
     a.ln1_mean = ws.floats(rows);
     a.ln1_rstd = ws.floats(rows);
     a.qkv = ws.floats(rows * 3 * D);
     a.probs = ws.floats(B * heads * T * T);
-    a.att = ws.floats(rows * D);
+    a.att = DualBuffer(ws, rows * D);
     a.proj = ws.floats(rows * D);
     a.mid = ws.floats(rows * D);
-    a.ln2 = ws.floats(rows * D);
+    a.ln2 = DualBuffer(ws, rows * D);
     a.ln2_mean = ws.floats(rows);
     a.ln2_rstd = ws.floats(rows);
     a.fc1 = ws.floats(rows * mlp);
     a.fc2 = ws.floats(rows * D);
-    // A pass writes either the fp32 or the bf16 form of these (see block_forward): one memory.
-    a.ln1_bf16 = reinterpret_cast<uint16_t*>(a.ln1);
-    a.ln2_bf16 = reinterpret_cast<uint16_t*>(a.ln2);
-    a.att_bf16 = reinterpret_cast<uint16_t*>(a.att);
     return a;
 }
 
 BlockScratch BlockScratch::allocate(Workspace& ws, int64_t rows, int64_t D, int64_t mlp) {
     BlockScratch s;
-    s.gelu = ws.floats(rows * mlp);
+    s.gelu = DualBuffer(ws, rows * mlp);
     s.d_mlp = ws.floats(rows * mlp);
     s.d_big = ws.floats(rows * D);
     s.d_proj = ws.floats(rows * D);
     s.d_att = ws.floats(rows * D);
-    s.d_qkv = ws.floats(rows * 3 * D);
+    s.d_qkv = DualBuffer(ws, rows * 3 * D);
     s.d_ln = ws.floats(rows * D);
     s.qkv_bias = ws.floats(3 * D);  // zero-filled: the k part stays 0
     s.qkv_bias_grad = ws.floats(3 * D);
-    s.gelu_bf16 = ws.bf16s(rows * mlp);
     s.dy_bf16 = ws.bf16s(rows * std::max<int64_t>(3 * D, mlp));
     return s;
 }
@@ -181,39 +174,22 @@ BlockScratch BlockScratch::allocate(Workspace& ws, int64_t rows, int64_t D, int6
 void block_forward(Backend& be, const Weights& w, const BlockParams& bp, const BlockShape& s, BlockActs& a,
                    BlockScratch& sc, const float* x_in, float* x_out, const float* drop1, const float* drop2) {
     const int64_t rows = s.B * s.T, D = s.D;
-    // BF16: the LN and GELU outputs feed only GEMMs, which read them as bf16: written as such.
+    // BF16: the LN, attention and GELU outputs feed only GEMMs, which read them as bf16: written as such.
     const bool bf16 = w.precision == GemmPrecision::BF16;
-    if (bf16) {
-        be.layernorm_forward_bf16(a.ln1_bf16, a.ln1_mean, a.ln1_rstd, x_in, w.p(bp.ln1_w), w.p(bp.ln1_b), rows, D,
-                                  s.ln_eps);
-    } else {
-        be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x_in, w.p(bp.ln1_w), w.p(bp.ln1_b), rows, D, s.ln_eps);
-    }
-    const LinearInput ln1 = bf16 ? LinearInput(nullptr, a.ln1_bf16) : LinearInput(a.ln1);
-    const LinearInput ln2 = bf16 ? LinearInput(nullptr, a.ln2_bf16) : LinearInput(a.ln2);
-    const LinearInput gelu = bf16 ? LinearInput(nullptr, sc.gelu_bf16) : LinearInput(sc.gelu);
-    const LinearInput att = bf16 ? LinearInput(nullptr, a.att_bf16) : LinearInput(a.att);
+    be.layernorm_forward(a.ln1.dest(bf16), a.ln1_mean, a.ln1_rstd, x_in, w.p(bp.ln1_w), w.p(bp.ln1_b), rows, D,
+                         s.ln_eps);
     // qkv = LN1(x) Wqkv^T + [q_bias | 0 | v_bias], the bias added by the GEMM
     be.copy_on_device(sc.qkv_bias, w.p(bp.q_bias), static_cast<size_t>(D) * sizeof(float));
     be.copy_on_device(sc.qkv_bias + 2 * D, w.p(bp.v_bias), static_cast<size_t>(D) * sizeof(float));
-    linear_forward(be, a.qkv, ln1, w.wt(bp.qkv_w), sc.qkv_bias, rows, D, 3 * D);
-    if (bf16) {
-        be.attention_forward_bf16(a.att_bf16, a.probs, a.qkv, a.qkv + D, a.qkv + 2 * D, self_attention(s, w.precision));
-    } else {
-        be.attention_forward(a.att, a.probs, a.qkv, a.qkv + D, a.qkv + 2 * D, self_attention(s, w.precision));
-    }
-    linear_forward(be, a.proj, att, w.wt(bp.proj_w), w.p(bp.proj_b), rows, D, D);
+    linear_forward(be, a.qkv, a.ln1.operand(bf16), w.wt(bp.qkv_w), sc.qkv_bias, rows, D, 3 * D);
+    be.attention_forward(a.att.dest(bf16), a.probs, a.qkv, a.qkv + D, a.qkv + 2 * D, self_attention(s, w.precision));
+    linear_forward(be, a.proj, a.att.operand(bf16), w.wt(bp.proj_w), w.p(bp.proj_b), rows, D, D);
     // mid = x + s1 g1 proj and its LayerNorm in one pass
-    be.residual_layernorm_forward(a.mid, bf16 ? nullptr : a.ln2, bf16 ? a.ln2_bf16 : nullptr, a.ln2_mean, a.ln2_rstd,
-                                  x_in, a.proj, w.p(bp.gamma1), drop1, w.p(bp.ln2_w), w.p(bp.ln2_b), s.B, s.T, D,
-                                  s.ln_eps);
-    linear_forward(be, a.fc1, ln2, w.wt(bp.fc1_w), w.p(bp.fc1_b), rows, D, s.mlp);
-    if (bf16) {
-        be.gelu_forward_bf16(sc.gelu_bf16, a.fc1, rows * s.mlp);
-    } else {
-        be.gelu_forward(sc.gelu, a.fc1, rows * s.mlp);
-    }
-    linear_forward(be, a.fc2, gelu, w.wt(bp.fc2_w), w.p(bp.fc2_b), rows, s.mlp, D);
+    be.residual_layernorm_forward(a.mid, a.ln2.dest(bf16), a.ln2_mean, a.ln2_rstd, x_in, a.proj, w.p(bp.gamma1), drop1,
+                                  w.p(bp.ln2_w), w.p(bp.ln2_b), s.B, s.T, D, s.ln_eps);
+    linear_forward(be, a.fc1, a.ln2.operand(bf16), w.wt(bp.fc1_w), w.p(bp.fc1_b), rows, D, s.mlp);
+    be.gelu_forward(sc.gelu.dest(bf16), a.fc1, rows * s.mlp);
+    linear_forward(be, a.fc2, sc.gelu.operand(bf16), w.wt(bp.fc2_w), w.p(bp.fc2_b), rows, s.mlp, D);
     be.residual_forward(x_out, a.mid, a.fc2, w.p(bp.gamma2), drop2, s.B, s.T, D);
 }
 
@@ -222,48 +198,42 @@ void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const 
     const int64_t rows = s.B * s.T, D = s.D, M = s.mlp;
     const bool bf16 = w.precision == GemmPrecision::BF16;
     // x_out = mid + s2 g2 fc2: d(mid) = dx (kept in place), d(fc2) = s2 g2 dx
-    const LinearInput dfc2 = branch_grad(be, sc.d_big, sc.dy_bf16, w.g(bp.gamma2), dx, a.fc2, w.p(bp.gamma2), drop2, s.B,
+    const Operand dfc2 = branch_grad(be, sc.d_big, sc.dy_bf16, w.g(bp.gamma2), dx, a.fc2, w.p(bp.gamma2), drop2, s.B,
                                          s.T, D, bf16 && w.g(bp.fc2_w) != nullptr);
     // fc2 = GELU(fc1) W2^T + b2 (GELU recomputed rather than stored; BF16: as bf16, see block_forward)
-    if (bf16) {
-        be.gelu_forward_bf16(sc.gelu_bf16, a.fc1, rows * M);
-    } else {
-        be.gelu_forward(sc.gelu, a.fc1, rows * M);
-    }
-    const LinearInput gelu = bf16 ? LinearInput(nullptr, sc.gelu_bf16) : LinearInput(sc.gelu);
-    const LinearInput ln1 = bf16 ? LinearInput(nullptr, a.ln1_bf16) : LinearInput(a.ln1);
-    const LinearInput ln2 = bf16 ? LinearInput(nullptr, a.ln2_bf16) : LinearInput(a.ln2);
-    const LinearInput att = bf16 ? LinearInput(nullptr, a.att_bf16) : LinearInput(a.att);
-    linear_backward(be, sc.d_mlp, w.g(bp.fc2_w), w.g(bp.fc2_b), dfc2, gelu, w.wt(bp.fc2_w), rows, M, D, false, sc.dy_bf16);
-    linear_backward(be, sc.d_ln, w.g(bp.fc1_w), w.g(bp.fc1_b), gelu_grad(be, sc.gelu, sc.dy_bf16, sc.d_mlp, a.fc1, rows * M,
-                                                                           bf16 && w.g(bp.fc1_w) != nullptr),
-                    ln2, w.wt(bp.fc1_w), rows, D, M, false, sc.dy_bf16);
+    be.gelu_forward(sc.gelu.dest(bf16), a.fc1, rows * M);
+    linear_backward(be, sc.d_mlp, w.g(bp.fc2_w), w.g(bp.fc2_b), dfc2, sc.gelu.operand(bf16), w.wt(bp.fc2_w), rows, M, D,
+                    false, sc.dy_bf16);
+    linear_backward(be, sc.d_ln, w.g(bp.fc1_w), w.g(bp.fc1_b),
+                    gelu_grad(be, sc.gelu.f32(), sc.dy_bf16, sc.d_mlp, a.fc1, rows * M, bf16 && w.g(bp.fc1_w) != nullptr),
+                    a.ln2.operand(bf16), w.wt(bp.fc1_w), rows, D, M, false, sc.dy_bf16);
     be.layernorm_backward(dx, w.g(bp.ln2_w), w.g(bp.ln2_b), sc.d_ln, a.mid, w.p(bp.ln2_w), a.ln2_mean, a.ln2_rstd,
                           rows, D);
     // mid = x_in + s1 g1 proj
     linear_backward(be, sc.d_att, w.g(bp.proj_w), w.g(bp.proj_b),
                     branch_grad(be, sc.d_proj, sc.dy_bf16, w.g(bp.gamma1), dx, a.proj, w.p(bp.gamma1), drop1, s.B, s.T,
                                 D, bf16 && w.g(bp.proj_w) != nullptr),
-                    att, w.wt(bp.proj_w), rows, D, D, false, sc.dy_bf16);
-    if (bf16 && w.g(bp.qkv_w) != nullptr) {
-        // The attention gradients written as the bf16 operand of the qkv GEMMs (in d_qkv's memory);
-        // the q and v bias gradients are the q and v parts of the weight GEMM's column sums.
-        uint16_t* dqkv16 = reinterpret_cast<uint16_t*>(sc.d_qkv);
-        be.attention_backward_bf16(dqkv16, dqkv16 + D, dqkv16 + 2 * D, sc.d_att, a.probs, a.qkv, a.qkv + D,
-                                   a.qkv + 2 * D, self_attention(s, w.precision));
-        linear_backward(be, sc.d_ln, w.g(bp.qkv_w), sc.qkv_bias_grad, LinearInput(nullptr, dqkv16), ln1,
-                        w.wt(bp.qkv_w), rows, D, 3 * D, false, sc.dy_bf16);
+                    a.att.operand(bf16), w.wt(bp.proj_w), rows, D, D, false, sc.dy_bf16);
+    // BF16 with a weight gradient: the attention gradients written as the bf16 operand of the qkv
+    // GEMMs; the q and v bias gradients are then the q and v parts of the weight GEMM's column sums.
+    const bool qkv16 = bf16 && w.g(bp.qkv_w) != nullptr;
+    const Dest dqkv = grad_dest(be, sc.d_qkv.f32(), sc.d_qkv.bf16(), rows * 3 * D, qkv16);
+    auto part = [&](int64_t offset) {
+        return qkv16 ? Dest::rounded(dqkv.bf16 + offset) : Dest(dqkv.f32 + offset);
+    };
+    be.attention_backward(part(0), part(D), part(2 * D), sc.d_att, a.probs, a.qkv, a.qkv + D, a.qkv + 2 * D,
+                          self_attention(s, w.precision));
+    if (qkv16) {
+        linear_backward(be, sc.d_ln, w.g(bp.qkv_w), sc.qkv_bias_grad, dqkv, a.ln1.operand(bf16), w.wt(bp.qkv_w), rows, D,
+                        3 * D, false, sc.dy_bf16);
         const size_t bytes = static_cast<size_t>(D) * sizeof(float);
         if (float* g = w.g(bp.q_bias)) be.copy_on_device(g, sc.qkv_bias_grad, bytes);
         if (float* g = w.g(bp.v_bias)) be.copy_on_device(g, sc.qkv_bias_grad + 2 * D, bytes);
     } else {
-        zero(be, sc.d_qkv, rows * 3 * D);
-        be.attention_backward(sc.d_qkv, sc.d_qkv + D, sc.d_qkv + 2 * D, sc.d_att, a.probs, a.qkv, a.qkv + D,
-                              a.qkv + 2 * D, self_attention(s, w.precision));
-        if (float* g = w.g(bp.q_bias)) be.bias_backward(g, sc.d_qkv, 3 * D, rows, D);
-        if (float* g = w.g(bp.v_bias)) be.bias_backward(g, sc.d_qkv + 2 * D, 3 * D, rows, D);
-        linear_backward(be, sc.d_ln, w.g(bp.qkv_w), nullptr, sc.d_qkv, ln1, w.wt(bp.qkv_w), rows, D, 3 * D, false,
-                        sc.dy_bf16);
+        if (float* g = w.g(bp.q_bias)) be.bias_backward(g, dqkv.f32, 3 * D, rows, D);
+        if (float* g = w.g(bp.v_bias)) be.bias_backward(g, dqkv.f32 + 2 * D, 3 * D, rows, D);
+        linear_backward(be, sc.d_ln, w.g(bp.qkv_w), nullptr, dqkv, a.ln1.operand(bf16), w.wt(bp.qkv_w), rows, D, 3 * D,
+                        false, sc.dy_bf16);
     }
     be.layernorm_backward(dx, w.g(bp.ln1_w), w.g(bp.ln1_b), sc.d_ln, x_in, w.p(bp.ln1_w), a.ln1_mean, a.ln1_rstd,
                           rows, D);
@@ -274,22 +244,22 @@ RegressorActs RegressorActs::allocate(Workspace& ws, int64_t B, int64_t Nv, int6
     const int64_t R = B * Nm, RL = B * (Nv + Nm);
     RegressorActs a;
     a.q_in = ws.floats(R * D);
-    a.lnq = ws.floats(R * D);
+    a.lnq = DualBuffer(ws, R * D);
     a.lnq_mean = ws.floats(R);
     a.lnq_rstd = ws.floats(R);
     a.kv = ws.floats(RL * D);
     a.k_in = ws.floats(RL * D);
-    a.lnk = ws.floats(RL * D);
+    a.lnk = DualBuffer(ws, RL * D);
     a.lnk_mean = ws.floats(RL);
     a.lnk_rstd = ws.floats(RL);
-    a.lnv = ws.floats(RL * D);
+    a.lnv = DualBuffer(ws, RL * D);
     a.lnv_mean = ws.floats(RL);
     a.lnv_rstd = ws.floats(RL);
     a.qp = ws.floats(R * D);
     a.kp = ws.floats(RL * D);
     a.vp = ws.floats(RL * D);
     a.probs = ws.floats(B * heads * Nm * (Nv + Nm));
-    a.att = ws.floats(R * D);
+    a.att = DualBuffer(ws, R * D);
     a.proj = ws.floats(R * D);
     a.h = ws.floats(R * D);
     a.hn = ws.floats(R * D);
@@ -297,11 +267,6 @@ RegressorActs RegressorActs::allocate(Workspace& ws, int64_t B, int64_t Nv, int6
     a.ln2_rstd = ws.floats(R);
     a.fc1 = ws.floats(R * mlp);
     a.fc2 = ws.floats(R * D);
-    // A pass writes either the fp32 or the bf16 form of these (see regressor_forward): one memory.
-    a.lnq_bf16 = reinterpret_cast<uint16_t*>(a.lnq);
-    a.lnk_bf16 = reinterpret_cast<uint16_t*>(a.lnk);
-    a.lnv_bf16 = reinterpret_cast<uint16_t*>(a.lnv);
-    a.att_bf16 = reinterpret_cast<uint16_t*>(a.att);
     return a;
 }
 
@@ -309,40 +274,22 @@ RegressorScratch RegressorScratch::allocate(Workspace& ws, int64_t B, int64_t Nv
                                             int64_t mlp) {
     const int64_t R = B * Nm, RL = B * (Nv + Nm);
     RegressorScratch s;
-    s.gelu = ws.floats(R * mlp);
+    s.gelu = DualBuffer(ws, R * mlp);
     s.d_mlp = ws.floats(R * mlp);
     s.d_big = ws.floats(R * D);
     s.d_proj = ws.floats(R * D);
     s.d_att = ws.floats(R * D);
-    s.d_q = ws.floats(R * D);
-    s.d_k = ws.floats(RL * D);
-    s.d_v = ws.floats(RL * D);
+    s.d_q = DualBuffer(ws, R * D);
+    s.d_k = DualBuffer(ws, RL * D);
+    s.d_v = DualBuffer(ws, RL * D);
     s.d_lnq = ws.floats(R * D);
     s.d_lnk = ws.floats(RL * D);
     s.d_lnv = ws.floats(RL * D);
     s.d_h = ws.floats(R * D);
     s.d_kv = ws.floats(RL * D);
-    s.gelu_bf16 = ws.bf16s(R * mlp);
     s.dy_bf16 = ws.bf16s(std::max(R * mlp, RL * D));
     return s;
 }
-
-namespace {
-
-// The GEMM inputs of a regressor block: fp32, or for BF16 passes the bf16 outputs of their producers.
-struct RegressorInputs {
-    LinearInput lnq, lnk, lnv, gelu, att;
-};
-
-RegressorInputs regressor_inputs(const RegressorActs& a, const RegressorScratch& sc, bool bf16) {
-    if (bf16) {
-        return {LinearInput(nullptr, a.lnq_bf16), LinearInput(nullptr, a.lnk_bf16), LinearInput(nullptr, a.lnv_bf16),
-                LinearInput(nullptr, sc.gelu_bf16), LinearInput(nullptr, a.att_bf16)};
-    }
-    return {LinearInput(a.lnq), LinearInput(a.lnk), LinearInput(a.lnv), LinearInput(sc.gelu), LinearInput(a.att)};
-}
-
-}  // namespace
 
 void regressor_forward(Backend& be, const Weights& w, const RegressorParams& rp, const RegressorShape& s,
                        RegressorActs& a, RegressorScratch& sc, const float* zv, int64_t zv_bstride,
@@ -352,46 +299,29 @@ void regressor_forward(Backend& be, const Weights& w, const RegressorParams& rp,
     // Q' = LNq(q + pos_m)
     be.copy_on_device(a.q_in, q, static_cast<size_t>(R * D) * sizeof(float));
     be.axpy(a.q_in, pos_m, 1.0f, R * D);
-    // BF16: the q/k/v LayerNorms and the GELU feed only GEMMs: written as their bf16 operands.
+    // BF16: the q/k/v LayerNorms, the attention and the GELU feed only GEMMs: written as their bf16 operands.
     const bool bf16 = w.precision == GemmPrecision::BF16;
-    auto layernorm = [&](float* out, uint16_t* out16, float* mean, float* rstd, const float* x, int lw, int lb,
-                         int64_t rows) {
-        if (bf16) {
-            be.layernorm_forward_bf16(out16, mean, rstd, x, w.p(lw), w.p(lb), rows, D, s.ln_eps);
-        } else {
-            be.layernorm_forward(out, mean, rstd, x, w.p(lw), w.p(lb), rows, D, s.ln_eps);
-        }
-    };
-    layernorm(a.lnq, a.lnq_bf16, a.lnq_mean, a.lnq_rstd, a.q_in, rp.lnq_w, rp.lnq_b, R);
+    be.layernorm_forward(a.lnq.dest(bf16), a.lnq_mean, a.lnq_rstd, a.q_in, w.p(rp.lnq_w), w.p(rp.lnq_b), R, D, s.ln_eps);
     // KV = [zv ; q] per image; K' = LNk(KV + [pos_v ; pos_m]); V' = LNv(KV)
     be.copy_rows(a.kv, L * D, zv, zv_bstride, s.B, s.Nv * D);
     be.copy_rows(a.kv + s.Nv * D, L * D, q, s.Nm * D, s.B, s.Nm * D);
     be.copy_on_device(a.k_in, a.kv, static_cast<size_t>(RL * D) * sizeof(float));
     be.axpy(a.k_in, pk, 1.0f, RL * D);
-    layernorm(a.lnk, a.lnk_bf16, a.lnk_mean, a.lnk_rstd, a.k_in, rp.lnk_w, rp.lnk_b, RL);
-    layernorm(a.lnv, a.lnv_bf16, a.lnv_mean, a.lnv_rstd, a.kv, rp.lnv_w, rp.lnv_b, RL);
-    const RegressorInputs in = regressor_inputs(a, sc, bf16);
+    be.layernorm_forward(a.lnk.dest(bf16), a.lnk_mean, a.lnk_rstd, a.k_in, w.p(rp.lnk_w), w.p(rp.lnk_b), RL, D, s.ln_eps);
+    be.layernorm_forward(a.lnv.dest(bf16), a.lnv_mean, a.lnv_rstd, a.kv, w.p(rp.lnv_w), w.p(rp.lnv_b), RL, D, s.ln_eps);
     // q/k/v projections without bias, plus q_bias and v_bias (k has none)
-    linear_forward(be, a.qp, in.lnq, w.wt(rp.q_w), w.p(rp.q_bias), R, D, D);
-    linear_forward(be, a.kp, in.lnk, w.wt(rp.k_w), nullptr, RL, D, D);
-    linear_forward(be, a.vp, in.lnv, w.wt(rp.v_w), w.p(rp.v_bias), RL, D, D);
-    if (bf16) {
-        be.attention_forward_bf16(a.att_bf16, a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
-    } else {
-        be.attention_forward(a.att, a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
-    }
-    linear_forward(be, a.proj, in.att, w.wt(rp.proj_w), w.p(rp.proj_b), R, D, D);
+    linear_forward(be, a.qp, a.lnq.operand(bf16), w.wt(rp.q_w), w.p(rp.q_bias), R, D, D);
+    linear_forward(be, a.kp, a.lnk.operand(bf16), w.wt(rp.k_w), nullptr, RL, D, D);
+    linear_forward(be, a.vp, a.lnv.operand(bf16), w.wt(rp.v_w), w.p(rp.v_bias), RL, D, D);
+    be.attention_forward(a.att.dest(bf16), a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
+    linear_forward(be, a.proj, a.att.operand(bf16), w.wt(rp.proj_w), w.p(rp.proj_b), R, D, D);
     // h = LN2(q + s1 g1 a): the norm is applied to the residual stream itself (hn stays fp32: the
     // residual below reads it)
-    be.residual_layernorm_forward(a.h, a.hn, nullptr, a.ln2_mean, a.ln2_rstd, q, a.proj, w.p(rp.gamma1), drop1,
-                                  w.p(rp.ln2_w), w.p(rp.ln2_b), s.B, s.Nm, D, s.ln_eps);
+    be.residual_layernorm_forward(a.h, a.hn, a.ln2_mean, a.ln2_rstd, q, a.proj, w.p(rp.gamma1), drop1, w.p(rp.ln2_w),
+                                  w.p(rp.ln2_b), s.B, s.Nm, D, s.ln_eps);
     linear_forward(be, a.fc1, a.hn, w.wt(rp.fc1_w), w.p(rp.fc1_b), R, D, s.mlp);
-    if (bf16) {
-        be.gelu_forward_bf16(sc.gelu_bf16, a.fc1, R * s.mlp);
-    } else {
-        be.gelu_forward(sc.gelu, a.fc1, R * s.mlp);
-    }
-    linear_forward(be, a.fc2, in.gelu, w.wt(rp.fc2_w), w.p(rp.fc2_b), R, s.mlp, D);
+    be.gelu_forward(sc.gelu.dest(bf16), a.fc1, R * s.mlp);
+    linear_forward(be, a.fc2, sc.gelu.operand(bf16), w.wt(rp.fc2_w), w.p(rp.fc2_b), R, s.mlp, D);
     be.residual_forward(q_out, a.hn, a.fc2, w.p(rp.gamma2), drop2, s.B, s.Nm, D);
 }
 
@@ -401,19 +331,14 @@ void regressor_backward(Backend& be, const Weights& w, const RegressorParams& rp
     const int64_t D = s.D, L = s.Nv + s.Nm, R = s.B * s.Nm, RL = s.B * L, M = s.mlp;
     const bool bf16 = w.precision == GemmPrecision::BF16;
     // q_out = hn + s2 g2 fc2
-    const LinearInput dfc2 = branch_grad(be, sc.d_big, sc.dy_bf16, w.g(rp.gamma2), dq, a.fc2, w.p(rp.gamma2), drop2, s.B,
+    const Operand dfc2 = branch_grad(be, sc.d_big, sc.dy_bf16, w.g(rp.gamma2), dq, a.fc2, w.p(rp.gamma2), drop2, s.B,
                                          s.Nm, D, bf16 && w.g(rp.fc2_w) != nullptr);
-    if (bf16) {
-        be.gelu_forward_bf16(sc.gelu_bf16, a.fc1, R * M);
-    } else {
-        be.gelu_forward(sc.gelu, a.fc1, R * M);
-    }
-    const RegressorInputs in = regressor_inputs(a, sc, bf16);
-    linear_backward(be, sc.d_mlp, w.g(rp.fc2_w), w.g(rp.fc2_b), dfc2, in.gelu, w.wt(rp.fc2_w), R, M, D, false,
-                    sc.dy_bf16);
+    be.gelu_forward(sc.gelu.dest(bf16), a.fc1, R * M);
+    linear_backward(be, sc.d_mlp, w.g(rp.fc2_w), w.g(rp.fc2_b), dfc2, sc.gelu.operand(bf16), w.wt(rp.fc2_w), R, M, D,
+                    false, sc.dy_bf16);
     linear_backward(be, dq, w.g(rp.fc1_w), w.g(rp.fc1_b),
-                    gelu_grad(be, sc.gelu, sc.dy_bf16, sc.d_mlp, a.fc1, R * M, bf16 && w.g(rp.fc1_w) != nullptr), a.hn,
-                    w.wt(rp.fc1_w), R, D, M, true, sc.dy_bf16);
+                    gelu_grad(be, sc.gelu.f32(), sc.dy_bf16, sc.d_mlp, a.fc1, R * M, bf16 && w.g(rp.fc1_w) != nullptr),
+                    a.hn, w.wt(rp.fc1_w), R, D, M, true, sc.dy_bf16);
     // dq = d(hn) now; hn = LN2(h)
     zero(be, sc.d_h, R * D);
     be.layernorm_backward(sc.d_h, w.g(rp.ln2_w), w.g(rp.ln2_b), dq, a.h, w.p(rp.ln2_w), a.ln2_mean, a.ln2_rstd, R, D);
@@ -421,28 +346,19 @@ void regressor_backward(Backend& be, const Weights& w, const RegressorParams& rp
     linear_backward(be, sc.d_att, w.g(rp.proj_w), w.g(rp.proj_b),
                     branch_grad(be, sc.d_proj, sc.dy_bf16, w.g(rp.gamma1), sc.d_h, a.proj, w.p(rp.gamma1), drop1, s.B,
                                 s.Nm, D, bf16 && w.g(rp.proj_w) != nullptr),
-                    in.att, w.wt(rp.proj_w), R, D, D, false, sc.dy_bf16);
+                    a.att.operand(bf16), w.wt(rp.proj_w), R, D, D, false, sc.dy_bf16);
     // BF16 with weight gradients: the attention gradients written as the bf16 operands of the q, k,
-    // v GEMMs (in the memory of d_q, d_k, d_v)
-    LinearInput dq_in(sc.d_q), dk_in(sc.d_k), dv_in(sc.d_v);
-    if (bf16 && w.g(rp.q_w) != nullptr && w.g(rp.k_w) != nullptr && w.g(rp.v_w) != nullptr) {
-        uint16_t *dq16 = reinterpret_cast<uint16_t*>(sc.d_q), *dk16 = reinterpret_cast<uint16_t*>(sc.d_k),
-                 *dv16 = reinterpret_cast<uint16_t*>(sc.d_v);
-        be.attention_backward_bf16(dq16, dk16, dv16, sc.d_att, a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
-        dq_in = LinearInput(nullptr, dq16);
-        dk_in = LinearInput(nullptr, dk16);
-        dv_in = LinearInput(nullptr, dv16);
-    } else {
-        zero(be, sc.d_q, R * D);
-        zero(be, sc.d_k, RL * D);
-        zero(be, sc.d_v, RL * D);
-        be.attention_backward(sc.d_q, sc.d_k, sc.d_v, sc.d_att, a.probs, a.qp, a.kp, a.vp,
-                              cross_attention(s, w.precision));
-    }
-    linear_backward(be, sc.d_lnq, w.g(rp.q_w), w.g(rp.q_bias), dq_in, in.lnq, w.wt(rp.q_w), R, D, D, false,
+    // v GEMMs
+    const bool qkv16 = bf16 && w.g(rp.q_w) != nullptr && w.g(rp.k_w) != nullptr && w.g(rp.v_w) != nullptr;
+    const Dest dq_in = grad_dest(be, sc.d_q.f32(), sc.d_q.bf16(), R * D, qkv16);
+    const Dest dk_in = grad_dest(be, sc.d_k.f32(), sc.d_k.bf16(), RL * D, qkv16);
+    const Dest dv_in = grad_dest(be, sc.d_v.f32(), sc.d_v.bf16(), RL * D, qkv16);
+    be.attention_backward(dq_in, dk_in, dv_in, sc.d_att, a.probs, a.qp, a.kp, a.vp, cross_attention(s, w.precision));
+    linear_backward(be, sc.d_lnq, w.g(rp.q_w), w.g(rp.q_bias), dq_in, a.lnq.operand(bf16), w.wt(rp.q_w), R, D, D, false,
                     sc.dy_bf16);
-    linear_backward(be, sc.d_lnk, w.g(rp.k_w), nullptr, dk_in, in.lnk, w.wt(rp.k_w), RL, D, D, false, sc.dy_bf16);
-    linear_backward(be, sc.d_lnv, w.g(rp.v_w), w.g(rp.v_bias), dv_in, in.lnv, w.wt(rp.v_w), RL, D, D, false,
+    linear_backward(be, sc.d_lnk, w.g(rp.k_w), nullptr, dk_in, a.lnk.operand(bf16), w.wt(rp.k_w), RL, D, D, false,
+                    sc.dy_bf16);
+    linear_backward(be, sc.d_lnv, w.g(rp.v_w), w.g(rp.v_bias), dv_in, a.lnv.operand(bf16), w.wt(rp.v_w), RL, D, D, false,
                     sc.dy_bf16);
     // q_in = q + pos_m
     be.layernorm_backward(sc.d_h, w.g(rp.lnq_w), w.g(rp.lnq_b), sc.d_lnq, a.q_in, w.p(rp.lnq_w), a.lnq_mean,

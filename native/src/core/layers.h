@@ -41,48 +41,60 @@ struct Weights {
     }
 };
 
-// The input of a linear layer: fp32, or for BF16 layers only its bf16 rounding (from a producer
-// that wrote nothing else, see Backend::layernorm_forward_bf16).
-struct LinearInput {
-    const float* f32 = nullptr;
-    const uint16_t* bf16 = nullptr;
-    LinearInput(const float* x) : f32(x) {}  // NOLINT: fp32 inputs pass as plain pointers
-    LinearInput(const float* x, const uint16_t* x16) : f32(x), bf16(x16) {}
+// Memory for a tensor that a pass writes in one form: fp32, or in BF16 passes, where only GEMMs read
+// it, its bf16 rounding alone. One allocation sized for fp32, seen as either element type.
+class DualBuffer {
+public:
+    DualBuffer() = default;
+    DualBuffer(Workspace& ws, int64_t n) : mem_(ws.bytes(static_cast<size_t>(n) * sizeof(float))) {}
+    float* f32() const { return static_cast<float*>(mem_); }
+    uint16_t* bf16() const { return static_cast<uint16_t*>(mem_); }
+    // Where a pass of this precision writes the tensor, and what its GEMMs then read.
+    Dest dest(bool bf16_pass) const { return bf16_pass ? Dest::rounded(bf16()) : Dest(f32()); }
+    Operand operand(bool bf16_pass) const { return Operand(dest(bf16_pass)); }
+
+private:
+    void* mem_ = nullptr;
 };
 
-// y [rows, out] = x [rows, in] W^T + b (b may be null)
-void linear_forward(Backend& be, float* y, const LinearInput& x, const WeightRef& W, const float* b, int64_t rows,
+// y [rows, out] = x [rows, in] W^T + b; x is fp32, or for BF16 layers may be its bf16 rounding alone
+// (from a producer that wrote nothing else, see Dest) (b may be null)
+void linear_forward(Backend& be, float* y, const Operand& x, const WeightRef& W, const float* b, int64_t rows,
                     int64_t in, int64_t out);
 
 // dW += dy^T x; db = colsum(dy) (overwritten: with dW, the weight GEMM's bias gradient, summing dy
 // as that GEMM reads it, so bf16 values for BF16); dx = dy W (or += when accumulate). Null outputs are
 // skipped. The GEMMs use W's precision; dy may be given as its bf16 rounding only (BF16 layers
-// with dW, see Backend::gelu_backward_bf16).
+// with dW, see Dest).
 // dy_bf16 (rows * out, may be null): scratch for an fp32 dy rounded once for both GEMMs of a BF16 layer.
-void linear_backward(Backend& be, float* dx, float* dW, float* db, const LinearInput& dy, const LinearInput& x,
+void linear_backward(Backend& be, float* dx, float* dW, float* db, const Operand& dy, const Operand& x,
                      const WeightRef& W, int64_t rows, int64_t in, int64_t out, bool accumulate_dx,
                      uint16_t* dy_bf16 = nullptr);
 
 // Saved activations of one pre-norm block over [B, T, D] (see block_forward).
+// ln1, ln2 and att feed only GEMMs: BF16 passes keep them as bf16 (DualBuffer).
 struct BlockActs {
-    float *ln1, *ln1_mean, *ln1_rstd;  // [B,T,D], [B*T], [B*T]
-    float *qkv, *probs, *att, *proj;   // [B,T,3D], [B,H,T,T], [B,T,D], [B,T,D]
+    DualBuffer ln1;                    // [B,T,D]
+    float *ln1_mean, *ln1_rstd;        // [B*T], [B*T]
+    float *qkv, *probs;                // [B,T,3D], [B,H,T,T]
+    DualBuffer att;                    // [B,T,D]
+    float* proj;                       // [B,T,D]
     float* mid;                        // [B,T,D] stream after the attention residual
-    float *ln2, *ln2_mean, *ln2_rstd;
+    DualBuffer ln2;
+    float *ln2_mean, *ln2_rstd;
     float *fc1, *fc2;                  // [B,T,M] (before GELU), [B,T,D]
-    // [B,T,D]: the LN and attention outputs of BF16 passes, in the memory of ln1, ln2, att (unused then)
-    uint16_t *ln1_bf16, *ln2_bf16, *att_bf16;
 
     static BlockActs allocate(Workspace& ws, int64_t B, int64_t T, int64_t D, int64_t heads, int64_t mlp);
 };
 
 // Scratch shared by all blocks of a stack (sized for the largest T of the stack).
 struct BlockScratch {
-    float *gelu, *d_big, *d_mlp, *d_proj, *d_att, *d_qkv, *d_ln;
+    DualBuffer gelu;       // [rows, M]
+    float *d_big, *d_mlp, *d_proj, *d_att, *d_ln;
+    DualBuffer d_qkv;      // [rows, 3D]: bf16 in BF16 backward passes with weight gradients
     float* qkv_bias;       // [3D]: [q_bias | 0 | v_bias], the fused qkv GEMM's bias
     float* qkv_bias_grad;  // [3D]: the column sums of the qkv output gradient (BF16 backward)
-    uint16_t* gelu_bf16;  // [rows, M]: the GELU output of BF16 passes (gelu unused then)
-    uint16_t* dy_bf16;    // [rows, max(3D, M)]: a BF16 layer's output gradient, rounded once
+    uint16_t* dy_bf16;     // [rows, max(3D, M)]: a BF16 layer's output gradient, rounded once
     static BlockScratch allocate(Workspace& ws, int64_t rows, int64_t D, int64_t mlp);
 };
 
@@ -101,23 +113,29 @@ void block_backward(Backend& be, const Weights& w, const BlockParams& bp, const 
                     BlockScratch& sc, const float* x_in, float* dx, const float* drop1, const float* drop2);
 
 // Saved activations of one regressor block: queries [B, Nm, D] against [visible ; queries].
+// lnq, lnk, lnv and att feed only GEMMs: BF16 passes keep them as bf16 (DualBuffer).
 struct RegressorActs {
-    float *q_in, *lnq, *lnq_mean, *lnq_rstd;        // [B,Nm,D] q + pos_m, and its LN
-    float *kv, *k_in, *lnk, *lnk_mean, *lnk_rstd;   // [B,L,D] L = Nv + Nm
-    float *lnv, *lnv_mean, *lnv_rstd;
-    float *qp, *kp, *vp, *probs, *att, *proj;       // [B,Nm,D], [B,L,D] x2, [B,H,Nm,L], [B,Nm,D] x2
+    float* q_in;                                    // [B,Nm,D] q + pos_m
+    DualBuffer lnq;                                 // its LN
+    float *lnq_mean, *lnq_rstd;
+    float *kv, *k_in;                               // [B,L,D] L = Nv + Nm
+    DualBuffer lnk, lnv;
+    float *lnk_mean, *lnk_rstd, *lnv_mean, *lnv_rstd;
+    float *qp, *kp, *vp, *probs;                    // [B,Nm,D], [B,L,D] x2, [B,H,Nm,L]
+    DualBuffer att;                                 // [B,Nm,D]
+    float* proj;                                    // [B,Nm,D]
     float *h, *hn, *ln2_mean, *ln2_rstd;            // [B,Nm,D] residual, its LN
     float *fc1, *fc2;
-    // the q/k/v LN and attention outputs of BF16 passes, in the memory of lnq, lnk, lnv, att (unused then)
-    uint16_t *lnq_bf16, *lnk_bf16, *lnv_bf16, *att_bf16;
 
     static RegressorActs allocate(Workspace& ws, int64_t B, int64_t Nv, int64_t Nm, int64_t D, int64_t heads,
                                   int64_t mlp);
 };
 
 struct RegressorScratch {
-    float *gelu, *d_mlp, *d_big, *d_proj, *d_att, *d_q, *d_k, *d_v, *d_lnq, *d_lnk, *d_lnv, *d_h, *d_kv;
-    uint16_t *gelu_bf16, *dy_bf16;  // as in BlockScratch
+    DualBuffer gelu;
+    float *d_mlp, *d_big, *d_proj, *d_att, *d_lnq, *d_lnk, *d_lnv, *d_h, *d_kv;
+    DualBuffer d_q, d_k, d_v;  // bf16 in BF16 backward passes with weight gradients
+    uint16_t* dy_bf16;         // as in BlockScratch
     static RegressorScratch allocate(Workspace& ws, int64_t B, int64_t Nv, int64_t Nm, int64_t D, int64_t mlp);
 };
 

@@ -121,89 +121,97 @@ int attention_team(int threads, const AttentionShape& s) {
 
 // Per (b, h): P = softmax(scale q k^T) [Nq, Nk] into probs (skipped when probs is null: no
 // backward follows); out = P v.
-void CpuBackend::attention_forward(float* out, float* probs, const float* q, const float* k,
-                                   const float* v, const AttentionShape& s) {
-    const int64_t pairs = s.batch * s.heads;
-    const int64_t nq = s.q_len, nk = s.kv_len, hd = s.head_dim, ld = padded(nk);
-    if (pairs <= 0 || nq <= 0 || hd <= 0) return;
-    if (nk <= 0) {  // no keys: an empty sum
-        for (int64_t r = 0; r < s.batch * nq; ++r) std::fill(out + r * s.ldo, out + r * s.ldo + s.heads * hd, 0.0f);
-        return;
-    }
-    const int team = attention_team(threads_, s);
-    float* scratch = thread_scratch<float>(team * nq * ld);
-    std::fill(scratch, scratch + team * nq * ld, 0.0f);  // the padding columns stay 0
-    RegionErrors errors;
+void CpuBackend::attention_forward(Dest dest, float* probs, const float* q, const float* k, const float* v,
+                                   const AttentionShape& s) {
+    through_fp32(dest, s.batch * s.q_len, s.heads * s.head_dim, s.ldo, [&](float* out) {
+        const int64_t pairs = s.batch * s.heads;
+        const int64_t nq = s.q_len, nk = s.kv_len, hd = s.head_dim, ld = padded(nk);
+        if (pairs <= 0 || nq <= 0 || hd <= 0) return;
+        if (nk <= 0) {  // no keys: an empty sum
+            for (int64_t r = 0; r < s.batch * nq; ++r) std::fill(out + r * s.ldo, out + r * s.ldo + s.heads * hd, 0.0f);
+            return;
+        }
+        const int team = attention_team(threads_, s);
+        float* scratch = thread_scratch<float>(team * nq * ld);
+        std::fill(scratch, scratch + team * nq * ld, 0.0f);  // the padding columns stay 0
+        RegionErrors errors;
 #pragma omp parallel for num_threads(team) schedule(static)
-    for (int64_t bh = 0; bh < pairs; ++bh) {
-        errors.run([&] {
-            const int64_t b = bh / s.heads, h = bh % s.heads;
-            if (bh + 1 < pairs) {
-                const int64_t nb = (bh + 1) / s.heads, nh = (bh + 1) % s.heads;
-                prefetch_rows(q + nb * nq * s.ldq + nh * hd, nq, s.ldq, hd);
-                prefetch_rows(k + nb * nk * s.ldk + nh * hd, nk, s.ldk, hd);
-                prefetch_rows(v + nb * nk * s.ldv + nh * hd, nk, s.ldv, hd);
-            }
-            float* sc = scratch + omp_get_thread_num() * nq * ld;
-            gemm1(false, true, nq, nk, hd, s.scale, q + b * nq * s.ldq + h * hd, s.ldq,
-                  k + b * nk * s.ldk + h * hd, s.ldk, 0.0f, sc, ld, s.precision);
-            softmax_rows(sc, ld, nq, nk);
-            if (probs) {
-                float* p = probs + bh * nq * nk;
-                for (int64_t i = 0; i < nq; ++i) std::memcpy(p + i * nk, sc + i * ld, nk * sizeof(float));
-            }
-            gemm1(false, false, nq, hd, nk, 1.0f, sc, ld, v + b * nk * s.ldv + h * hd, s.ldv, 0.0f,
-                  out + b * nq * s.ldo + h * hd, s.ldo, s.precision);
-        });
-    }
-    errors.rethrow();
+        for (int64_t bh = 0; bh < pairs; ++bh) {
+            errors.run([&] {
+                const int64_t b = bh / s.heads, h = bh % s.heads;
+                if (bh + 1 < pairs) {
+                    const int64_t nb = (bh + 1) / s.heads, nh = (bh + 1) % s.heads;
+                    prefetch_rows(q + nb * nq * s.ldq + nh * hd, nq, s.ldq, hd);
+                    prefetch_rows(k + nb * nk * s.ldk + nh * hd, nk, s.ldk, hd);
+                    prefetch_rows(v + nb * nk * s.ldv + nh * hd, nk, s.ldv, hd);
+                }
+                float* sc = scratch + omp_get_thread_num() * nq * ld;
+                gemm1(false, true, nq, nk, hd, s.scale, q + b * nq * s.ldq + h * hd, s.ldq,
+                      k + b * nk * s.ldk + h * hd, s.ldk, 0.0f, sc, ld, s.precision);
+                softmax_rows(sc, ld, nq, nk);
+                if (probs) {
+                    float* p = probs + bh * nq * nk;
+                    for (int64_t i = 0; i < nq; ++i) std::memcpy(p + i * nk, sc + i * ld, nk * sizeof(float));
+                }
+                gemm1(false, false, nq, hd, nk, 1.0f, sc, ld, v + b * nk * s.ldv + h * hd, s.ldv, 0.0f,
+                      out + b * nq * s.ldo + h * hd, s.ldo, s.precision);
+            });
+        }
+        errors.rethrow();
+    });
 }
 
 // Per (b, h): dv += P^T dO; dP = dO v^T; dS = P * (dP - rowsum(dP * P));
 // dq += scale dS k; dk += scale dS^T q.
-void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float* dout,
-                                    const float* probs, const float* q, const float* k,
-                                    const float* v, const AttentionShape& s) {
-    const int64_t pairs = s.batch * s.heads;
-    const int64_t nq = s.q_len, nk = s.kv_len, hd = s.head_dim, ld = padded(nk);
-    if (pairs <= 0 || nq <= 0 || nk <= 0 || hd <= 0 || (!dq && !dk && !dv)) return;
-    const int team = attention_team(threads_, s);
-    // Per thread: P and dP/dS, [Nq, ld] each.
-    float* scratch = thread_scratch<float>(team * 2 * nq * ld);
-    std::fill(scratch, scratch + team * 2 * nq * ld, 0.0f);  // the padding columns stay 0
-    RegionErrors errors;
+void CpuBackend::attention_backward(Dest dq_dest, Dest dk_dest, Dest dv_dest, const float* dout, const float* probs,
+                                    const float* q, const float* k, const float* v, const AttentionShape& s) {
+    const int64_t cols = s.heads * s.head_dim;
+    through_fp32(dq_dest, s.batch * s.q_len, cols, s.ldq, [&](float* dq) {
+    through_fp32(dk_dest, s.batch * s.kv_len, cols, s.ldk, [&](float* dk) {
+    through_fp32(dv_dest, s.batch * s.kv_len, cols, s.ldv, [&](float* dv) {
+        const int64_t pairs = s.batch * s.heads;
+        const int64_t nq = s.q_len, nk = s.kv_len, hd = s.head_dim, ld = padded(nk);
+        if (pairs <= 0 || nq <= 0 || nk <= 0 || hd <= 0 || (!dq && !dk && !dv)) return;
+        const int team = attention_team(threads_, s);
+        // Per thread: P and dP/dS, [Nq, ld] each.
+        float* scratch = thread_scratch<float>(team * 2 * nq * ld);
+        std::fill(scratch, scratch + team * 2 * nq * ld, 0.0f);  // the padding columns stay 0
+        RegionErrors errors;
 #pragma omp parallel for num_threads(team) schedule(static)
-    for (int64_t bh = 0; bh < pairs; ++bh) {
-        errors.run([&] {
-            const int64_t b = bh / s.heads, h = bh % s.heads;
-            const int64_t qo = b * nq * s.ldq + h * hd;
-            const int64_t ko = b * nk * s.ldk + h * hd;
-            const int64_t vo = b * nk * s.ldv + h * hd;
-            const float* dob = dout + b * nq * s.ldo + h * hd;
-            if (bh + 1 < pairs) {
-                const int64_t nb = (bh + 1) / s.heads, nh = (bh + 1) % s.heads;
-                prefetch_rows(q + nb * nq * s.ldq + nh * hd, nq, s.ldq, hd);
-                prefetch_rows(k + nb * nk * s.ldk + nh * hd, nk, s.ldk, hd);
-                prefetch_rows(v + nb * nk * s.ldv + nh * hd, nk, s.ldv, hd);
-                prefetch_rows(dout + nb * nq * s.ldo + nh * hd, nq, s.ldo, hd);
-                if (dq) prefetch_rows(dq + nb * nq * s.ldq + nh * hd, nq, s.ldq, hd);
-                if (dk) prefetch_rows(dk + nb * nk * s.ldk + nh * hd, nk, s.ldk, hd);
-                if (dv) prefetch_rows(dv + nb * nk * s.ldv + nh * hd, nk, s.ldv, hd);
-            }
-            float* pp = scratch + omp_get_thread_num() * 2 * nq * ld;
-            float* ds = pp + nq * ld;
-            const float* p = probs + bh * nq * nk;
-            for (int64_t i = 0; i < nq; ++i) std::memcpy(pp + i * ld, p + i * nk, nk * sizeof(float));
-            const GemmPrecision pr = s.precision;
-            if (dv) gemm1(true, false, nk, hd, nq, 1.0f, pp, ld, dob, s.ldo, 1.0f, dv + vo, s.ldv, pr);
-            if (!dq && !dk) return;
-            gemm1(false, true, nq, nk, hd, 1.0f, dob, s.ldo, v + vo, s.ldv, 0.0f, ds, ld, pr);
-            softmax_backward_rows(ds, pp, ld, nq);
-            if (dq) gemm1(false, false, nq, hd, nk, s.scale, ds, ld, k + ko, s.ldk, 1.0f, dq + qo, s.ldq, pr);
-            if (dk) gemm1(true, false, nk, hd, nq, s.scale, ds, ld, q + qo, s.ldq, 1.0f, dk + ko, s.ldk, pr);
-        });
-    }
-    errors.rethrow();
+        for (int64_t bh = 0; bh < pairs; ++bh) {
+            errors.run([&] {
+                const int64_t b = bh / s.heads, h = bh % s.heads;
+                const int64_t qo = b * nq * s.ldq + h * hd;
+                const int64_t ko = b * nk * s.ldk + h * hd;
+                const int64_t vo = b * nk * s.ldv + h * hd;
+                const float* dob = dout + b * nq * s.ldo + h * hd;
+                if (bh + 1 < pairs) {
+                    const int64_t nb = (bh + 1) / s.heads, nh = (bh + 1) % s.heads;
+                    prefetch_rows(q + nb * nq * s.ldq + nh * hd, nq, s.ldq, hd);
+                    prefetch_rows(k + nb * nk * s.ldk + nh * hd, nk, s.ldk, hd);
+                    prefetch_rows(v + nb * nk * s.ldv + nh * hd, nk, s.ldv, hd);
+                    prefetch_rows(dout + nb * nq * s.ldo + nh * hd, nq, s.ldo, hd);
+                    if (dq) prefetch_rows(dq + nb * nq * s.ldq + nh * hd, nq, s.ldq, hd);
+                    if (dk) prefetch_rows(dk + nb * nk * s.ldk + nh * hd, nk, s.ldk, hd);
+                    if (dv) prefetch_rows(dv + nb * nk * s.ldv + nh * hd, nk, s.ldv, hd);
+                }
+                float* pp = scratch + omp_get_thread_num() * 2 * nq * ld;
+                float* ds = pp + nq * ld;
+                const float* p = probs + bh * nq * nk;
+                for (int64_t i = 0; i < nq; ++i) std::memcpy(pp + i * ld, p + i * nk, nk * sizeof(float));
+                const GemmPrecision pr = s.precision;
+                if (dv) gemm1(true, false, nk, hd, nq, 1.0f, pp, ld, dob, s.ldo, 1.0f, dv + vo, s.ldv, pr);
+                if (!dq && !dk) return;
+                gemm1(false, true, nq, nk, hd, 1.0f, dob, s.ldo, v + vo, s.ldv, 0.0f, ds, ld, pr);
+                softmax_backward_rows(ds, pp, ld, nq);
+                if (dq) gemm1(false, false, nq, hd, nk, s.scale, ds, ld, k + ko, s.ldk, 1.0f, dq + qo, s.ldq, pr);
+                if (dk) gemm1(true, false, nk, hd, nq, s.scale, ds, ld, q + qo, s.ldq, 1.0f, dk + ko, s.ldk, pr);
+            });
+        }
+        errors.rethrow();
+    });
+    });
+    });
 }
 
 }  // namespace cae::cpu

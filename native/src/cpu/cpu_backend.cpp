@@ -121,78 +121,12 @@ void CpuBackend::round_to_bf16(uint16_t* dst, const float* src, int64_t n) {
     for (int64_t i = 0; i < n; ++i) dst[i] = float_to_bf16(src[i]);
 }
 
-// The fp32 op into a temporary, then the rounding: by definition the same numbers.
-void CpuBackend::layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x, const float* weight,
-                                        const float* bias, int64_t rows, int64_t C, float eps) {
-    std::vector<float> tmp(static_cast<size_t>(rows * C));
-    layernorm_forward(tmp.data(), mean, rstd, x, weight, bias, rows, C, eps);
-    round_to_bf16(out, tmp.data(), rows * C);
-}
-
-void CpuBackend::residual_layernorm_forward(float* mid, float* out, uint16_t* out_bf16, float* mean, float* rstd,
-                                            const float* x, const float* y, const float* gamma,
-                                            const float* sample_scale, const float* weight, const float* bias,
-                                            int64_t B, int64_t T, int64_t C, float eps) {
+void CpuBackend::residual_layernorm_forward(float* mid, Dest out, float* mean, float* rstd, const float* x,
+                                            const float* y, const float* gamma, const float* sample_scale,
+                                            const float* weight, const float* bias, int64_t B, int64_t T, int64_t C,
+                                            float eps) {
     residual_forward(mid, x, y, gamma, sample_scale, B, T, C);
-    if (out != nullptr) {
-        layernorm_forward(out, mean, rstd, mid, weight, bias, B * T, C, eps);
-    } else {
-        layernorm_forward_bf16(out_bf16, mean, rstd, mid, weight, bias, B * T, C, eps);
-    }
-}
-
-void CpuBackend::gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n) {
-    if (n <= 0) return;
-    std::vector<float> tmp(static_cast<size_t>(n), 0.0f);
-    gelu_backward(tmp.data(), dout, x, n);
-    round_to_bf16(dx, tmp.data(), n);
-}
-
-void CpuBackend::residual_backward_bf16(uint16_t* dy, float* dgamma, const float* dout, const float* y,
-                                        const float* gamma, const float* sample_scale, int64_t B, int64_t T, int64_t C) {
-    const int64_t n = B * T * C;
-    if (n <= 0) return;
-    std::vector<float> tmp(static_cast<size_t>(n), 0.0f);
-    residual_backward(nullptr, tmp.data(), dgamma, dout, y, gamma, sample_scale, B, T, C);
-    round_to_bf16(dy, tmp.data(), n);
-}
-
-void CpuBackend::attention_backward_bf16(uint16_t* dq, uint16_t* dk, uint16_t* dv, const float* dout,
-                                         const float* probs, const float* q, const float* k, const float* v,
-                                         const AttentionShape& s) {
-    const int64_t cols = s.heads * s.head_dim;
-    if (s.batch <= 0 || cols <= 0 || s.q_len <= 0 || s.kv_len <= 0) return;
-    // fp32 gradients into zeros with the same strides, then their heads' columns rounded
-    auto temp = [&](uint16_t* g, int64_t len, int64_t ld) {
-        return std::vector<float>(g != nullptr ? static_cast<size_t>(s.batch * len * ld) : 0, 0.0f);
-    };
-    std::vector<float> tq = temp(dq, s.q_len, s.ldq), tk = temp(dk, s.kv_len, s.ldk), tv = temp(dv, s.kv_len, s.ldv);
-    attention_backward(dq ? tq.data() : nullptr, dk ? tk.data() : nullptr, dv ? tv.data() : nullptr, dout, probs, q, k,
-                       v, s);
-    auto round_rows = [&](uint16_t* g, const std::vector<float>& t, int64_t len, int64_t ld) {
-        if (g == nullptr) return;
-        for (int64_t r = 0; r < s.batch * len; ++r) round_to_bf16(g + r * ld, t.data() + r * ld, cols);
-    };
-    round_rows(dq, tq, s.q_len, s.ldq);
-    round_rows(dk, tk, s.kv_len, s.ldk);
-    round_rows(dv, tv, s.kv_len, s.ldv);
-}
-
-void CpuBackend::attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
-                                        const AttentionShape& s) {
-    const int64_t rows = s.batch * s.q_len, cols = s.heads * s.head_dim;
-    if (rows <= 0 || cols <= 0) return;
-    std::vector<float> tmp(static_cast<size_t>(rows * cols));
-    AttentionShape t = s;
-    t.ldo = cols;
-    attention_forward(tmp.data(), probs, q, k, v, t);
-    for (int64_t r = 0; r < rows; ++r) round_to_bf16(out + r * s.ldo, tmp.data() + r * cols, cols);
-}
-
-void CpuBackend::gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) {
-    std::vector<float> tmp(static_cast<size_t>(n));
-    gelu_forward(tmp.data(), x, n);
-    round_to_bf16(out, tmp.data(), n);
+    layernorm_forward(out, mean, rstd, mid, weight, bias, B * T, C, eps);
 }
 
 }  // namespace cae::cpu

@@ -41,31 +41,22 @@ public:
     void add_bias(float* out, int64_t ld, const float* bias, int64_t rows, int64_t cols) override;
     void bias_backward(float* dbias, const float* dout, int64_t ld, int64_t rows,
                        int64_t cols) override;
-    void layernorm_forward(float* out, float* mean, float* rstd, const float* x,
-                           const float* weight, const float* bias, int64_t rows, int64_t C,
-                           float eps) override;
+    void layernorm_forward(Dest out, float* mean, float* rstd, const float* x, const float* weight,
+                           const float* bias, int64_t rows, int64_t C, float eps) override;
     void layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout,
                             const float* x, const float* weight, const float* mean,
                             const float* rstd, int64_t rows, int64_t C) override;
-    void gelu_forward(float* out, const float* x, int64_t n) override;
-    void gelu_backward(float* dx, const float* dout, const float* x, int64_t n) override;
+    void gelu_forward(Dest out, const float* x, int64_t n) override;
+    void gelu_backward(Dest dx, const float* dout, const float* x, int64_t n) override;
     void residual_forward(float* out, const float* x, const float* y, const float* gamma,
                           const float* sample_scale, int64_t B, int64_t T, int64_t C) override;
-    void residual_backward(float* dx, float* dy, float* dgamma, const float* dout, const float* y,
+    void residual_backward(float* dx, Dest dy, float* dgamma, const float* dout, const float* y,
                            const float* gamma, const float* sample_scale, int64_t B, int64_t T,
                            int64_t C) override;
-    void gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n) override;
-    void attention_backward_bf16(uint16_t* dq, uint16_t* dk, uint16_t* dv, const float* dout, const float* probs,
-                                 const float* q, const float* k, const float* v, const AttentionShape& s) override;
-    void residual_backward_bf16(uint16_t* dy, float* dgamma, const float* dout, const float* y, const float* gamma,
-                                const float* sample_scale, int64_t B, int64_t T, int64_t C) override;
-    void attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
-                                const AttentionShape& s) override;
-    void attention_forward(float* out, float* probs, const float* q, const float* k,
-                           const float* v, const AttentionShape& s) override;
-    void attention_backward(float* dq, float* dk, float* dv, const float* dout,
-                            const float* probs, const float* q, const float* k, const float* v,
-                            const AttentionShape& s) override;
+    void attention_forward(Dest out, float* probs, const float* q, const float* k, const float* v,
+                           const AttentionShape& s) override;
+    void attention_backward(Dest dq, Dest dk, Dest dv, const float* dout, const float* probs, const float* q,
+                            const float* k, const float* v, const AttentionShape& s) override;
     void gather_tokens(float* out, int64_t out_bstride, const float* x, int64_t x_bstride,
                        const int32_t* idx, int64_t B, int64_t n_sel, int64_t C,
                        bool accumulate) override;
@@ -85,10 +76,7 @@ public:
                const AdamWSegment* segments, int64_t num_segments, const AdamWParams& p,
                const float* grad_norm, uint16_t* params_bf16) override;
     void round_to_bf16(uint16_t* dst, const float* src, int64_t n) override;
-    void layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x, const float* weight,
-                                const float* bias, int64_t rows, int64_t C, float eps) override;
-    void gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) override;
-    void residual_layernorm_forward(float* mid, float* out, uint16_t* out_bf16, float* mean, float* rstd,
+    void residual_layernorm_forward(float* mid, Dest out, float* mean, float* rstd,
                                     const float* x, const float* y, const float* gamma, const float* sample_scale,
                                     const float* weight, const float* bias, int64_t B, int64_t T, int64_t C,
                                     float eps) override;

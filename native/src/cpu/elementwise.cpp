@@ -119,14 +119,18 @@ void CpuBackend::bias_backward(float* dbias, const float* dout, int64_t ld, int6
     partials.add_to(dbias, 0, threads_);
 }
 
-void CpuBackend::gelu_forward(float* out, const float* x, int64_t n) {
-    for_ranges(n, threads_, kGeluGrain, [&](int64_t b, int64_t e) { gelu_forward_range(out + b, x + b, e - b); });
+void CpuBackend::gelu_forward(Dest dest, const float* x, int64_t n) {
+    through_fp32(dest, 1, n, n, [&](float* out) {
+        for_ranges(n, threads_, kGeluGrain, [&](int64_t b, int64_t e) { gelu_forward_range(out + b, x + b, e - b); });
+    });
 }
 
-void CpuBackend::gelu_backward(float* dx, const float* dout, const float* x, int64_t n) {
-    if (dx == nullptr) return;
-    for_ranges(n, threads_, kGeluGrain,
-               [&](int64_t b, int64_t e) { gelu_backward_range(dx + b, dout + b, x + b, e - b); });
+void CpuBackend::gelu_backward(Dest dest, const float* dout, const float* x, int64_t n) {
+    through_fp32(dest, 1, n, n, [&](float* dx) {
+        if (dx == nullptr) return;
+        for_ranges(n, threads_, kGeluGrain,
+                   [&](int64_t b, int64_t e) { gelu_backward_range(dx + b, dout + b, x + b, e - b); });
+    });
 }
 
 // x, y, out [B, T, C]: out = x + s[b] gamma[c] y; out may alias x.
@@ -149,47 +153,48 @@ void CpuBackend::residual_forward(float* out, const float* x, const float* y, co
 }
 
 // dx += dout; dy += s[b] gamma[c] dout; dgamma[c] += sum_{b,t} s[b] dout y (in double).
-void CpuBackend::residual_backward(float* dx, float* dy, float* dgamma, const float* dout,
-                                   const float* y, const float* gamma, const float* sample_scale,
-                                   int64_t B, int64_t T, int64_t C) {
-    const int64_t rows = B * T;
-    if (rows <= 0 || C <= 0) return;
-    const int team = team_size(threads_, rows * C, kStreamGrain);
-    if (dx || dy) {
+void CpuBackend::residual_backward(float* dx, Dest dy_dest, float* dgamma, const float* dout, const float* y,
+                                   const float* gamma, const float* sample_scale, int64_t B, int64_t T, int64_t C) {
+    through_fp32(dy_dest, B * T, C, C, [&](float* dy) {
+        const int64_t rows = B * T;
+        if (rows <= 0 || C <= 0) return;
+        const int team = team_size(threads_, rows * C, kStreamGrain);
+        if (dx || dy) {
 #pragma omp parallel for num_threads(team) schedule(static)
-        for (int64_t r = 0; r < rows; ++r) {
-            const float s = sample_scale ? sample_scale[r / T] : 1.0f;
-            const float* d = dout + r * C;
-            if (dx) {
-                float* o = dx + r * C;
-                for (int64_t c = 0; c < C; ++c) o[c] += d[c];
-            }
-            if (dy) {
-                float* o = dy + r * C;
-                if (gamma) {
-                    for (int64_t c = 0; c < C; ++c) o[c] += s * gamma[c] * d[c];
-                } else {
-                    for (int64_t c = 0; c < C; ++c) o[c] += s * d[c];
+            for (int64_t r = 0; r < rows; ++r) {
+                const float s = sample_scale ? sample_scale[r / T] : 1.0f;
+                const float* d = dout + r * C;
+                if (dx) {
+                    float* o = dx + r * C;
+                    for (int64_t c = 0; c < C; ++c) o[c] += d[c];
+                }
+                if (dy) {
+                    float* o = dy + r * C;
+                    if (gamma) {
+                        for (int64_t c = 0; c < C; ++c) o[c] += s * gamma[c] * d[c];
+                    } else {
+                        for (int64_t c = 0; c < C; ++c) o[c] += s * d[c];
+                    }
                 }
             }
         }
-    }
-    if (dgamma) {
-        const ColumnPartials partials(rows, C, 1);
+        if (dgamma) {
+            const ColumnPartials partials(rows, C, 1);
 #pragma omp parallel for num_threads(team) schedule(static)
-        for (int64_t k = 0; k < partials.chunks(); ++k) {
-            double* sum = partials.slots(k, 0);
-            std::fill(sum, sum + C, 0.0);
-            const int64_t end = std::min(rows, (k + 1) * ColumnPartials::kRows);
-            for (int64_t r = k * ColumnPartials::kRows; r < end; ++r) {
-                const double s = sample_scale ? sample_scale[r / T] : 1.0;
-                const float* d = dout + r * C;
-                const float* yr = y + r * C;
-                for (int64_t c = 0; c < C; ++c) sum[c] += s * (static_cast<double>(d[c]) * yr[c]);
+            for (int64_t k = 0; k < partials.chunks(); ++k) {
+                double* sum = partials.slots(k, 0);
+                std::fill(sum, sum + C, 0.0);
+                const int64_t end = std::min(rows, (k + 1) * ColumnPartials::kRows);
+                for (int64_t r = k * ColumnPartials::kRows; r < end; ++r) {
+                    const double s = sample_scale ? sample_scale[r / T] : 1.0;
+                    const float* d = dout + r * C;
+                    const float* yr = y + r * C;
+                    for (int64_t c = 0; c < C; ++c) sum[c] += s * (static_cast<double>(d[c]) * yr[c]);
+                }
             }
+            partials.add_to(dgamma, 0, threads_);
         }
-        partials.add_to(dgamma, 0, threads_);
-    }
+    });
 }
 
 }  // namespace cae::cpu

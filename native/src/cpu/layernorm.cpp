@@ -103,15 +103,16 @@ CAE_MULTIVERSION void layernorm_backward_rows(float* dx, double* dweight_sum, do
     }
 }
 
-void CpuBackend::layernorm_forward(float* out, float* mean, float* rstd, const float* x,
-                                   const float* weight, const float* bias, int64_t rows, int64_t C,
-                                   float eps) {
-    if (rows <= 0 || C <= 0) return;
-    const int team = team_size(threads_, rows * C, kRowGrain);
-    const int64_t block = 16;  // rows per scheduling unit
+void CpuBackend::layernorm_forward(Dest dest, float* mean, float* rstd, const float* x, const float* weight,
+                                   const float* bias, int64_t rows, int64_t C, float eps) {
+    through_fp32(dest, rows, C, C, [&](float* out) {
+        if (rows <= 0 || C <= 0) return;
+        const int team = team_size(threads_, rows * C, kRowGrain);
+        const int64_t block = 16;  // rows per scheduling unit
 #pragma omp parallel for num_threads(team) schedule(static)
-    for (int64_t r = 0; r < rows; r += block)
-        layernorm_forward_rows(out, mean, rstd, x, weight, bias, r, std::min(rows, r + block), C, eps);
+        for (int64_t r = 0; r < rows; r += block)
+            layernorm_forward_rows(out, mean, rstd, x, weight, bias, r, std::min(rows, r + block), C, eps);
+    });
 }
 
 void CpuBackend::layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout,

@@ -32,9 +32,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kRowsPerBlock = 8;  // softmax: one warp per row
 
-__device__ __forceinline__ void store(float* p, float x) { *p = x; }
-__device__ __forceinline__ void store(__nv_bfloat16* p, float x) { *p = __float2bfloat16_rn(x); }
-
 // dst [B*H, N, hd] <- src [B, N, ld] (head h at column h*hd); T = __nv_bfloat16: rounded
 template <typename T>
 __global__ void gather_heads_kernel(T* __restrict__ dst, const float* __restrict__ src, int64_t ld, int64_t H,
@@ -43,12 +40,12 @@ __global__ void gather_heads_kernel(T* __restrict__ dst, const float* __restrict
         const int64_t e = i % hd, row = i / hd;  // row = (b*H + h)*N + t
         const int64_t t = row % N, bh = row / N;
         const int64_t h = bh % H, b = bh / H;
-        store(dst + i, src[(b * N + t) * ld + h * hd + e]);
+        store_out(dst + i, src[(b * N + t) * ld + h * hd + e]);
     }
 }
 
-// dst [B, N, ld] (=, or += when ADD; T = __nv_bfloat16: rounded) <- src [B*H, N, hd]
-template <bool ADD, typename T = float>
+// dst [B, N, ld] <- src [B*H, N, hd]: an output (GRAD false) or a gradient (store_out, store_grad)
+template <bool GRAD, typename T = float>
 __global__ void scatter_heads_kernel(T* __restrict__ dst, const float* __restrict__ src, int64_t ld, int64_t H,
                                      int64_t N, int64_t hd, int64_t n) {
     for (int64_t i = global_thread(); i < n; i += grid_threads()) {
@@ -56,10 +53,10 @@ __global__ void scatter_heads_kernel(T* __restrict__ dst, const float* __restric
         const int64_t t = row % N, bh = row / N;
         const int64_t h = bh % H, b = bh / H;
         T* d = dst + (b * N + t) * ld + h * hd + e;
-        if constexpr (ADD) {
-            *d += src[i];
+        if constexpr (GRAD) {
+            store_grad(d, src[i]);
         } else {
-            store(d, src[i]);
+            store_out(d, src[i]);
         }
     }
 }
@@ -116,20 +113,15 @@ __global__ void fill_rows_kernel(T* __restrict__ dst, int64_t ld, int64_t rows, 
     const int64_t n = rows * cols;
     for (int64_t i = global_thread(); i < n; i += grid_threads()) {
         const int64_t r = i / cols, c = i - r * cols;
-        store(dst + r * ld + c, value);
+        store_out(dst + r * ld + c, value);
     }
 }
 
-// A product's operand: fp32, or (bf16 products only) already rounded to bf16.
-struct Operand {
-    const float* f32 = nullptr;
-    const uint16_t* bf16 = nullptr;
-};
-Operand fp32(const float* x) { return Operand{x, nullptr}; }
+Operand fp32(const float* x) { return Operand(x); }
 // A gathered scratch operand (a CudaBackend::Scratch): bf16 values, or fp32.
 template <class S>
 Operand operand(const S& scratch, bool bf16) {
-    return bf16 ? Operand{nullptr, scratch.template as<uint16_t>()} : Operand{scratch.template as<float>(), nullptr};
+    return bf16 ? Operand(nullptr, scratch.template as<uint16_t>()) : Operand(scratch.template as<float>());
 }
 
 // One strided-batched product over the B*H pairs, all matrices contiguous per pair.
@@ -164,36 +156,17 @@ unsigned int row_blocks(int64_t rows) { return static_cast<unsigned int>(ceil_di
 
 }  // namespace
 
-void CudaBackend::attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
+void CudaBackend::attention_forward(Dest out, float* probs, const float* q, const float* k, const float* v,
                                     const AttentionShape& s) {
-    attention_forward_to(out, nullptr, probs, q, k, v, s);
-}
-
-void CudaBackend::attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
-                                         const AttentionShape& s) {
-    attention_forward_to(nullptr, out, probs, q, k, v, s);
-}
-
-// The forward into out (fp32) or, when that is null, out16 (bf16 only).
-void CudaBackend::attention_forward_to(float* out, uint16_t* out16, float* probs, const float* q, const float* k,
-                                       const float* v, const AttentionShape& s) {
     const int64_t H = s.heads, pairs = s.batch * H, nq = s.q_len, nk = s.kv_len, hd = s.head_dim;
     if (pairs <= 0 || nq <= 0 || hd <= 0) return;
     use_device();
-    auto* out_bf16 = reinterpret_cast<__nv_bfloat16*>(out16);
     if (nk <= 0) {  // no keys: an empty sum
         const int64_t rows = s.batch * nq, cols = H * hd;
-        if (out != nullptr) {
-            fill_rows_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, stream_>>>(out, s.ldo, rows, cols, 0.0f);
-        } else {
-            fill_rows_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, stream_>>>(out_bf16, s.ldo, rows, cols,
-                                                                                       0.0f);
-        }
+        with_dest(out, [&](auto* o) {
+            fill_rows_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, stream_>>>(o, s.ldo, rows, cols, 0.0f);
+        });
         CAE_CUDA_CHECK_LAUNCH("fill_rows_kernel");
-        return;
-    }
-    if (fused_attention_applies(s)) {
-        fused_attention_forward(out, out16, probs, q, k, v, s);
         return;
     }
     const int64_t nq_elems = pairs * nq * hd, nk_elems = pairs * nk * hd;
@@ -204,7 +177,7 @@ void CudaBackend::attention_forward_to(float* out, uint16_t* out16, float* probs
     gather_heads(qg, q, s.ldq, s, nq);
     gather_heads(kg, k, s.ldk, s, nk);
     gather_heads(vg, v, s.ldv, s, nk);
-    // Without a backward to follow (probs null, as the CPU backend and the fused path accept), the
+    // Without a backward to follow (probs null, as the CPU backend accepts), the
     // probabilities still need a home for the softmax and P V.
     std::unique_ptr<Scratch> own_probs;
     if (probs == nullptr) {
@@ -223,56 +196,28 @@ void CudaBackend::attention_forward_to(float* out, uint16_t* out16, float* probs
     // O = P V  [Nq, hd] per pair
     run_gemm(pair_gemm(false, false, nq, hd, nk, 1.0f, bf16 ? operand(*p16, true) : fp32(probs), nk, operand(vg, bf16),
                        hd, og.as<float>(), hd, pairs, nq * nk, nk * hd, nq * hd, s.precision));
-    if (out != nullptr) {
-        scatter_heads_kernel<false><<<grid_for(nq_elems, kThreads), kThreads, 0, stream_>>>(out, og.as<float>(), s.ldo,
-                                                                                            H, nq, hd, nq_elems);
-    } else {
-        scatter_heads_kernel<false><<<grid_for(nq_elems, kThreads), kThreads, 0, stream_>>>(out_bf16, og.as<float>(),
-                                                                                            s.ldo, H, nq, hd, nq_elems);
-    }
+    with_dest(out, [&](auto* o) {
+        scatter_heads_kernel<false><<<grid_for(nq_elems, kThreads), kThreads, 0, stream_>>>(o, og.as<float>(), s.ldo, H,
+                                                                                            nq, hd, nq_elems);
+    });
     CAE_CUDA_CHECK_LAUNCH("scatter_heads_kernel");
 }
 
-void CudaBackend::attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs,
-                                     const float* q, const float* k, const float* v, const AttentionShape& s) {
-    attention_backward_to(dq, dk, dv, nullptr, nullptr, nullptr, dout, probs, q, k, v, s);
-}
-
-void CudaBackend::attention_backward_bf16(uint16_t* dq, uint16_t* dk, uint16_t* dv, const float* dout,
-                                          const float* probs, const float* q, const float* k, const float* v,
-                                          const AttentionShape& s) {
-    attention_backward_to(nullptr, nullptr, nullptr, dq, dk, dv, dout, probs, q, k, v, s);
-}
-
-// The gradients accumulated into dq, dk, dv (fp32), or written as bf16 into dq16, dk16, dv16.
-void CudaBackend::attention_backward_to(float* dq, float* dk, float* dv, uint16_t* dq16, uint16_t* dk16,
-                                        uint16_t* dv16, const float* dout, const float* probs, const float* q,
-                                        const float* k, const float* v, const AttentionShape& s) {
+void CudaBackend::attention_backward(Dest dq, Dest dk, Dest dv, const float* dout, const float* probs, const float* q,
+                                     const float* k, const float* v, const AttentionShape& s) {
     const int64_t H = s.heads, pairs = s.batch * H, nq = s.q_len, nk = s.kv_len, hd = s.head_dim;
-    const bool want_q = dq || dq16, want_k = dk || dk16, want_v = dv || dv16;
+    const bool want_q = !dq.empty(), want_k = !dk.empty(), want_v = !dv.empty();
     if (pairs <= 0 || nq <= 0 || nk <= 0 || hd <= 0 || (!want_q && !want_k && !want_v)) return;
     use_device();
-    if (fused_attention_applies(s)) {  // the forward left row statistics in probs
-        if (dq16 || dk16 || dv16) {
-            fused_attention_backward(reinterpret_cast<float*>(dq16), reinterpret_cast<float*>(dk16),
-                                     reinterpret_cast<float*>(dv16), true, dout, probs, q, k, v, s);
-        } else {
-            fused_attention_backward(dq, dk, dv, false, dout, probs, q, k, v, s);
-        }
-        return;
-    }
     const int64_t nq_elems = pairs * nq * hd, nk_elems = pairs * nk * hd;
     const bool bf16 = s.precision == GemmPrecision::BF16;
     const size_t esz = bf16 ? sizeof(uint16_t) : sizeof(float);
     // A gradient's heads back into its rows: added to fp32, or written as bf16.
-    auto scatter = [&](float* dst, uint16_t* dst16, const float* src, int64_t ld, int64_t N) {
+    auto scatter = [&](Dest dst, const float* src, int64_t ld, int64_t N) {
         const int64_t n = pairs * N * hd;
-        if (dst16 != nullptr) {
-            scatter_heads_kernel<false><<<grid_for(n, kThreads), kThreads, 0, stream_>>>(
-                reinterpret_cast<__nv_bfloat16*>(dst16), src, ld, H, N, hd, n);
-        } else {
-            scatter_heads_kernel<true><<<grid_for(n, kThreads), kThreads, 0, stream_>>>(dst, src, ld, H, N, hd, n);
-        }
+        with_dest(dst, [&](auto* d) {
+            scatter_heads_kernel<true><<<grid_for(n, kThreads), kThreads, 0, stream_>>>(d, src, ld, H, N, hd, n);
+        });
         CAE_CUDA_CHECK_LAUNCH("scatter_heads_kernel");
     };
     Scratch dog(*this, nq_elems * esz);
@@ -282,7 +227,7 @@ void CudaBackend::attention_backward_to(float* dq, float* dk, float* dv, uint16_
         Scratch dvg(*this, nk_elems * sizeof(float));
         run_gemm(pair_gemm(true, false, nk, hd, nq, 1.0f, fp32(probs), nk, operand(dog, bf16), hd, dvg.as<float>(), hd,
                            pairs, nq * nk, nq * hd, nk * hd, s.precision));
-        scatter(dv, dv16, dvg.as<float>(), s.ldv, nk);
+        scatter(dv, dvg.as<float>(), s.ldv, nk);
     }
     if (!want_q && !want_k) return;
 
@@ -304,14 +249,14 @@ void CudaBackend::attention_backward_to(float* dq, float* dk, float* dv, uint16_
         gather_heads(kg, k, s.ldk, s, nk);
         run_gemm(pair_gemm(false, false, nq, hd, nk, s.scale, dS, nk, operand(kg, bf16), hd, dqg.as<float>(), hd, pairs,
                            nq * nk, nk * hd, nq * hd, s.precision));
-        scatter(dq, dq16, dqg.as<float>(), s.ldq, nq);
+        scatter(dq, dqg.as<float>(), s.ldq, nq);
     }
     if (want_k) {  // dK = scale dS^T Q  [Nk, hd]
         Scratch qg(*this, nq_elems * esz), dkg(*this, nk_elems * sizeof(float));
         gather_heads(qg, q, s.ldq, s, nq);
         run_gemm(pair_gemm(true, false, nk, hd, nq, s.scale, dS, nk, operand(qg, bf16), hd, dkg.as<float>(), hd, pairs,
                            nq * nk, nq * hd, nk * hd, s.precision));
-        scatter(dk, dk16, dkg.as<float>(), s.ldk, nk);
+        scatter(dk, dkg.as<float>(), s.ldk, nk);
     }
 }
 

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "cuda/options.h"
 
 namespace cae::cuda {
 
@@ -101,11 +102,12 @@ bool try_open(const std::string& what, const std::string& name_or_path, CublasLt
 
 CublasLtSearch cublaslt_search_from_environment() {
     CublasLtSearch s;
-    if (const char* p = env("CAE_CUBLASLT")) s.explicit_path = p;
+    const Options options = Options::from_environment();
+    s.explicit_path = options.cublaslt;
     s.try_loader_path = true;
     s.paths.push_back("/usr/local/cuda/lib64/libcublasLt.so.13");
     std::vector<std::string> sites;
-    if (const char* p = env("CAE_PYTHON_SITE")) sites.push_back(p);
+    if (!options.python_site.empty()) sites.push_back(options.python_site);
     if (const char* p = env("VIRTUAL_ENV")) expand(cat(p, "/lib/python3*/site-packages"), sites);
     if (const char* p = env("CONDA_PREFIX")) expand(cat(p, "/lib/python3*/site-packages"), sites);
     expand("/usr/lib/python3*/site-packages", sites);

@@ -23,10 +23,9 @@ const char* gemm_kind_name(GemmKind kind) {
 }
 
 GemmKind gemm_kind_from_environment(bool cublaslt_loaded, bool* forced) {
-    const char* v = std::getenv("CAE_GEMM");
-    const std::string s = v ? v : "";
-    if (forced) *forced = !s.empty() && s != "auto";
-    if (s.empty() || s == "auto") return cublaslt_loaded ? GemmKind::CublasLt : GemmKind::Simt;
+    const std::string s = Options::from_environment().gemm;
+    if (forced) *forced = s != "auto";
+    if (s == "auto") return cublaslt_loaded ? GemmKind::CublasLt : GemmKind::Simt;
     if (s == "fallback" || s == "simt") return GemmKind::Simt;
     if (s == "mma") return GemmKind::Mma;
     if (s == "cublaslt") {
@@ -37,11 +36,6 @@ GemmKind gemm_kind_from_environment(bool cublaslt_loaded, bool* forced) {
         return GemmKind::CublasLt;
     }
     fail(CAE_ERR_UNSUPPORTED, "CAE_GEMM is \"", s, "\", expected auto, cublaslt, fallback (= simt) or mma");
-}
-
-bool tf32_from_environment() {
-    const char* v = std::getenv("CAE_TF32");
-    return v != nullptr && (std::strcmp(v, "1") == 0 || std::strcmp(v, "on") == 0 || std::strcmp(v, "true") == 0);
 }
 
 CudaBackend::CudaBackend(int device) : device_(device) {
@@ -59,9 +53,9 @@ CudaBackend::CudaBackend(int device) : device_(device) {
         CAE_CUDA_CHECK(cudaEventCreateWithFlags(&adamw_uploaded_, cudaEventDisableTiming));
         std::shared_ptr<const CublasLtLibrary> lib = process_cublaslt();
         gemm_kind_ = gemm_kind_from_environment(lib->loaded());
-        tf32_ = tf32_from_environment();
-        graphs_ = graphs_from_environment();
-        init_fused_attention();
+        const Options options = Options::from_environment();
+        tf32_ = options.tf32;
+        graphs_ = options.graphs;
         if (gemm_kind_ == GemmKind::CublasLt) {
             const size_t workspace_bytes = size_t{32} << 20;
             cublaslt_workspace_ = raw_alloc(workspace_bytes);
@@ -73,7 +67,6 @@ CudaBackend::CudaBackend(int device) : device_(device) {
         if (gemm_kind_ == GemmKind::Mma && !tf32_) gemm += " (3xTF32)";
         if (tf32_) gemm += ", TF32 allowed";
         if (!graphs_) gemm += ", CUDA graphs off";
-        if (fused_attention_) gemm += ", fused attention";
         description_ = cat("cuda: ", prop.name, " (device ", device, ", sm_", prop.major, prop.minor, ", ",
                            prop.multiProcessorCount, " SMs), GEMM ", gemm);
     } catch (...) {

@@ -27,13 +27,6 @@
 
 namespace cae::cuda {
 
-// CAE_CUDA_GRAPHS=0|off|false turns the recording of training steps as CUDA graphs off; it is
-// on by default, except with CAE_CUDA_SYNC=1 (graphs.cu).
-bool graphs_from_environment();
-// CAE_FUSED_ATTENTION=1|on|true: attention through the fused kernels where the shape allows
-// (attention_fused.cu); off by default.
-bool fused_attention_from_environment();
-
 class CudaBackend final : public Backend {
 public:
     explicit CudaBackend(int device);
@@ -65,29 +58,22 @@ public:
                   int64_t cols) override;
     void add_bias(float* out, int64_t ld, const float* bias, int64_t rows, int64_t cols) override;
     void bias_backward(float* dbias, const float* dout, int64_t ld, int64_t rows, int64_t cols) override;
-    void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* weight,
+    void layernorm_forward(Dest out, float* mean, float* rstd, const float* x, const float* weight,
                            const float* bias, int64_t rows, int64_t C, float eps) override;
     void layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout, const float* x,
                             const float* weight, const float* mean, const float* rstd, int64_t rows,
                             int64_t C) override;
-    void gelu_forward(float* out, const float* x, int64_t n) override;
-    void gelu_backward(float* dx, const float* dout, const float* x, int64_t n) override;
+    void gelu_forward(Dest out, const float* x, int64_t n) override;
+    void gelu_backward(Dest dx, const float* dout, const float* x, int64_t n) override;
     void residual_forward(float* out, const float* x, const float* y, const float* gamma,
                           const float* sample_scale, int64_t B, int64_t T, int64_t C) override;
-    void residual_backward(float* dx, float* dy, float* dgamma, const float* dout, const float* y,
+    void residual_backward(float* dx, Dest dy, float* dgamma, const float* dout, const float* y,
                            const float* gamma, const float* sample_scale, int64_t B, int64_t T,
                            int64_t C) override;
-    void attention_forward(float* out, float* probs, const float* q, const float* k, const float* v,
+    void attention_forward(Dest out, float* probs, const float* q, const float* k, const float* v,
                            const AttentionShape& s) override;
-    void attention_forward_bf16(uint16_t* out, float* probs, const float* q, const float* k, const float* v,
-                                const AttentionShape& s) override;
-    void gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n) override;
-    void attention_backward_bf16(uint16_t* dq, uint16_t* dk, uint16_t* dv, const float* dout, const float* probs,
-                                 const float* q, const float* k, const float* v, const AttentionShape& s) override;
-    void residual_backward_bf16(uint16_t* dy, float* dgamma, const float* dout, const float* y, const float* gamma,
-                                const float* sample_scale, int64_t B, int64_t T, int64_t C) override;
-    void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* probs,
-                            const float* q, const float* k, const float* v, const AttentionShape& s) override;
+    void attention_backward(Dest dq, Dest dk, Dest dv, const float* dout, const float* probs, const float* q,
+                            const float* k, const float* v, const AttentionShape& s) override;
     void gather_tokens(float* out, int64_t out_bstride, const float* x, int64_t x_bstride, const int32_t* idx,
                        int64_t B, int64_t n_sel, int64_t C, bool accumulate) override;
     void scatter_add_tokens(float* dx, int64_t dx_bstride, const float* dout, int64_t dout_bstride,
@@ -103,10 +89,7 @@ public:
     void adamw(float* params, const float* grads, float* m, float* v, const AdamWSegment* segments,
                int64_t num_segments, const AdamWParams& p, const float* grad_norm, uint16_t* params_bf16) override;
     void round_to_bf16(uint16_t* dst, const float* src, int64_t n) override;
-    void layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x, const float* weight,
-                                const float* bias, int64_t rows, int64_t C, float eps) override;
-    void gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) override;
-    void residual_layernorm_forward(float* mid, float* out, uint16_t* out_bf16, float* mean, float* rstd,
+    void residual_layernorm_forward(float* mid, Dest out, float* mean, float* rstd,
                                     const float* x, const float* y, const float* gamma, const float* sample_scale,
                                     const float* weight, const float* bias, int64_t B, int64_t T, int64_t C,
                                     float eps) override;
@@ -134,20 +117,6 @@ private:
     void raw_release(void* p) noexcept;
     // Row-major GEMM on the chosen implementation (no device switch: callers did it).
     void run_gemm(const GemmArgs& g);
-    // attention_fused.cu: the fused kernels, when CAE_FUSED_ATTENTION=1 and the shape allows.
-    void init_fused_attention();
-    bool fused_attention_applies(const AttentionShape& s) const;
-    void attention_forward_to(float* out, uint16_t* out16, float* probs, const float* q, const float* k, const float* v,
-                              const AttentionShape& s);
-    // attention_backward (+= into fp32 gradients) or attention_backward_bf16 (= bf16 gradients)
-    void attention_backward_to(float* dq, float* dk, float* dv, uint16_t* dq16, uint16_t* dk16, uint16_t* dv16,
-                               const float* dout, const float* probs, const float* q, const float* k, const float* v,
-                               const AttentionShape& s);
-    void fused_attention_forward(float* out, uint16_t* out16, float* probs, const float* q, const float* k, const float* v,
-                                 const AttentionShape& s);
-    // grads16: dq, dk, dv point to bf16 gradients, overwritten (fused::Args::grads16)
-    void fused_attention_backward(float* dq, float* dk, float* dv, bool grads16, const float* dout, const float* probs,
-                                  const float* q, const float* k, const float* v, const AttentionShape& s);
     // precision.cu: false when cuBLASLt could not run it and `fallback` is false (nothing done).
     bool run_gemm_bf16(const GemmArgs& g, bool fallback);
     bool run_gemm_epilogue(const GemmArgs& g);
@@ -171,9 +140,7 @@ private:
     void* cublaslt_workspace_ = nullptr;  // 32 MiB from the allocator (not counted)
     std::string description_;
     int sm_count_ = 1;
-    bool graphs_ = true;  // CAE_CUDA_GRAPHS=0 turns recording off (graphs.cu)
-    bool fused_attention_ = false;  // CAE_FUSED_ATTENTION=1 (attention_fused.cu)
-    int64_t fused_smem_limit_ = 0;  // the device's opt-in shared memory per block
+    bool graphs_ = true;  // Options::graphs
     // While recording: every block the recorded ops allocated (with its size class), and those
     // released again (free for reuse within the recording).
     struct RecordPool {

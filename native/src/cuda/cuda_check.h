@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "cuda/options.h"
 
 namespace cae::cuda {
 
@@ -20,13 +21,10 @@ namespace cae::cuda {
          line);
 }
 
-// CAE_CUDA_SYNC=1: synchronize the device after every kernel launch, so that a fault is reported
-// at the kernel that caused it (debugging only: it serializes host and device).
+// CAE_CUDA_SYNC=1 (options.h): synchronize the device after every kernel launch, so that a fault is
+// reported at the kernel that caused it. Read once per process.
 inline bool debug_sync() {
-    static const bool on = [] {
-        const char* v = std::getenv("CAE_CUDA_SYNC");
-        return v != nullptr && v[0] == '1';
-    }();
+    static const bool on = Options::from_environment().sync;
     return on;
 }
 

@@ -50,35 +50,22 @@ __global__ void add_bias_kernel(float* __restrict__ out, int64_t ld, const float
 __device__ __forceinline__ float normal_cdf(float x) { return 0.5f * erfcf(-x * 0.70710678118654752f); }
 __device__ __forceinline__ float normal_pdf(float x) { return 0.39894228040143268f * expf(-0.5f * x * x); }
 
-// out may alias x: each element is read, then written, by the same thread.
-__global__ void gelu_forward_kernel(float* out, const float* x, int64_t n) {
+// An fp32 out may alias x: each element is read, then written, by the same thread.
+template <typename T>
+__global__ void gelu_forward_kernel(T* out, const float* x, int64_t n) {
     for (int64_t i = global_thread(); i < n; i += grid_threads()) {
         const float v = x[i];
-        out[i] = v * normal_cdf(v);
+        store_out(out + i, v * normal_cdf(v));
     }
 }
 
-__global__ void gelu_forward_bf16_kernel(__nv_bfloat16* __restrict__ out, const float* __restrict__ x, int64_t n) {
+// dx += dout * GELU'(x), or for a bf16 dx its rounding written
+template <typename T>
+__global__ void gelu_backward_kernel(T* __restrict__ dx, const float* __restrict__ dout, const float* __restrict__ x,
+                                     int64_t n) {
     for (int64_t i = global_thread(); i < n; i += grid_threads()) {
         const float v = x[i];
-        out[i] = __float2bfloat16_rn(v * normal_cdf(v));
-    }
-}
-
-__global__ void gelu_backward_kernel(float* __restrict__ dx, const float* __restrict__ dout,
-                                     const float* __restrict__ x, int64_t n) {
-    for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-        const float v = x[i];
-        dx[i] += dout[i] * (normal_cdf(v) + v * normal_pdf(v));
-    }
-}
-
-// dx = bf16(dout * GELU'(x)): gelu_backward_kernel's value on a zero dx, rounded.
-__global__ void gelu_backward_bf16_kernel(__nv_bfloat16* __restrict__ dx, const float* __restrict__ dout,
-                                          const float* __restrict__ x, int64_t n) {
-    for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-        const float v = x[i];
-        dx[i] = __float2bfloat16_rn(dout[i] * (normal_cdf(v) + v * normal_pdf(v)));
+        store_grad(dx + i, dout[i] * (normal_cdf(v) + v * normal_pdf(v)));
     }
 }
 
@@ -94,31 +81,20 @@ __global__ void residual_forward_kernel(float* out, const float* x, const float*
     }
 }
 
-// dx += dout; dy += s[b] gamma[c] dout (either may be null).
-__global__ void residual_backward_kernel(float* __restrict__ dx, float* __restrict__ dy,
-                                         const float* __restrict__ dout, const float* __restrict__ gamma,
-                                         const float* __restrict__ scale, int64_t T, int64_t C, int64_t n) {
+// dx += dout; dy += s[b] gamma[c] dout, or for a bf16 dy its rounding written (either may be null).
+template <typename T>
+__global__ void residual_backward_kernel(float* __restrict__ dx, T* __restrict__ dy, const float* __restrict__ dout,
+                                         const float* __restrict__ gamma, const float* __restrict__ scale, int64_t T_,
+                                         int64_t C, int64_t n) {
     for (int64_t i = global_thread(); i < n; i += grid_threads()) {
         const float d = dout[i];
         if (dx) dx[i] += d;
         if (dy) {
             const int64_t r = i / C, c = i - r * C;
-            const float s = scale ? scale[r / T] : 1.0f;
+            const float s = scale ? scale[r / T_] : 1.0f;
             const float f = gamma ? s * gamma[c] : s;
-            dy[i] += f * d;
+            store_grad(dy + i, f * d);
         }
-    }
-}
-
-// dy = bf16(s[b] gamma[c] dout): residual_backward_kernel's dy on zeros, rounded.
-__global__ void residual_backward_bf16_kernel(__nv_bfloat16* __restrict__ dy, const float* __restrict__ dout,
-                                              const float* __restrict__ gamma, const float* __restrict__ scale,
-                                              int64_t T, int64_t C, int64_t n) {
-    for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-        const int64_t r = i / C, c = i - r * C;
-        const float s = scale ? scale[r / T] : 1.0f;
-        const float f = gamma ? s * gamma[c] : s;
-        dy[i] = __float2bfloat16_rn(f * dout[i]);
     }
 }
 
@@ -214,34 +190,20 @@ void CudaBackend::operand_column_sums(float* out, const float* a, const uint16_t
                    OperandValue{a, reinterpret_cast<const __nv_bfloat16*>(a16), ld, bf16}, stream_);
 }
 
-void CudaBackend::gelu_forward(float* out, const float* x, int64_t n) {
+void CudaBackend::gelu_forward(Dest out, const float* x, int64_t n) {
     if (n <= 0) return;
     use_device();
-    gelu_forward_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(out, x, n);
+    with_dest(out, [&](auto* o) { gelu_forward_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(o, x, n); });
     CAE_CUDA_CHECK_LAUNCH("gelu_forward_kernel");
 }
 
-void CudaBackend::gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) {
-    if (n <= 0) return;
+void CudaBackend::gelu_backward(Dest dx, const float* dout, const float* x, int64_t n) {
+    if (dx.empty() || n <= 0) return;
     use_device();
-    gelu_forward_bf16_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(reinterpret_cast<__nv_bfloat16*>(out),
-                                                                               x, n);
-    CAE_CUDA_CHECK_LAUNCH("gelu_forward_bf16_kernel");
-}
-
-void CudaBackend::gelu_backward(float* dx, const float* dout, const float* x, int64_t n) {
-    if (dx == nullptr || n <= 0) return;
-    use_device();
-    gelu_backward_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(dx, dout, x, n);
+    with_dest(dx, [&](auto* d) {
+        gelu_backward_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(d, dout, x, n);
+    });
     CAE_CUDA_CHECK_LAUNCH("gelu_backward_kernel");
-}
-
-void CudaBackend::gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n) {
-    if (n <= 0) return;
-    use_device();
-    gelu_backward_bf16_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(reinterpret_cast<__nv_bfloat16*>(dx),
-                                                                                dout, x, n);
-    CAE_CUDA_CHECK_LAUNCH("gelu_backward_bf16_kernel");
 }
 
 void CudaBackend::residual_forward(float* out, const float* x, const float* y, const float* gamma,
@@ -253,14 +215,16 @@ void CudaBackend::residual_forward(float* out, const float* x, const float* y, c
     CAE_CUDA_CHECK_LAUNCH("residual_forward_kernel");
 }
 
-void CudaBackend::residual_backward(float* dx, float* dy, float* dgamma, const float* dout, const float* y,
+void CudaBackend::residual_backward(float* dx, Dest dy, float* dgamma, const float* dout, const float* y,
                                     const float* gamma, const float* sample_scale, int64_t B, int64_t T, int64_t C) {
     const int64_t rows = B * T, n = rows * C;
     if (n <= 0) return;
     use_device();
-    if (dx || dy) {
-        residual_backward_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(dx, dy, dout, gamma, sample_scale, T,
-                                                                                 C, n);
+    if (dx || !dy.empty()) {
+        with_dest(dy, [&](auto* d) {
+            residual_backward_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(dx, d, dout, gamma, sample_scale,
+                                                                                     T, C, n);
+        });
         CAE_CUDA_CHECK_LAUNCH("residual_backward_kernel");
     }
     if (dgamma) {
@@ -268,18 +232,6 @@ void CudaBackend::residual_backward(float* dx, float* dy, float* dgamma, const f
         float* const outs[1] = {dgamma};
         column_sums<1>(outs, partials.as<double>(), rows, C, GammaGrad{dout, y, sample_scale, T, C}, stream_);
     }
-}
-
-void CudaBackend::residual_backward_bf16(uint16_t* dy, float* dgamma, const float* dout, const float* y,
-                                         const float* gamma, const float* sample_scale, int64_t B, int64_t T,
-                                         int64_t C) {
-    const int64_t rows = B * T, n = rows * C;
-    if (n <= 0) return;
-    use_device();
-    residual_backward_bf16_kernel<<<grid_for(n, kThreads), kThreads, 0, stream_>>>(
-        reinterpret_cast<__nv_bfloat16*>(dy), dout, gamma, sample_scale, T, C, n);
-    CAE_CUDA_CHECK_LAUNCH("residual_backward_bf16_kernel");
-    residual_backward(nullptr, nullptr, dgamma, dout, y, gamma, sample_scale, B, T, C);  // dgamma only
 }
 
 }  // namespace cae::cuda

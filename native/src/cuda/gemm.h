@@ -25,12 +25,9 @@ enum class GemmKind { CublasLt, Simt, Mma };
 
 const char* gemm_kind_name(GemmKind kind);
 
-// What the environment asks for: CAE_GEMM = "" (automatic: cuBLASLt when loaded, else Simt),
-// "cublaslt", "fallback" or "simt", "mma". `forced` tells whether CAE_GEMM named one.
+// The GEMM that Options::gemm (CAE_GEMM, options.h) asks for; `forced` tells whether it named one.
 // Throws CAE_ERR_UNSUPPORTED for an unknown value, or for "cublaslt" when it is not loaded.
 GemmKind gemm_kind_from_environment(bool cublaslt_loaded, bool* forced = nullptr);
-// CAE_TF32=1: TF32 tensor-core math allowed (cuBLASLt COMPUTE_32F_FAST_TF32, one-pass mma).
-bool tf32_from_environment();
 
 // ---- fallback kernels (gemm_fallback.cu); launch on `stream`, check the launch
 void gemm_simt(const GemmArgs& g, cudaStream_t stream);

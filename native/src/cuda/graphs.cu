@@ -11,19 +11,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
+
 
 #include "core/error.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 
 namespace cae::cuda {
-
-bool graphs_from_environment() {
-    const char* v = std::getenv("CAE_CUDA_GRAPHS");
-    if (v == nullptr || *v == '\0') return !debug_sync();  // per-launch checks need eager launches
-    return !(std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0 || std::strcmp(v, "false") == 0);
-}
 
 class CudaRecording final : public Backend::Recording {
 public:

@@ -2,15 +2,35 @@
 // sums (per-block partials in double, then a fixed-order sum per column), grid-stride loops.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
+#include "core/backend.h"
 #include "cuda/cuda_check.h"
 
 namespace cae::cuda {
 
 constexpr int kWarp = 32;
+
+// An op's output element (Dest, core/backend.h): stored as fp32, or rounded to bf16.
+__device__ __forceinline__ void store_out(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store_out(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+// A gradient element: added to fp32, or its rounding written to bf16 (Dest's rule for gradients).
+__device__ __forceinline__ void store_grad(float* p, float v) { *p += v; }
+__device__ __forceinline__ void store_grad(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+// Calls f with the destination in its element type: __nv_bfloat16* for a bf16 one, else float*
+// (null for an empty one).
+template <class F>
+void with_dest(Dest d, F&& f) {
+    if (d.bf16 != nullptr) {
+        f(reinterpret_cast<__nv_bfloat16*>(d.bf16));
+    } else {
+        f(d.f32);
+    }
+}
 
 template <class T>
 __device__ __forceinline__ T warp_sum(T v) {

@@ -17,9 +17,6 @@ constexpr int kRowThreads = kRowsPerBlock * kWarp;
 
 unsigned int row_blocks(int64_t rows) { return static_cast<unsigned int>(ceil_div<int64_t>(rows, kRowsPerBlock)); }
 
-__device__ __forceinline__ void store_out(float* p, float v) { *p = v; }
-__device__ __forceinline__ void store_out(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
-
 // One warp normalizes one row xr [C] into o (fp32, or its bf16 rounding), with the row statistics
 // in double; lane 0 writes mean and rstd (either may be null). Lane l reads elements l, l + 32, ...
 // only, so a caller may have just written them from the same lanes.
@@ -157,43 +154,31 @@ void check_rows(int64_t rows) {
 
 }  // namespace
 
-void CudaBackend::layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* weight,
+void CudaBackend::layernorm_forward(Dest out, float* mean, float* rstd, const float* x, const float* weight,
                                     const float* bias, int64_t rows, int64_t C, float eps) {
     if (rows <= 0 || C <= 0) return;
     check_rows(rows);
     use_device();
-    layernorm_forward_kernel<<<row_blocks(rows), kRowThreads, 0, stream_>>>(out, mean, rstd, x, weight, bias, rows, C,
-                                                                             eps);
+    with_dest(out, [&](auto* o) {
+        layernorm_forward_kernel<<<row_blocks(rows), kRowThreads, 0, stream_>>>(o, mean, rstd, x, weight, bias, rows, C,
+                                                                                 eps);
+    });
     CAE_CUDA_CHECK_LAUNCH("layernorm_forward_kernel");
 }
 
-void CudaBackend::residual_layernorm_forward(float* mid, float* out, uint16_t* out_bf16, float* mean, float* rstd,
-                                             const float* x, const float* y, const float* gamma,
-                                             const float* sample_scale, const float* weight, const float* bias,
-                                             int64_t B, int64_t T, int64_t C, float eps) {
+void CudaBackend::residual_layernorm_forward(float* mid, Dest out, float* mean, float* rstd, const float* x,
+                                             const float* y, const float* gamma, const float* sample_scale,
+                                             const float* weight, const float* bias, int64_t B, int64_t T, int64_t C,
+                                             float eps) {
     const int64_t rows = B * T;
     if (rows <= 0 || C <= 0) return;
     check_rows(rows);
     use_device();
-    if (out != nullptr) {
+    with_dest(out, [&](auto* o) {
         residual_layernorm_kernel<<<row_blocks(rows), kRowThreads, 0, stream_>>>(
-            mid, out, mean, rstd, x, y, gamma, sample_scale, weight, bias, rows, T, C, eps);
-    } else {
-        residual_layernorm_kernel<<<row_blocks(rows), kRowThreads, 0, stream_>>>(
-            mid, reinterpret_cast<__nv_bfloat16*>(out_bf16), mean, rstd, x, y, gamma, sample_scale, weight, bias, rows,
-            T, C, eps);
-    }
+            mid, o, mean, rstd, x, y, gamma, sample_scale, weight, bias, rows, T, C, eps);
+    });
     CAE_CUDA_CHECK_LAUNCH("residual_layernorm_kernel");
-}
-
-void CudaBackend::layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x, const float* weight,
-                                         const float* bias, int64_t rows, int64_t C, float eps) {
-    if (rows <= 0 || C <= 0) return;
-    check_rows(rows);
-    use_device();
-    layernorm_forward_kernel<<<row_blocks(rows), kRowThreads, 0, stream_>>>(
-        reinterpret_cast<__nv_bfloat16*>(out), mean, rstd, x, weight, bias, rows, C, eps);
-    CAE_CUDA_CHECK_LAUNCH("layernorm_forward_kernel<bf16>");
 }
 
 void CudaBackend::layernorm_backward(float* dx, float* dweight, float* dbias, const float* dout, const float* x,

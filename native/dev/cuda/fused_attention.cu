@@ -1,19 +1,16 @@
-// The fused attention kernels (attention_fused.h) and their dispatch: used by the CUDA backend's
-// attention ops for head dims 16 to 128 (multiples of 16) and up to 256 queries and keys when
-// CAE_FUSED_ATTENTION=1 (off by default until a GPU run has validated and timed it against the
-// batched-GEMM path). The forward then leaves each row's max and sum of exponentials in `probs`
-// instead of the probabilities, and the backward recomputes them from there. The kernels are
-// compiled in attention_fused_hd*.cu, a few head dims each, so that they build in parallel.
+// The dispatch of the fused attention kernels (fused_attention.h). The kernels are compiled in
+// attention_fused_hd*.cu, a few head dims each, so that they build in parallel.
+#include "fused_attention.h"
+
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
+#include <stdexcept>
 #include <type_traits>
 
-#include "cuda/attention_fused.h"
-#include "cuda/attention_fused_kernels.cuh"
-#include "cuda/cuda_backend.h"
+#include "attention_fused.h"
+#include "attention_fused_kernels.cuh"
+#include "cuda/cuda_check.h"
 
-namespace cae::cuda {
+namespace cae::lab {
 
 namespace {
 
@@ -52,14 +49,14 @@ int64_t smem_bytes(int64_t len) {
 template <int HD, Pass P>
 void allow_smem(int64_t optin) {
     const int64_t bytes = std::min(smem_bytes<HD, P>(kMaxLen), optin);
-    if (bytes > kDefaultSmem) fused_kernels::set_max_smem<HD>(P, static_cast<int>(bytes));
+    if (bytes > kDefaultSmem) cuda::fused_kernels::set_max_smem<HD>(P, static_cast<int>(bytes));
 }
 
 template <Pass P>
 void launch(int64_t head_dim, dim3 grid, int64_t len, const fused::Args& a, cudaStream_t stream) {
     with_head_dim(head_dim, [&](auto hd) {
         constexpr int HD = decltype(hd)::value;
-        fused_kernels::launch<HD>(P, grid, static_cast<size_t>(smem_bytes<HD, P>(len)), a, stream);
+        cuda::fused_kernels::launch<HD>(P, grid, static_cast<size_t>(smem_bytes<HD, P>(len)), a, stream);
     });
     CAE_CUDA_CHECK_LAUNCH("fused attention kernel");
 }
@@ -83,17 +80,10 @@ fused::Args fused_args(const AttentionShape& s, const float* q, const float* k, 
 
 }  // namespace
 
-bool fused_attention_from_environment() {
-    const char* v = std::getenv("CAE_FUSED_ATTENTION");
-    return v != nullptr && (std::strcmp(v, "1") == 0 || std::strcmp(v, "on") == 0 || std::strcmp(v, "true") == 0);
-}
-
-void CudaBackend::init_fused_attention() {
-    fused_attention_ = fused_attention_from_environment();
-    if (!fused_attention_) return;
+FusedAttention::FusedAttention(int device, cudaStream_t stream) : stream_(stream) {
     int optin = 0;
-    CAE_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device_));
-    fused_smem_limit_ = optin;
+    CAE_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    smem_limit_ = optin;
     for (int64_t hd = 16; hd <= 128; hd += 16) {
         with_head_dim(hd, [&](auto d) {
             constexpr int HD = decltype(d)::value;
@@ -104,11 +94,14 @@ void CudaBackend::init_fused_attention() {
     }
 }
 
+FusedAttention::~FusedAttention() {
+    if (rowdot_ != nullptr) cudaFree(rowdot_);
+}
+
 // Both directions or neither: the forward's row statistics are only understood by the fused
 // backward, so every pass's shared memory for this shape must be within the opt-in limit (beyond
 // 48 KiB, allow_smem granted each kernel its need at kMaxLen, the most of any length, or the limit).
-bool CudaBackend::fused_attention_applies(const AttentionShape& s) const {
-    if (!fused_attention_) return false;
+bool FusedAttention::applies(const AttentionShape& s) const {
     if (s.q_len < 1 || s.q_len > kMaxLen || s.kv_len < 2 || s.kv_len > kMaxLen) return false;
     int64_t need = 0;
     const bool kernels = with_head_dim(s.head_dim, [&](auto hd) {
@@ -116,36 +109,45 @@ bool CudaBackend::fused_attention_applies(const AttentionShape& s) const {
         need = std::max({smem_bytes<HD, Pass::Forward>(s.kv_len), smem_bytes<HD, Pass::BackwardQ>(s.kv_len),
                          smem_bytes<HD, Pass::BackwardK>(s.q_len)});
     });
-    return kernels && need <= fused_smem_limit_ && s.batch * s.heads <= 65535;
+    return kernels && need <= smem_limit_ && s.batch * s.heads <= 65535;
 }
 
-void CudaBackend::fused_attention_forward(float* out, uint16_t* out16, float* probs, const float* q, const float* k,
-                                          const float* v, const AttentionShape& s) {
+void FusedAttention::forward(Dest out, float* stats, const float* q, const float* k, const float* v,
+                             const AttentionShape& s) {
     fused::Args a = fused_args(s, q, k, v);
-    a.out = out;
-    a.out16 = out16;
-    a.stats = probs;  // row statistics instead of probabilities (null: no backward follows)
+    a.out = out.f32;
+    a.out16 = out.bf16;
+    a.stats = stats;
     const dim3 grid(tiles(s.q_len), static_cast<unsigned int>(s.batch * s.heads));
     launch<Pass::Forward>(s.head_dim, grid, s.kv_len, a, stream_);
 }
 
-void CudaBackend::fused_attention_backward(float* dq, float* dk, float* dv, bool grads16, const float* dout,
-                                           const float* probs, const float* q, const float* k, const float* v,
-                                           const AttentionShape& s) {
+void FusedAttention::backward(Dest dq, Dest dk, Dest dv, const float* dout, const float* stats, const float* q,
+                              const float* k, const float* v, const AttentionShape& s) {
+    const bool grads16 = dq.bf16 != nullptr || dk.bf16 != nullptr || dv.bf16 != nullptr;
+    if (grads16 && (dq.f32 != nullptr || dk.f32 != nullptr || dv.f32 != nullptr)) {
+        throw std::invalid_argument("fused attention: the gradients are all fp32 or all bf16");
+    }
+    auto ptr = [&](Dest d) { return grads16 ? reinterpret_cast<float*>(d.bf16) : d.f32; };
     const int64_t pairs = s.batch * s.heads;
-    Scratch rowdot(*this, static_cast<size_t>(pairs * s.q_len) * sizeof(float));
+    if (pairs * s.q_len > rowdot_floats_) {
+        if (rowdot_ != nullptr) CAE_CUDA_CHECK(cudaFree(rowdot_));
+        rowdot_ = nullptr;
+        CAE_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&rowdot_), static_cast<size_t>(pairs * s.q_len) * sizeof(float)));
+        rowdot_floats_ = pairs * s.q_len;
+    }
     fused::Args a = fused_args(s, q, k, v);
     a.dout = dout;
-    a.dq = dq;
-    a.dk = dk;
-    a.dv = dv;
+    a.dq = ptr(dq);
+    a.dk = ptr(dk);
+    a.dv = ptr(dv);
     a.grads16 = grads16;
-    a.stats = const_cast<float*>(probs);
-    a.rowdot = rowdot.as<float>();
+    a.stats = const_cast<float*>(stats);
+    a.rowdot = rowdot_;
     const dim3 qgrid(tiles(s.q_len), static_cast<unsigned int>(pairs));
     const dim3 kgrid(tiles(s.kv_len), static_cast<unsigned int>(pairs));
     launch<Pass::BackwardQ>(s.head_dim, qgrid, s.kv_len, a, stream_);
-    if (dk || dv) launch<Pass::BackwardK>(s.head_dim, kgrid, s.q_len, a, stream_);
+    if (a.dk != nullptr || a.dv != nullptr) launch<Pass::BackwardK>(s.head_dim, kgrid, s.q_len, a, stream_);
 }
 
-}  // namespace cae::cuda
+}  // namespace cae::lab

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "core/backend.h"
-#include "cuda/attention_fused.h"
+#include "attention_fused.h"
 #include "harness.h"
 
 using namespace cae;

@@ -8,7 +8,7 @@
 
 #include <cstddef>
 
-#include "cuda/attention_fused.h"
+#include "attention_fused.h"
 #include "cuda/cuda_check.h"
 
 namespace cae::cuda::fused_kernels {

@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
         be.layernorm_forward(out, mean, rstd, mid, w, b, rows, D, 1e-6f);
     });
     report("residual_layernorm_forward", "residual_forward + layernorm_forward", median_ms(be, [&] {
-               be.residual_layernorm_forward(mid, out, nullptr, mean, rstd, x, y, gamma, scale, w, b, batch, T, D,
+               be.residual_layernorm_forward(mid, out, mean, rstd, x, y, gamma, scale, w, b, batch, T, D,
                                              1e-6f);
            }), sep, rd);
     const double sep16 = median_ms(be, [&] {
@@ -110,15 +110,15 @@ int main(int argc, char** argv) {
     });
     report("residual_layernorm_forward bf16 out", "residual_forward + layernorm_forward + round_to_bf16",
            median_ms(be, [&] {
-               be.residual_layernorm_forward(mid, nullptr, out16, mean, rstd, x, y, gamma, scale, w, b, batch, T, D,
+               be.residual_layernorm_forward(mid, Dest::rounded(out16), mean, rstd, x, y, gamma, scale, w, b, batch, T, D,
                                              1e-6f);
            }), sep16, rd);
 
     // 1b. a LayerScale branch's output gradient written as the bf16 operand of its GEMMs
     {
         float *dy = floats(rows * D, 0.0f), *dgamma = floats(D, 0.0f);
-        report("residual_backward_bf16", "fill + residual_backward + round_to_bf16", median_ms(be, [&] {
-                   be.residual_backward_bf16(out16, dgamma, x, y, gamma, scale, batch, T, D);
+        report("residual_backward to bf16", "fill + residual_backward + round_to_bf16", median_ms(be, [&] {
+                   be.residual_backward(nullptr, Dest::rounded(out16), dgamma, x, y, gamma, scale, batch, T, D);
                }), median_ms(be, [&] {
                    be.fill(dy, 0.0f, rows * D);
                    be.residual_backward(nullptr, dy, dgamma, x, y, gamma, scale, batch, T, D);
@@ -127,8 +127,8 @@ int main(int argc, char** argv) {
     }
 
     // 2. LayerNorm writing bf16
-    report("layernorm_forward_bf16", "layernorm_forward + round_to_bf16", median_ms(be, [&] {
-               be.layernorm_forward_bf16(out16, mean, rstd, x, w, b, rows, D, 1e-6f);
+    report("layernorm_forward to bf16", "layernorm_forward + round_to_bf16", median_ms(be, [&] {
+               be.layernorm_forward(Dest::rounded(out16), mean, rstd, x, w, b, rows, D, 1e-6f);
            }), median_ms(be, [&] {
                be.layernorm_forward(out, mean, rstd, x, w, b, rows, D, 1e-6f);
                be.round_to_bf16(out16, out, rows * D);
@@ -138,8 +138,8 @@ int main(int argc, char** argv) {
     float *f1 = floats(rows * M, 1.0f), *g1 = floats(rows * M, 0.0f);
     uint16_t* g16 = halfs(rows * M);
     const std::string rm = std::to_string(rows) + "x" + std::to_string(M);
-    report("gelu_forward_bf16", "gelu_forward + round_to_bf16",
-           median_ms(be, [&] { be.gelu_forward_bf16(g16, f1, rows * M); }), median_ms(be, [&] {
+    report("gelu_forward to bf16", "gelu_forward + round_to_bf16",
+           median_ms(be, [&] { be.gelu_forward(Dest::rounded(g16), f1, rows * M); }), median_ms(be, [&] {
                be.gelu_forward(g1, f1, rows * M);
                be.round_to_bf16(g16, g1, rows * M);
            }), rm);
@@ -148,8 +148,8 @@ int main(int argc, char** argv) {
     {
         float *dmlp = floats(rows * M, 1.0f), *dfc1 = floats(rows * M, 0.0f);
         uint16_t* dfc1_16 = halfs(rows * M);
-        report("gelu_backward_bf16", "fill + gelu_backward + round_to_bf16",
-               median_ms(be, [&] { be.gelu_backward_bf16(dfc1_16, dmlp, f1, rows * M); }), median_ms(be, [&] {
+        report("gelu_backward to bf16", "fill + gelu_backward + round_to_bf16",
+               median_ms(be, [&] { be.gelu_backward(Dest::rounded(dfc1_16), dmlp, f1, rows * M); }), median_ms(be, [&] {
                    be.fill(dfc1, 0.0f, rows * M);
                    be.gelu_backward(dfc1, dmlp, f1, rows * M);
                    be.round_to_bf16(dfc1_16, dfc1, rows * M);
@@ -318,29 +318,6 @@ int main(int argc, char** argv) {
     report("attention fwd+bwd bf16", "attention fwd+bwd fp32", median_ms(be, [&] { attention(GemmPrecision::BF16); }),
            median_ms(be, [&] { attention(GemmPrecision::FP32); }),
            std::to_string(batch) + "x" + std::to_string(H) + "x" + std::to_string(T) + "x" + std::to_string(hd));
-
-    // 6. the fused attention kernels (a second backend made with CAE_FUSED_ATTENTION=1) against
-    // the batched GEMMs, both at bf16; the buffers of the first backend serve both (one device).
-    // Head dims 64 (12 heads), 80 (ViT-H's; 9 heads, 720 of the 768 columns) and 128 (6 heads).
-    if (backend == "cuda") {
-        setenv("CAE_FUSED_ATTENTION", "1", 1);
-        std::unique_ptr<Backend> fb = make_cuda_backend(0);
-        unsetenv("CAE_FUSED_ATTENTION");
-        s.precision = GemmPrecision::BF16;
-        for (auto [heads, dim] : {std::pair<int64_t, int64_t>{H, hd}, {9, 80}, {6, 128}}) {
-            s.heads = heads;
-            s.head_dim = dim;
-            const double f = median_ms(*fb, [&] {
-                fb->attention_forward(att, probs, qkv, qkv + D, qkv + 2 * D, s);
-                fb->attention_backward(dqkv, dqkv + D, dqkv + 2 * D, datt, probs, qkv, qkv + D, qkv + 2 * D, s);
-            });
-            be.synchronize();
-            report("attention fwd+bwd bf16, fused kernels", "attention fwd+bwd bf16, batched GEMMs", f,
-                   median_ms(be, [&] { attention(GemmPrecision::BF16); }),
-                   std::to_string(batch) + "x" + std::to_string(heads) + "x" + std::to_string(T) + "x" +
-                       std::to_string(dim));
-        }
-    }
 
     for (void* p : blocks) be.release(p);
     return 0;

@@ -1,6 +1,6 @@
 // The fused attention kernels for head dims 16 and 32 (see attention_fused_kernels.cuh).
 #define CAE_FUSED_ATTENTION_DEFINE_KERNELS
-#include "cuda/attention_fused_kernels.cuh"
+#include "attention_fused_kernels.cuh"
 
 namespace cae::cuda::fused_kernels {
 
