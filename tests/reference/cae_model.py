@@ -1,7 +1,7 @@
 """CAE v1 (Context Autoencoder, Chen et al. 2022) with the per-patch-normalized pixel target.
 
-Plain PyTorch, written from /work/shared/docs/cae-spec.md (Part 1; Part 2 sections 1, 2.4, 5, 6).
-Section numbers in comments refer to Part 2 of that spec. Shapes: B batch, N patches,
+Plain PyTorch, of the computation docs/cae.md describes; the section names in comments are that
+document's. Shapes: B batch, N patches,
 Nv visible, Nm masked, D embed dim, H heads, hd head dim, P = patch*patch*in_chans.
 """
 
@@ -125,7 +125,7 @@ class CAEConfig:
 
 
 # ---------------------------------------------------------------------------------------
-# Fixed 2-D sin-cos position embedding (section 1.3)
+# Fixed 2-D sin-cos position embedding (docs/cae.md, "Patch embedding and positions")
 # ---------------------------------------------------------------------------------------
 
 def sincos_position_embedding(grid, dim):
@@ -146,7 +146,7 @@ def sincos_position_embedding(grid, dim):
 
 
 # ---------------------------------------------------------------------------------------
-# Building blocks (section 1.5)
+# Building blocks (docs/cae.md, "Transformer block")
 # ---------------------------------------------------------------------------------------
 
 class DropPath(nn.Module):
@@ -260,7 +260,7 @@ class CrossAttention(nn.Module):
 
 
 class RegressorBlock(nn.Module):
-    """Latent contextual regressor block (section 1.7), q = current mask queries [B,Nm,D]:
+    """Latent contextual regressor block (docs/cae.md, "Latent contextual regressor"), q = current mask queries [B,Nm,D]:
         KV = concat(Zv, q)                    [B,Nv+Nm,D]  (visible first, then current queries)
         Q' = norm1_q(q + pos_m);  K' = norm1_k(KV + concat(pos_v, pos_m));  V' = norm1_v(KV)
         h  = q + DropPath(gamma_1_cross * CrossAttn(Q', K', V'))
@@ -294,7 +294,7 @@ class RegressorBlock(nn.Module):
 
 
 def _drop_path_rates(rate, depth):
-    """Linearly spaced 0..rate over one stack's depth (section 1.5)."""
+    """Linearly spaced 0..rate over one stack's depth (docs/cae.md, "Stochastic depth")."""
     return [float(x) for x in torch.linspace(0, rate, depth, dtype=torch.float64)]
 
 
@@ -429,7 +429,7 @@ class CAE(nn.Module):
     def forward(self, images, mask, align_target=None):
         """images [B,C,H,W]; mask bool [B,N] (True = masked).
 
-        align_target: None = compute T with the current encoder under no_grad (the spec);
+        align_target: None = compute T with the current encoder under no_grad (as CAE does);
         a tensor [B,Nm,D] = use it as the fixed target (for gradient checks).
         Returns a dict of losses and intermediate tensors.
         """
@@ -441,7 +441,7 @@ class CAE(nn.Module):
         z = self.encoder(images, ~mask)                                 # [B,1+Nv,D]
         zv = z[:, 1:]                                                   # cls output discarded (v1)
         if align_target is None:
-            with torch.no_grad():                                       # alignment target, section 1.6
+            with torch.no_grad():                                       # alignment target ("Alignment branch")
                 align_target = self.encoder(images, mask)[:, 1:]        # [B,Nm,D]
 
         pos = self.rd_pos_embed[:, 1:].expand(B, -1, -1)                # [B,N,D]
@@ -469,7 +469,7 @@ class CAE(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------
-# Initialization (section 1.11) and optimizer groups (section 2.4)
+# Initialization and optimizer groups (docs/cae.md, "Initialization", "Optimizer")
 # ---------------------------------------------------------------------------------------
 
 def init_weights(model):

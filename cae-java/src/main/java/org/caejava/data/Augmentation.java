@@ -5,7 +5,7 @@ import java.util.SplittableRandom;
 import org.caejava.mask.Seeds;
 
 /**
- * The training augmentation of CAE (cae-spec.md 2.3): a horizontal flip with probability {@link
+ * The training augmentation of CAE: a horizontal flip with probability {@link
  * #flipProbability()}, then a random resized crop as torchvision's {@code RandomResizedCrop}: up
  * to 10 tries to draw an area share in {@link #scaleMin()}..{@link #scaleMax()} and a log-uniform
  * aspect ratio (w/h) in {@link #ratioMin()}..{@link #ratioMax()} that fits the image, else the
