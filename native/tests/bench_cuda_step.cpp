@@ -2,7 +2,7 @@
 // tests/gpu/run.sh next to the PyTorch reference). The images live in a device buffer, as the
 // PyTorch side keeps its batch on the GPU; the mask is host memory (it is checked on the host).
 // cae_train_step returns after the step's work has finished, so host timing is exact. With
-// --peak N it also times an N^3 GEMM of the step's precision (cae_context_measure_gemm_at) and
+// --peak N it also times an N^3 GEMM of the step's precision (cae_context_measure_gemm) and
 // prints the model FLOP utilization: FLOPs counted from the model's shapes (as
 // org.caejava.FlopCount) per second against that GEMM's rate.
 //
@@ -177,8 +177,8 @@ int main(int argc, char** argv) {
     };
     const double med = median(times);
     double peak_gflops = 0.0;
-    if (peak_n > 0 && cae_context_measure_gemm_at(ctx, prec, peak_n, peak_n, peak_n, 10, &peak_gflops) != CAE_OK)
-        die("cae_context_measure_gemm_at");
+    if (peak_n > 0 && cae_context_measure_gemm(ctx, prec, peak_n, peak_n, peak_n, 10, &peak_gflops) != CAE_OK)
+        die("cae_context_measure_gemm");
     const double gflop_per_image = step_flops_per_image(c, masked) / 1e9;
     const double achieved = med > 0 ? gflop_per_image * static_cast<double>(batch) / (med / 1e3) : 0.0;
     std::string desc = info.description;

@@ -113,18 +113,19 @@ TEST_CASE("context query, threads and seed") {
                    "query returns the options");
     harness::check(cae_context_synchronize(ctx) == CAE_OK, "synchronize");
     double gflops = 0;
-    harness::check(cae_context_measure_gemm(ctx, 64, 48, 32, 2, &gflops) == CAE_OK && gflops > 0, "GEMM rate");
+    harness::check(cae_context_measure_gemm(ctx, CAE_PRECISION_FP32, 64, 48, 32, 2, &gflops) == CAE_OK && gflops > 0,
+                   "GEMM rate");
     std::printf("    fp32 GEMM 64x48x32: %.2f GFLOP/s\n", gflops);
-    expect_error("GEMM rate, k = 0", cae_context_measure_gemm(ctx, 8, 8, 0, 2, &gflops), CAE_ERR_INVALID_ARGUMENT,
-                 "expected 1 to 16384");
-    expect_error("GEMM rate, NULL out", cae_context_measure_gemm(ctx, 8, 8, 8, 2, nullptr), CAE_ERR_INVALID_ARGUMENT,
-                 "gflops is NULL");
+    expect_error("GEMM rate, k = 0", cae_context_measure_gemm(ctx, CAE_PRECISION_FP32, 8, 8, 0, 2, &gflops),
+                 CAE_ERR_INVALID_ARGUMENT, "expected 1 to 16384");
+    expect_error("GEMM rate, NULL out", cae_context_measure_gemm(ctx, CAE_PRECISION_FP32, 8, 8, 8, 2, nullptr),
+                 CAE_ERR_INVALID_ARGUMENT, "gflops is NULL");
     double bf16_gflops = 0;
-    harness::check(cae_context_measure_gemm_at(ctx, CAE_PRECISION_BF16, 64, 48, 32, 2, &bf16_gflops) == CAE_OK &&
+    harness::check(cae_context_measure_gemm(ctx, CAE_PRECISION_BF16, 64, 48, 32, 2, &bf16_gflops) == CAE_OK &&
                        bf16_gflops > 0,
                    "bf16 GEMM rate");
     std::printf("    bf16 GEMM 64x48x32: %.2f GFLOP/s\n", bf16_gflops);
-    expect_error("GEMM rate, precision 5", cae_context_measure_gemm_at(ctx, 5, 8, 8, 8, 2, &gflops),
+    expect_error("GEMM rate, precision 5", cae_context_measure_gemm(ctx, 5, 8, 8, 8, 2, &gflops),
                  CAE_ERR_INVALID_ARGUMENT, "precision is 5");
     harness::check(cae_context_destroy(ctx) == CAE_OK, "destroy");
     expect_error("query a destroyed context", cae_context_query(ctx, &info), CAE_ERR_INVALID_HANDLE,

@@ -234,8 +234,8 @@ void gradients_case(const Config& k) {
 
     Batch b = make_batch(k.c, k.batch, k.masked, 9);
     cae_step_result rc{}, rg{};
-    harness::check(cae_compute_gradients(m.cpu, &b.img_t, &b.mask_t, &rc) == CAE_OK, "cpu gradients");
-    if (cae_compute_gradients(m.gpu, &b.img_t, &b.mask_t, &rg) != CAE_OK) {
+    harness::check(cae_compute_gradients(m.cpu, &b.img_t, &b.mask_t, nullptr, &rc) == CAE_OK, "cpu gradients");
+    if (cae_compute_gradients(m.gpu, &b.img_t, &b.mask_t, nullptr, &rg) != CAE_OK) {
         harness::fail(std::string("cuda gradients: ") + cae_last_error());
         return;
     }
@@ -252,7 +252,7 @@ void gradients_case(const Config& k) {
     const std::vector<Param> ps = params_of(m.gpu);
     for (const Param& p : ps) first.push_back(read_slot(m.gpu, p, CAE_SLOT_GRAD));
     cae_step_result rg2{};
-    harness::check(cae_compute_gradients(m.gpu, &b.img_t, &b.mask_t, &rg2) == CAE_OK, "cuda gradients again");
+    harness::check(cae_compute_gradients(m.gpu, &b.img_t, &b.mask_t, nullptr, &rg2) == CAE_OK, "cuda gradients again");
     bool repeat = rg2.loss == rg.loss && rg2.grad_norm == rg.grad_norm;
     for (size_t i = 0; i < ps.size(); ++i) {
         const Vec again = read_slot(m.gpu, ps[i], CAE_SLOT_GRAD);
@@ -351,8 +351,8 @@ void bf16_gradients_case(const Config& k) {
     o.drop_path = 0;
     o.precision = CAE_PRECISION_BF16;
     cae_step_result rc{}, rg{};
-    harness::check(cae_compute_gradients_with_options(m.cpu, &b.img_t, &b.mask_t, &o, &rc) == CAE_OK, "cpu bf16 gradients");
-    if (cae_compute_gradients_with_options(m.gpu, &b.img_t, &b.mask_t, &o, &rg) != CAE_OK) {
+    harness::check(cae_compute_gradients(m.cpu, &b.img_t, &b.mask_t, &o, &rc) == CAE_OK, "cpu bf16 gradients");
+    if (cae_compute_gradients(m.gpu, &b.img_t, &b.mask_t, &o, &rg) != CAE_OK) {
         harness::fail(std::string("cuda bf16 gradients: ") + cae_last_error());
         return;
     }

@@ -34,7 +34,7 @@ std::vector<std::pair<int32_t, int64_t>> trainable(cae_model* m) {
 
 float loss_of(cae_model* m, Batch& b) {
     cae_step_result r;
-    cae_status s = cae_compute_gradients(m, &b.img_t, &b.mask_t, &r);
+    cae_status s = cae_compute_gradients(m, &b.img_t, &b.mask_t, nullptr, &r);
     if (s != CAE_OK) harness::fail(std::string("compute_gradients: ") + cae_last_error());
     return r.loss;
 }
@@ -211,6 +211,72 @@ TEST_CASE("stochastic depth follows (seed, step); gradients without it do not") 
     harness::check(r1.loss == g1, "drop_path = 0 gives the deterministic loss");
 }
 
+// The message of the last error without the "function: " prefix that names the ABI call.
+std::string message_after(const char* function) {
+    std::string m = cae_last_error();
+    const std::string prefix = std::string(function) + ": ";
+    harness::check(m.rfind(prefix, 0) == 0, "\"" + m + "\" starts with " + prefix);
+    return m.substr(prefix.size());
+}
+
+TEST_CASE("config check: a configuration's parameter table without a model") {
+    cae_model_config frozen = tiny_config();
+    frozen.layer_scale_init_value = 0.0f;          // no encoder gammas
+    frozen.decoder_layer_scale_init_value = 0.0f;  // no decoder gammas, frozen regressor ones
+    for (const cae_model_config& c : {tiny_config(), frozen}) {
+        cae_model_config_info info;
+        harness::check(cae_model_config_check(&c, &info) == CAE_OK, std::string("check: ") + cae_last_error());
+        Fixture f(c);
+        int32_t n = 0;
+        cae_model_param_count(f.model, &n);
+        int64_t total = 0, trainable = 0;
+        for (int32_t i = 0; i < n; ++i) {
+            cae_param_info p;
+            cae_model_param_info(f.model, i, &p);
+            total += p.numel;
+            if (p.trainable) trainable += p.numel;
+        }
+        std::printf("    %d parameters, %lld floats, %lld trainable\n", info.param_count,
+                    static_cast<long long>(info.total_floats), static_cast<long long>(info.trainable_floats));
+        harness::check(info.param_count == n && info.total_floats == total && info.trainable_floats == trainable,
+                       "the counts of a model created from the configuration");
+        // Untrained: the two position embeddings [1, 1 + N, D], and the regressor's two gammas per block
+        // when they are frozen.
+        const int64_t N = (c.img_size / c.patch_size) * (c.img_size / c.patch_size);
+        const int64_t fixed = 2 * (1 + N) * c.embed_dim +
+                              (c.decoder_layer_scale_init_value > 0 ? 0 : 2 * c.regressor_depth * c.embed_dim);
+        harness::check(info.total_floats - info.trainable_floats == fixed, "fixed floats");
+    }
+
+    cae_model_config bad = tiny_config();
+    bad.num_heads = 3;
+    cae_model_config_info info;
+    info.param_count = 99;
+    harness::check(cae_model_config_check(&bad, &info) == CAE_ERR_INVALID_ARGUMENT, "heads that do not divide");
+    const std::string checked = message_after("cae_model_config_check");
+    harness::check(info.param_count == 0 && info.total_floats == 0, "a refused configuration leaves zeros");
+    Fixture f(tiny_config());
+    cae_model* m = nullptr;
+    harness::check(cae_model_create(f.ctx, &bad, 1, &m) == CAE_ERR_INVALID_ARGUMENT && m == nullptr,
+                   "create refuses it too");
+    const std::string created = message_after("cae_model_create");
+    std::printf("    %s\n", checked.c_str());
+    harness::check(checked == created && checked.find("config.num_heads 3") != std::string::npos,
+                   "check and create give the same message");
+    bad = tiny_config();
+    bad.reserved = 1;
+    harness::check(cae_model_config_check(&bad, &info) == CAE_ERR_INVALID_ARGUMENT &&
+                       message_after("cae_model_config_check").find("config.reserved is 1") == 0,
+                   "the reserved field is checked");
+    harness::check(cae_model_config_check(nullptr, &info) == CAE_ERR_INVALID_ARGUMENT &&
+                       message_after("cae_model_config_check") == "config is NULL",
+                   "NULL config");
+    const cae_model_config c = tiny_config();
+    harness::check(cae_model_config_check(&c, nullptr) == CAE_ERR_INVALID_ARGUMENT &&
+                       message_after("cae_model_config_check") == "out is NULL",
+                   "NULL out");
+}
+
 TEST_CASE("encode and predict") {
     cae_model_config c = tiny_config();
     Fixture f(c, 4, 2);
@@ -283,8 +349,8 @@ cae_step_result gradients_at(cae_model* m, Batch& b, cae_precision precision) {
     o.drop_path = 0;
     o.precision = precision;
     cae_step_result r{};
-    if (cae_compute_gradients_with_options(m, &b.img_t, &b.mask_t, &o, &r) != CAE_OK)
-        harness::fail(std::string("compute_gradients_with_options: ") + cae_last_error());
+    if (cae_compute_gradients(m, &b.img_t, &b.mask_t, &o, &r) != CAE_OK)
+        harness::fail(std::string("compute_gradients: ") + cae_last_error());
     return r;
 }
 
@@ -390,8 +456,36 @@ TEST_CASE("step options: precision is checked") {
     harness::check(cae_train_step(f.model, &b.img_t, &b.mask_t, &o, &r) == CAE_ERR_INVALID_ARGUMENT &&
                        std::strstr(cae_last_error(), "precision") != nullptr,
                    std::string("precision 7 refused: ") + cae_last_error());
-    harness::check(cae_compute_gradients_with_options(f.model, &b.img_t, &b.mask_t, &o, &r) == CAE_ERR_INVALID_ARGUMENT,
-                   "refused by compute_gradients_with_options too");
+    harness::check(cae_compute_gradients(f.model, &b.img_t, &b.mask_t, &o, &r) == CAE_ERR_INVALID_ARGUMENT,
+                   "refused by compute_gradients too");
+}
+
+TEST_CASE("compute gradients: NULL options are fp32 without stochastic depth") {
+    cae_model_config c = tiny_config();
+    Batch b = make_batch(c, 3, 7, 4);
+    Fixture f(c, 2, 1);
+    cae_step_result plain{}, with{};
+    harness::check(cae_compute_gradients(f.model, &b.img_t, &b.mask_t, nullptr, &plain) == CAE_OK, "NULL options");
+    const std::vector<float> g_plain = read_all(f.model, CAE_SLOT_GRAD);
+    cae_step_options o;
+    cae_step_options_init(&o);
+    o.drop_path = 0;
+    o.seed = 9;
+    harness::check(cae_compute_gradients(f.model, &b.img_t, &b.mask_t, &o, &with) == CAE_OK, "fp32, no drop path");
+    const std::vector<float> g_with = read_all(f.model, CAE_SLOT_GRAD);
+    harness::check(plain.loss == with.loss && plain.grad_norm == with.grad_norm &&
+                       std::memcmp(g_plain.data(), g_with.data(), g_plain.size() * sizeof(float)) == 0,
+                   "NULL options give the fp32 gradients without stochastic depth, bitwise");
+    o.drop_path = 1;
+    bool dropped = false;  // a step whose draws keep every block gives the plain loss: try a few
+    for (o.step = 1; o.step <= 8 && !dropped; ++o.step) {
+        harness::check(cae_compute_gradients(f.model, &b.img_t, &b.mask_t, &o, &with) == CAE_OK, "drop path on");
+        dropped = with.loss != plain.loss;
+    }
+    harness::check(dropped, "the options' stochastic depth is applied");
+    harness::check(cae_compute_gradients(f.model, &b.img_t, &b.mask_t, nullptr, nullptr) == CAE_ERR_INVALID_ARGUMENT &&
+                       std::string(cae_last_error()) == "cae_compute_gradients: result is NULL",
+                   "NULL result");
 }
 
 TEST_CASE("bad batches are refused with the reason") {
@@ -400,7 +494,7 @@ TEST_CASE("bad batches are refused with the reason") {
     Batch b = make_batch(c, 2, 5, 1);
     cae_step_result r;
     auto expect = [&](const char* what, const char* needle) {
-        cae_status s = cae_compute_gradients(f.model, &b.img_t, &b.mask_t, &r);
+        cae_status s = cae_compute_gradients(f.model, &b.img_t, &b.mask_t, nullptr, &r);
         std::string msg = cae_last_error();
         std::printf("    %-34s -> %s\n", what, msg.c_str());
         harness::check(s == CAE_ERR_INVALID_ARGUMENT && msg.find(needle) != std::string::npos, what);
@@ -424,14 +518,14 @@ TEST_CASE("bad batches are refused with the reason") {
     b.mask_t.host_data = all.data();
     expect("everything masked", "at least one must be masked and one visible");
     b.mask_t.host_data = b.mask.data();
-    harness::check(cae_compute_gradients(f.model, &b.img_t, &b.mask_t, &r) == CAE_OK, "the fixed batch works");
+    harness::check(cae_compute_gradients(f.model, &b.img_t, &b.mask_t, nullptr, &r) == CAE_OK, "the fixed batch works");
     float dummy;
     harness::check(cae_model_read(f.model, 0, CAE_SLOT_VALUE, &dummy, 1) == CAE_ERR_INVALID_ARGUMENT,
                    "read with a wrong count");
     harness::check(cae_model_read(f.model, 5000, CAE_SLOT_VALUE, &dummy, 1) == CAE_ERR_INVALID_ARGUMENT,
                    "read past the parameter count");
     cae_model_destroy(f.model);
-    harness::check(cae_compute_gradients(f.model, &b.img_t, &b.mask_t, &r) == CAE_ERR_INVALID_HANDLE,
+    harness::check(cae_compute_gradients(f.model, &b.img_t, &b.mask_t, nullptr, &r) == CAE_ERR_INVALID_HANDLE,
                    "a destroyed model");
     f.model = nullptr;
 }

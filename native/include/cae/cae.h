@@ -30,7 +30,7 @@ extern "C" {
 
 /* Bumped on every incompatible change of this header. Java refuses a library whose
  * cae_abi_version() differs from the value its bindings were generated with. */
-#define CAE_ABI_VERSION 2
+#define CAE_ABI_VERSION 3
 
 /* ---------------------------------------------------------------- status and errors */
 
@@ -147,17 +147,13 @@ enum cae_precision_kind {
                               * state, activations, attention, norms and losses stay fp32 */
 };
 
-/* The context's fp32 matrix-multiply rate: times `repeats` GEMMs of m x k by k x n on the
- * backend (after one untimed warm-up) and writes the best in GFLOP/s (2 m n k per GEMM). The
- * peak that model FLOP utilization is reported against. */
-CAE_API cae_status cae_context_measure_gemm(cae_context* context, int32_t m, int32_t n, int32_t k,
-                                            int32_t repeats, double* gflops);
-
-/* As cae_context_measure_gemm at a precision. CAE_PRECISION_BF16 times the GEMM of a training
- * step's linear layers at bf16 with both operands already rounded (the tensor cores' rate on
- * CUDA; an emulation on the CPU): the peak a bf16 step's utilization is reported against. */
-CAE_API cae_status cae_context_measure_gemm_at(cae_context* context, cae_precision precision, int32_t m, int32_t n,
-                                               int32_t k, int32_t repeats, double* gflops);
+/* The context's matrix-multiply rate at a precision: times `repeats` GEMMs of m x k by k x n on
+ * the backend (after one untimed warm-up) and writes the best in GFLOP/s (2 m n k per GEMM), the
+ * peak that model FLOP utilization is reported against. CAE_PRECISION_FP32 times an fp32 GEMM;
+ * CAE_PRECISION_BF16 the GEMM of a training step's linear layers at bf16 with both operands
+ * already rounded (the tensor cores' rate on CUDA; an emulation on the CPU). */
+CAE_API cae_status cae_context_measure_gemm(cae_context* context, cae_precision precision, int32_t m, int32_t n,
+                                            int32_t k, int32_t repeats, double* gflops);
 
 /* ---------------------------------------------------------------- buffers */
 
@@ -265,6 +261,20 @@ typedef struct cae_model_config {
 /* Fills the CAE-base configuration (ViT-B/16 at 224, regressor 4, decoder 4, pixel target). */
 CAE_API cae_status cae_model_config_init(cae_model_config* config);
 
+/* The parameters a model of a configuration holds, as its parameter table lists them. */
+typedef struct cae_model_config_info {
+    int32_t param_count;      /* parameter tensors: cae_model_param_count of such a model */
+    int32_t reserved;         /* 0 */
+    int64_t total_floats;     /* the sum of every parameter's numel */
+    int64_t trainable_floats; /* the sum over the trainable ones; the rest are the fixed position
+                                 embeddings and the frozen gammas, recomputed from the config */
+} cae_model_config_info;
+
+/* Checks a configuration as cae_model_create does, without creating a model or allocating its
+ * parameters, and describes its parameters in `out`. CAE_ERR_INVALID_ARGUMENT names the first bad
+ * field, with the message cae_model_create would give. */
+CAE_API cae_status cae_model_config_check(const cae_model_config* config, cae_model_config_info* out);
+
 /* Creates a model with the official initialization, drawn from `seed`. */
 CAE_API cae_status cae_model_create(cae_context* context, const cae_model_config* config,
                                     uint64_t seed, cae_model** out);
@@ -353,16 +363,12 @@ typedef struct cae_step_result {
 CAE_API cae_status cae_train_step(cae_model* model, const cae_tensor* images, const cae_tensor* mask,
                                   const cae_step_options* options, cae_step_result* result);
 
-/* Losses and gradients (CAE_SLOT_GRAD) of a batch without an update and without stochastic
- * depth. grad_norm is filled; the timings too. */
-CAE_API cae_status cae_compute_gradients(cae_model* model, const cae_tensor* images,
-                                         const cae_tensor* mask, cae_step_result* result);
-
-/* As cae_compute_gradients, with the precision, stochastic depth (drop_path, seed, step) of
- * `options`; its optimizer settings are not used. */
-CAE_API cae_status cae_compute_gradients_with_options(cae_model* model, const cae_tensor* images,
-                                                      const cae_tensor* mask, const cae_step_options* options,
-                                                      cae_step_result* result);
+/* Losses and gradients (CAE_SLOT_GRAD) of a batch without an update, at the precision and with the
+ * stochastic depth (drop_path, seed, step, batch_offset, global_batch) of `options`; its optimizer
+ * settings are not used. NULL options: fp32 without stochastic depth. grad_norm is filled; the
+ * timings too. */
+CAE_API cae_status cae_compute_gradients(cae_model* model, const cae_tensor* images, const cae_tensor* mask,
+                                         const cae_step_options* options, cae_step_result* result);
 
 /* Encoder features of whole images (no mask, no stochastic depth): cls_out F32 [B, D] gets the
  * cls token after the encoder's final LayerNorm, mean_out F32 [B, D] the mean of the patch

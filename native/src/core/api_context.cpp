@@ -110,17 +110,9 @@ double measure_gemm(cae_context* context, cae_precision precision, int32_t m, in
 
 }  // namespace
 
-CAE_API cae_status cae_context_measure_gemm(cae_context* context, int32_t m, int32_t n, int32_t k,
-                                            int32_t repeats, double* gflops) {
+CAE_API cae_status cae_context_measure_gemm(cae_context* context, cae_precision precision, int32_t m, int32_t n,
+                                            int32_t k, int32_t repeats, double* gflops) {
     return cae::abi_guard("cae_context_measure_gemm", [&] {
-        CAE_REQUIRE(gflops != nullptr, "gflops is NULL");
-        *gflops = measure_gemm(context, CAE_PRECISION_FP32, m, n, k, repeats);
-    });
-}
-
-CAE_API cae_status cae_context_measure_gemm_at(cae_context* context, cae_precision precision, int32_t m, int32_t n,
-                                               int32_t k, int32_t repeats, double* gflops) {
-    return cae::abi_guard("cae_context_measure_gemm_at", [&] {
         CAE_REQUIRE(gflops != nullptr, "gflops is NULL");
         *gflops = measure_gemm(context, precision, m, n, k, repeats);
     });

@@ -262,6 +262,24 @@ CAE_API cae_status cae_model_config_init(cae_model_config* config) {
     });
 }
 
+CAE_API cae_status cae_model_config_check(const cae_model_config* config, cae_model_config_info* out) {
+    return cae::abi_guard("cae_model_config_check", [&] {
+        CAE_REQUIRE(out != nullptr, "out is NULL");
+        std::memset(out, 0, sizeof(*out));
+        CAE_REQUIRE(config != nullptr, "config is NULL");
+        // The table a model of this config would build: names and shapes only, no parameter memory.
+        const cae::ParamTable table(cae::validate_config(*config));
+        int64_t total = 0, trainable = 0;
+        for (const cae::ParamEntry& e : table.entries()) {
+            total += e.numel;
+            if (e.trainable) trainable += e.numel;
+        }
+        out->param_count = static_cast<int32_t>(table.entries().size());
+        out->total_floats = total;
+        out->trainable_floats = trainable;
+    });
+}
+
 CAE_API cae_status cae_model_create(cae_context* context, const cae_model_config* config, uint64_t seed,
                                     cae_model** out) {
     return cae::abi_guard("cae_model_create", [&] {
@@ -425,30 +443,17 @@ CAE_API cae_status cae_train_step(cae_model* model, const cae_tensor* images, co
 }
 
 CAE_API cae_status cae_compute_gradients(cae_model* model, const cae_tensor* images, const cae_tensor* mask,
-                                         cae_step_result* result) {
+                                         const cae_step_options* options, cae_step_result* result) {
     return cae::abi_guard("cae_compute_gradients", [&] {
         auto t0 = std::chrono::steady_clock::now();
         check_model(model);
         CAE_REQUIRE(result != nullptr, "result is NULL");
-        ModelHandle& h = handle_of(model);
-        BatchArgs batch = check_batch(h, images, mask);
         cae::StepOptions so;
-        so.update = false;
-        so.drop_path = false;
-        cae::StepOutput out = h.impl->step(batch.images, batch.mask.data(), batch.B, so);
-        fill_result(result, out, h.impl->dims().align_weight, ms_since(t0));
-    });
-}
-
-CAE_API cae_status cae_compute_gradients_with_options(cae_model* model, const cae_tensor* images,
-                                                      const cae_tensor* mask, const cae_step_options* options,
-                                                      cae_step_result* result) {
-    return cae::abi_guard("cae_compute_gradients_with_options", [&] {
-        auto t0 = std::chrono::steady_clock::now();
-        check_model(model);
-        CAE_REQUIRE(options != nullptr, "options is NULL");
-        CAE_REQUIRE(result != nullptr, "result is NULL");
-        cae::StepOptions so = step_options(*options);
+        if (options != nullptr) {
+            so = step_options(*options);
+        } else {
+            so.drop_path = false;  // NULL: fp32 (the StepOptions default) without stochastic depth
+        }
         so.update = false;
         ModelHandle& h = handle_of(model);
         BatchArgs batch = check_batch(h, images, mask);

@@ -4,15 +4,20 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
+import org.caejava.api.ModelConfig;
 
 /**
- * Reads a {@link CaeConfig} from a JSON object with the official CAE argument names, the rules
- * described at {@link CaeConfig#fromJson(String, String)}. Each refusal is one line naming the
- * source, the key and the value; the ranges are checked by {@link CaeConfig#validate(String)}.
+ * Reads and writes a {@link CaeConfig} as a JSON object with the official CAE argument names, the
+ * rules described at {@link CaeConfig#fromJson(String, String)}. Each refusal of the text is one
+ * line naming the source, the key and the value; the ranges are libcae's, checked by
+ * {@link CaeConfig#validate(String)}.
  */
 final class CaeConfigJson {
 
@@ -54,6 +59,45 @@ final class CaeConfigJson {
         KEYS.put(name, new Key(name, kind, required));
     }
 
+    /** The keys a configuration object may have. */
+    static Set<String> keys() {
+        return KEYS.keySet();
+    }
+
+    /** A target's JSON name: its constant's name in lower case ({@code "pixel_norm"}). */
+    static String targetName(ModelConfig.Target t) {
+        return t.name().toLowerCase(Locale.ROOT);
+    }
+
+    /** The JSON object of a configuration, its keys in the order of {@code cae_model_config}. */
+    static String write(CaeConfig config) {
+        ModelConfig c = config.modelConfig();
+        ObjectNode o = JSON.createObjectNode();
+        o.put("img_size", c.imgSize());
+        o.put("patch_size", c.patchSize());
+        o.put("in_chans", c.inChans());
+        o.put("embed_dim", c.embedDim());
+        o.put("depth", c.depth());
+        o.put("num_heads", c.numHeads());
+        o.put("mlp_ratio", c.mlpRatio());
+        o.put("regressor_depth", c.regressorDepth());
+        o.put("decoder_depth", c.decoderDepth());
+        o.put("decoder_num_heads", c.decoderNumHeads());
+        o.put("decoder_embed_dim", c.decoderEmbedDim());
+        o.put("layer_scale_init_value", c.layerScaleInitValue());
+        o.put("decoder_layer_scale_init_value", c.decoderLayerScaleInitValue());
+        o.put("align_loss_weight", c.alignLossWeight());
+        o.put("drop_path_rate", c.dropPathRate());
+        o.put("layer_norm_eps", c.layerNormEps());
+        o.put("norm_pix_eps", c.normPixEps());
+        o.put("target", targetName(c.target()));
+        try {
+            return JSON.writeValueAsString(o);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** Parses and validates {@code json}; {@code source} names where it came from in every message. */
     static CaeConfig parse(String json, String source) {
         JsonNode tree;
@@ -85,15 +129,19 @@ final class CaeConfigJson {
                         + "patch_size, embed_dim, depth, num_heads)");
             }
         }
-        int embedDim = integer("embed_dim", 0);
-        int numHeads = integer("num_heads", 0);
-        return new CaeConfig(integer("img_size", 0), integer("patch_size", 0), integer("in_chans", 3), embedDim,
-                integer("depth", 0), numHeads, real("mlp_ratio", 4.0), integer("regressor_depth", 4),
-                integer("decoder_depth", 4), integer("decoder_num_heads", numHeads),
-                integer("decoder_embed_dim", embedDim), real("layer_scale_init_value", 0.1),
-                real("decoder_layer_scale_init_value", 0.1), real("align_loss_weight", 2.0),
-                real("drop_path_rate", 0.1), real("layer_norm_eps", 1e-6), real("norm_pix_eps", 1e-6),
-                text("target", CaeConfig.TARGET_PIXEL_NORM));
+        // Keys left out take libcae's defaults, but the decoder's width and heads follow the encoder's.
+        ModelConfig d = ModelConfig.defaults();
+        int embedDim = integer("embed_dim", d.embedDim());
+        int numHeads = integer("num_heads", d.numHeads());
+        return new CaeConfig(new ModelConfig(integer("img_size", d.imgSize()), integer("patch_size", d.patchSize()),
+                integer("in_chans", d.inChans()), embedDim, integer("depth", d.depth()), numHeads,
+                real("mlp_ratio", d.mlpRatio()), integer("regressor_depth", d.regressorDepth()),
+                integer("decoder_depth", d.decoderDepth()), integer("decoder_num_heads", numHeads),
+                integer("decoder_embed_dim", embedDim), real("layer_scale_init_value", d.layerScaleInitValue()),
+                real("decoder_layer_scale_init_value", d.decoderLayerScaleInitValue()),
+                real("align_loss_weight", d.alignLossWeight()), real("drop_path_rate", d.dropPathRate()),
+                real("layer_norm_eps", d.layerNormEps()), real("norm_pix_eps", d.normPixEps()),
+                target("target", d.target())));
     }
 
     private int integer(String key, int fallback) {
@@ -114,7 +162,8 @@ final class CaeConfigJson {
         return v.isIntegralNumber() ? v.intValue() : (int) d;
     }
 
-    private double real(String key, double fallback) {
+    /** A real value, rounded to the float libcae holds. */
+    private float real(String key, float fallback) {
         JsonNode v = object.get(key);
         if (v == null) {
             return fallback;
@@ -122,10 +171,14 @@ final class CaeConfigJson {
         if (!v.isNumber()) {
             throw wrongType(key, v, "a number");
         }
-        return v.doubleValue();
+        float f = (float) v.doubleValue();
+        if (Float.isInfinite(f)) {
+            throw refuse(source, "\"" + key + "\" is " + v + ", expected a number that fits in a 32-bit float");
+        }
+        return f;
     }
 
-    private String text(String key, String fallback) {
+    private ModelConfig.Target target(String key, ModelConfig.Target fallback) {
         JsonNode v = object.get(key);
         if (v == null) {
             return fallback;
@@ -133,7 +186,14 @@ final class CaeConfigJson {
         if (!v.isTextual()) {
             throw wrongType(key, v, "a string");
         }
-        return v.textValue();
+        for (ModelConfig.Target t : ModelConfig.Target.values()) {
+            if (targetName(t).equals(v.textValue())) {
+                return t;
+            }
+        }
+        String[] names = Arrays.stream(ModelConfig.Target.values()).map(t -> "\"" + targetName(t) + "\"")
+                .toArray(String[]::new);
+        throw refuse(source, "target is \"" + v.textValue() + "\", expected " + String.join(" or ", names));
     }
 
     private IllegalArgumentException wrongType(String key, JsonNode v, String expected) {

@@ -14,6 +14,7 @@ import java.util.Set;
 import org.caejava.api.CaeException;
 import org.caejava.api.Context;
 import org.caejava.api.DType;
+import org.caejava.api.ModelConfig;
 import org.caejava.api.NativeModel;
 import org.caejava.api.ParamInfo;
 import org.caejava.api.Precision;
@@ -75,7 +76,7 @@ public final class CaeModel implements AutoCloseable {
      */
     public static CaeModel create(Context context, CaeConfig config, long seed) {
         config.validate();
-        return new CaeModel(config, NativeModel.create(context, config.toNative(), seed),
+        return new CaeModel(config, NativeModel.create(context, config.modelConfig(), seed),
                 new TrainingState(0, 0, 0, seed));
     }
 
@@ -86,7 +87,7 @@ public final class CaeModel implements AutoCloseable {
     static CaeModel createInOwnContext(Context context, CaeConfig config, long seed) {
         config.validate();
         try {
-            return new CaeModel(config, NativeModel.create(context, config.toNative(), seed),
+            return new CaeModel(config, NativeModel.create(context, config.modelConfig(), seed),
                     new TrainingState(0, 0, 0, seed), context);
         } catch (RuntimeException e) {
             context.close();
@@ -143,9 +144,8 @@ public final class CaeModel implements AutoCloseable {
                     metaLong(f, "optimizer_steps"), metaLong(f, "seed"));
             NativeModel created;
             try {
-                created = NativeModel.create(context, config.toNative(), 0);
+                created = NativeModel.create(context, config.modelConfig(), 0);
             } catch (CaeException e) {
-                // libcae checks what the Java validation cannot see (a double that overflows float).
                 throw new CaeException(e.status(), e.nativeMessage(), file + ": creating the model to load it into");
             }
             CaeModel m = new CaeModel(config, created, state);
@@ -161,9 +161,9 @@ public final class CaeModel implements AutoCloseable {
 
     /**
      * Refuses, before the model is created, a configuration whose model the file cannot fill: every
-     * trainable parameter must be in the file, so its largest weights (per block of the encoder,
-     * regressor and decoder 4 D^2 + 2 D * mlp, plus the patch embedding and the head) must fit in
-     * the file's tensors. The fixed position embeddings, 2 (1 + N) D floats that need not be stored,
+     * trainable parameter must be in the file, so their floats (libcae's parameter table, through
+     * {@link org.caejava.api.ModelConfig#check()}) must fit in the file's tensors. The parameters
+     * that need not be stored (the fixed position embeddings, 2 (1 + N) D floats, and frozen gammas)
      * may not exceed the file's tensors or 64 MiB either. This bounds what loading allocates by the
      * file's size: a 30 KB file claiming ViT-L would otherwise allocate gigabytes before refusal.
      */
@@ -172,22 +172,17 @@ public final class CaeModel implements AutoCloseable {
         for (SafetensorsFile.Entry e : f.entries()) {
             stored += e.end() - e.begin();
         }
-        double d = c.embedDim();
-        double mlp = Math.floor(d * (float) c.mlpRatio());
-        double patchDim = (double) c.inChans() * c.patchSize() * c.patchSize();
-        double weights = ((double) c.depth() + c.regressorDepth() + c.decoderDepth()) * (4 * d * d + 2 * d * mlp)
-                + 2 * d * patchDim;
-        if (4 * weights > stored) {
-            throw new SafetensorsException(f.path(), String.format("metadata \"config\" describes a model with at "
-                    + "least %.0f weights (%.0f bytes as F32), but the file's tensors hold only %d bytes", weights,
-                    4 * weights, stored));
+        ModelConfig.Info info = c.modelConfig().check();
+        if (4 * info.trainableFloats() > stored) {
+            throw new SafetensorsException(f.path(), String.format("metadata \"config\" describes a model of %d "
+                    + "trainable weights (%d bytes as F32), but the file's tensors hold only %d bytes",
+                    info.trainableFloats(), 4 * info.trainableFloats(), stored));
         }
-        double grid = (double) c.imgSize() / c.patchSize();
-        double positions = 2 * (grid * grid + 1) * d;
-        if (4 * positions > Math.max(stored, 64L << 20)) {
-            throw new SafetensorsException(f.path(), String.format("metadata \"config\" describes %.0f patches of "
-                    + "width %d, whose position embeddings (%.0f bytes) exceed both the file's tensors (%d bytes) "
-                    + "and 64 MiB", grid * grid, c.embedDim(), 4 * positions, stored));
+        if (4 * info.fixedFloats() > Math.max(stored, 64L << 20)) {
+            throw new SafetensorsException(f.path(), String.format("metadata \"config\" describes %d patches of "
+                    + "width %d, whose position embeddings and other fixed parameters (%d bytes) exceed both the "
+                    + "file's tensors (%d bytes) and 64 MiB", (long) c.gridSize() * c.gridSize(), c.embedDim(),
+                    4 * info.fixedFloats(), stored));
         }
     }
 

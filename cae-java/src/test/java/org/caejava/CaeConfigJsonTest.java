@@ -4,8 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.lang.reflect.RecordComponent;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import org.caejava.api.ModelConfig;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,6 +39,39 @@ class CaeConfigJsonTest {
     @Test
     void theOfficialArgumentNamesAreAccepted() {
         assertEquals(CaeConfig.preset("base"), CaeConfig.fromJson(OFFICIAL_BASE, "cfg.json"));
+    }
+
+    /** The keys are the fields of libcae's configuration, and toJson writes them in the struct's order. */
+    @Test
+    void theKeysAreTheFieldsOfModelConfig() throws Exception {
+        List<String> fields = new ArrayList<>();
+        for (RecordComponent c : ModelConfig.class.getRecordComponents()) {
+            fields.add(c.getName().replaceAll("([A-Z])", "_$1").toLowerCase(Locale.ROOT));
+        }
+        assertEquals(Set.copyOf(fields), CaeConfigJson.keys());
+        List<String> written = new ArrayList<>();
+        new ObjectMapper().readTree(CaeConfig.preset("fmnist-tiny").toJson()).fieldNames().forEachRemaining(written::add);
+        assertEquals(fields, written);
+    }
+
+    /** Left-out keys take libcae's defaults: CAE-base, which is also the base preset. */
+    @Test
+    void theDefaultsAreModelConfigsDefaults() {
+        assertEquals(ModelConfig.defaults(), CaeConfig.preset("base").modelConfig());
+        assertEquals(ModelConfig.defaults(), CaeConfig.fromJson(
+                "{\"img_size\": 224, \"patch_size\": 16, \"embed_dim\": 768, \"depth\": 12, \"num_heads\": 12}")
+                .modelConfig());
+    }
+
+    /** Real values are libcae's floats, read back as the decimals they were written as. */
+    @Test
+    void realsAreFloatsShownAsTheirDecimals() {
+        CaeConfig c = CaeConfig.fromJson(OFFICIAL_BASE.replace("\"drop_path_rate\": 0.1",
+                "\"drop_path_rate\": 0.1000000001"), "f");
+        assertEquals(0.1f, c.modelConfig().dropPathRate());
+        assertEquals(0.1, c.dropPathRate());
+        assertEquals(CaeConfig.preset("base"), c);
+        assertTrue(c.toJson().contains("\"drop_path_rate\":0.1,"), c.toJson());
     }
 
     @Test
@@ -82,16 +122,21 @@ class CaeConfigJsonTest {
                 refused(OFFICIAL_BASE.replace("\"pixel_norm\"", "0")));
         assertEquals("model configuration (cfg.json): \"img_size\" is 10000000000, expected an integer that fits "
                 + "in 32 bits", refused(OFFICIAL_BASE.replace("\"img_size\": 224", "\"img_size\": 10000000000")));
+        assertEquals("model configuration (cfg.json): \"align_loss_weight\" is 1.0E300, expected a number that fits "
+                + "in a 32-bit float", refused(OFFICIAL_BASE.replace("\"align_loss_weight\": 2",
+                        "\"align_loss_weight\": 1e300")));
     }
 
     @Test
     void aValueOutOfRangeIsNamed() {
-        assertEquals("model configuration (cfg.json): depth is 0, expected 1 to 256",
+        assertEquals("model configuration (cfg.json): config.depth is 0, expected 1 to 256",
                 refused(OFFICIAL_BASE.replace("\"depth\": 12", "\"depth\": 0")));
-        assertEquals("model configuration (cfg.json): drop_path_rate is 1.0, expected [0, 1)",
+        assertEquals("model configuration (cfg.json): config.drop_path_rate is 1, expected [0, 1)",
                 refused(OFFICIAL_BASE.replace("\"drop_path_rate\": 0.1", "\"drop_path_rate\": 1")));
-        assertEquals("model configuration (cfg.json): align_loss_weight is 1.0E300, expected >= 0",
-                refused(OFFICIAL_BASE.replace("\"align_loss_weight\": 2", "\"align_loss_weight\": 1e300")));
+        assertEquals("model configuration (cfg.json): config.align_loss_weight is -1, expected >= 0",
+                refused(OFFICIAL_BASE.replace("\"align_loss_weight\": 2", "\"align_loss_weight\": -1")));
+        assertEquals("model configuration (cfg.json): config.num_heads 7 does not divide config.embed_dim 768",
+                refused(OFFICIAL_BASE.replace("\"num_heads\": 12", "\"num_heads\": 7")));
         assertEquals("model configuration (cfg.json): target is \"pixels\", expected \"pixel_norm\"",
                 refused(OFFICIAL_BASE.replace("\"pixel_norm\"", "\"pixels\"")));
     }

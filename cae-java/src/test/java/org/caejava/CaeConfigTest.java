@@ -35,10 +35,10 @@ class CaeConfigTest {
     void inconsistentConfigurationsNameTheField() {
         var e = assertThrows(IllegalArgumentException.class,
                 () -> CaeConfig.preset("base").toBuilder().numHeads(7).build().validate());
-        assertTrue(e.getMessage().contains("num_heads 7 does not divide embed_dim 768"), e.getMessage());
+        assertTrue(e.getMessage().contains("config.num_heads 7 does not divide config.embed_dim 768"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
                 () -> CaeConfig.preset("base").toBuilder().patchSize(15).build().validate());
-        assertTrue(e.getMessage().contains("patch_size 15 does not divide img_size 224"), e.getMessage());
+        assertTrue(e.getMessage().contains("config.patch_size 15 does not divide config.img_size 224"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> CaeConfig.fromJson("{\"img_size\": 28}"));
         assertTrue(e.getMessage().contains("required key \"patch_size\" is missing"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> CaeConfig.fromJson(
@@ -52,18 +52,19 @@ class CaeConfigTest {
     void theBuilderRefusesOutOfRangeValuesNamingItself() {
         var e = assertThrows(IllegalArgumentException.class,
                 () -> CaeConfig.preset("base").toBuilder().depth(0).build());
-        assertEquals("model configuration (CaeConfig builder): depth is 0, expected 1 to 256", e.getMessage());
+        assertEquals("model configuration (CaeConfig builder): config.depth is 0, expected 1 to 256", e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
                 () -> CaeConfig.preset("base").toBuilder().dropPathRate(1.5).build());
-        assertEquals("model configuration (CaeConfig builder): drop_path_rate is 1.5, expected [0, 1)",
+        assertEquals("model configuration (CaeConfig builder): config.drop_path_rate is 1.5, expected [0, 1)",
                 e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
                 () -> CaeConfig.preset("base").toBuilder().mlpRatio(Double.NaN).build());
-        assertEquals("model configuration (CaeConfig builder): mlp_ratio is NaN, expected (0, 64]", e.getMessage());
+        assertEquals("model configuration (CaeConfig builder): config.mlp_ratio is nan, expected (0, 64]",
+                e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
                 () -> CaeConfig.preset("base").toBuilder().numHeads(7).build());
-        assertEquals("model configuration (CaeConfig builder): num_heads 7 does not divide embed_dim 768",
-                e.getMessage());
+        assertEquals("model configuration (CaeConfig builder): config.num_heads 7 does not divide config.embed_dim "
+                + "768", e.getMessage());
     }
 
     @Test

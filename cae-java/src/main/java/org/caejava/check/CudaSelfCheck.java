@@ -146,8 +146,8 @@ public final class CudaSelfCheck {
         List<Figure> figures = new ArrayList<>();
         long t0 = System.nanoTime();
         try (Arena arena = Arena.ofConfined();
-                NativeModel onDevice = NativeModel.create(candidate, MODEL.toNative(), SEED);
-                NativeModel onCpu = NativeModel.create(reference, MODEL.toNative(), SEED)) {
+                NativeModel onDevice = NativeModel.create(candidate, MODEL.modelConfig(), SEED);
+                NativeModel onCpu = NativeModel.create(reference, MODEL.modelConfig(), SEED)) {
             Tensor images = Tensor.of(arena, images(), BATCH, MODEL.inChans(), MODEL.imgSize(), MODEL.imgSize());
             Tensor mask = Tensor.of(arena, masks(), BATCH, MODEL.numPatches());
             for (Precision p : List.of(Precision.FP32, Precision.BF16)) {

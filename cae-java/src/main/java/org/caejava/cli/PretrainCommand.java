@@ -591,7 +591,7 @@ final class PretrainCommand implements Callable<Integer> {
     }
 
     private Map<String, Object> runInfo(ImageDataset train, ImageDataset test, CaeConfig config, int b, long total,
-            long runSeed, String maskKind, int masked, double peakLr) {
+            long runSeed, String maskKind, int masked, double peakLr) throws IOException {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("data", data == null ? FASHION_MNIST : data.toString());
         if (data == null) {
@@ -622,7 +622,7 @@ final class PretrainCommand implements Callable<Integer> {
         if (init != null) {
             m.put("init", init.toString());
         }
-        m.put("config", config.toNative());
+        m.put("config", JSON.readTree(config.toJson()));
         return m;
     }
 

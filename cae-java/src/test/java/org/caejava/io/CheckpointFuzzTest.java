@@ -236,12 +236,13 @@ class CheckpointFuzzTest {
         Files.write(file, withConfig(base,
                 c -> c.put("embed_dim", 1024).put("decoder_embed_dim", 1024).put("depth", 12)));
         SafetensorsException e = assertThrows(SafetensorsException.class, () -> CaeModel.load(ctx, file));
-        assertEquals(file + ": metadata \"config\" describes a model with at least 176193536 weights (704774144 bytes "
+        assertEquals(file + ": metadata \"config\" describes a model of 176407568 trainable weights (705630272 bytes "
                 + "as F32), but the file's tensors hold only " + stored + " bytes", e.getMessage());
         Files.write(file, withConfig(base, c -> c.put("img_size", 4096).put("patch_size", 1)));
         e = assertThrows(SafetensorsException.class, () -> CaeModel.load(ctx, file));
         assertEquals(file + ": metadata \"config\" describes 16777216 patches of width 8, whose position embeddings "
-                + "(1073741888 bytes) exceed both the file's tensors (" + stored + " bytes) and 64 MiB",
+                + "and other fixed parameters (1073741888 bytes) exceed both the file's tensors (" + stored
+                + " bytes) and 64 MiB",
                 e.getMessage());
     }
 

@@ -181,7 +181,7 @@ public final class Context implements AutoCloseable {
     public double measureGemmGflops(Precision precision, int m, int n, int k, int repeats) {
         try (Arena call = Arena.ofConfined()) {
             MemorySegment out = call.allocate(ValueLayout.JAVA_DOUBLE);
-            Native.check(CaeNative.cae_context_measure_gemm_at(handle(), precision.code(), m, n, k, repeats, out),
+            Native.check(CaeNative.cae_context_measure_gemm(handle(), precision.code(), m, n, k, repeats, out),
                     "measuring the " + precision + " GEMM rate of " + this);
             return out.get(ValueLayout.JAVA_DOUBLE, 0);
         }

@@ -26,4 +26,14 @@ final class Native {
         String message = CaeNative.cae_last_error().getString(0);
         return new CaeException(Status.of(status), message.isEmpty() ? "(no message)" : message, javaContext);
     }
+
+    /**
+     * The calling thread's last native error as the checks of {@code function} wrote it: without
+     * the {@code "function: "} prefix by which libcae names the failed call.
+     */
+    static String lastErrorOf(String function) {
+        String message = CaeNative.cae_last_error().getString(0);
+        String prefix = function + ": ";
+        return message.startsWith(prefix) ? message.substring(prefix.length()) : message;
+    }
 }

@@ -1,7 +1,6 @@
 package org.caejava.api;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -22,9 +21,8 @@ import org.caejava.bindings.cae_tensor;
  * The native CAE model of libcae in a {@link Context}: parameters, gradients and AdamW state on
  * the context's backend, and the calls that train, differentiate, encode and predict.
  *
- * <p>The configuration travels as a map from the official CAE argument names ({@code img_size},
- * {@code embed_dim}, ...) to numbers, exactly the fields of {@code cae_model_config}. One thread at
- * a time may use a model; {@link #trainStep} allocates nothing per call.
+ * <p>The configuration is a {@link ModelConfig}, field for field {@code cae_model_config}. One
+ * thread at a time may use a model; {@link #trainStep} allocates nothing per call.
  *
  * <p>A model owns its native handle ({@code cae_model}: parameters, gradients, optimizer state and
  * workspaces in the context's memory) and the small off-heap argument structs its calls reuse;
@@ -39,7 +37,7 @@ public final class NativeModel implements AutoCloseable {
     private final MemorySegment handle;
     private final List<ParamInfo> params;
     private final Map<String, Integer> indexByName;
-    private final Map<String, Number> config;
+    private final ModelConfig config;
     // Argument structs reused by every call (a model is used by one thread at a time).
     private final MemorySegment imagesArg;
     private final MemorySegment maskArg;
@@ -67,7 +65,7 @@ public final class NativeModel implements AutoCloseable {
             this.indexByName = Collections.unmodifiableMap(byName);
             MemorySegment cfg = cae_model_config.allocate(arena);
             Native.check(CaeNative.cae_model_get_config(handle, cfg), "reading the model configuration");
-            this.config = Collections.unmodifiableMap(configFromStruct(cfg));
+            this.config = ModelConfig.read(cfg);
         } catch (RuntimeException e) {
             arena.close();
             throw e;
@@ -75,25 +73,22 @@ public final class NativeModel implements AutoCloseable {
     }
 
     /**
-     * Creates a model of the given configuration (official names; fields left out keep the
-     * CAE-base defaults) with the official initialization drawn from {@code seed}.
+     * Creates a model of the given configuration with the official initialization drawn from
+     * {@code seed}.
      *
      * @param context the open context the model computes in
-     * @param config official CAE field names to values; integer fields need integral values
+     * @param config the configuration, every field of {@code cae_model_config}
      * @param seed the seed of the initial weights
      * @return a new open model, to be closed by the caller
-     * @throws IllegalArgumentException for an unknown field, or a fractional value for an integer field
-     * @throws CaeException when libcae refuses the configuration or runs out of memory
+     * @throws CaeException when libcae refuses the configuration (the message names the first bad
+     *     field, as {@link ModelConfig#check()} does) or runs out of memory
      */
-    public static NativeModel create(Context context, Map<String, ? extends Number> config, long seed) {
+    public static NativeModel create(Context context, ModelConfig config, long seed) {
         Objects.requireNonNull(context, "context");
         Objects.requireNonNull(config, "config");
         try (Arena call = Arena.ofConfined()) {
             MemorySegment cfg = cae_model_config.allocate(call);
-            Native.check(CaeNative.cae_model_config_init(cfg), "initializing a model configuration");
-            for (var e : config.entrySet()) {
-                setField(cfg, e.getKey(), e.getValue());
-            }
+            config.write(cfg);
             MemorySegment out = call.allocate(ValueLayout.ADDRESS);
             Native.check(CaeNative.cae_model_create(context.handle(), cfg, seed, out),
                     "creating a CAE model " + config + " in " + context);
@@ -102,24 +97,11 @@ public final class NativeModel implements AutoCloseable {
     }
 
     /**
-     * The names of the configuration fields, in declaration order.
+     * The configuration as the library holds it ({@code cae_model_get_config}).
      *
-     * @return the official names {@link #create} accepts
+     * @return the model's configuration
      */
-    public static List<String> configFields() {
-        List<String> names = new ArrayList<>();
-        for (MemoryLayout m : cae_model_config.layout().memberLayouts()) {
-            m.name().filter(n -> !n.equals("reserved")).ifPresent(names::add);
-        }
-        return names;
-    }
-
-    /**
-     * The configuration as the library holds it: official name to Integer or Float.
-     *
-     * @return every field, in declaration order, as an unmodifiable map
-     */
-    public Map<String, Number> config() {
+    public ModelConfig config() {
         return config;
     }
 
@@ -340,7 +322,13 @@ public final class NativeModel implements AutoCloseable {
      * @throws IllegalStateException when the model, its context or a tensor's memory is closed
      */
     public StepResult computeGradients(Tensor images, Tensor mask) {
-        return computeGradients(images, mask, StepOptions.defaults().withDropPath(false));
+        MemorySegment h = handle();
+        images.describe(imagesArg);
+        mask.describe(maskArg);
+        // No options: libcae's fp32 gradients without stochastic depth.
+        Native.check(CaeNative.cae_compute_gradients(h, imagesArg, maskArg, MemorySegment.NULL, resultArg),
+                () -> "computing gradients on images " + images + " with mask " + mask);
+        return result();
     }
 
     /**
@@ -359,7 +347,7 @@ public final class NativeModel implements AutoCloseable {
         images.describe(imagesArg);
         mask.describe(maskArg);
         MemorySegment opt = describe(o);
-        Native.check(CaeNative.cae_compute_gradients_with_options(h, imagesArg, maskArg, opt, resultArg),
+        Native.check(CaeNative.cae_compute_gradients(h, imagesArg, maskArg, opt, resultArg),
                 () -> "computing " + o.precision() + " gradients on images " + images + " with mask " + mask);
         return result();
     }
@@ -482,38 +470,5 @@ public final class NativeModel implements AutoCloseable {
             }
             return List.copyOf(list);
         }
-    }
-
-    private static void setField(MemorySegment cfg, String name, Number value) {
-        Objects.requireNonNull(value, name);
-        MemoryLayout field = cae_model_config.layout().memberLayouts().stream()
-                .filter(m -> m.name().orElse("").equals(name) && !name.equals("reserved"))
-                .findFirst()
-                .orElseThrow(() -> new IllegalArgumentException("unknown model configuration field \"" + name
-                        + "\"; known fields: " + configFields()));
-        long offset = cae_model_config.layout().byteOffset(MemoryLayout.PathElement.groupElement(name));
-        if (field instanceof ValueLayout.OfInt) {
-            if (value.doubleValue() != Math.rint(value.doubleValue())) {
-                throw new IllegalArgumentException("model configuration field " + name + " must be an integer, got "
-                        + value);
-            }
-            cfg.set(ValueLayout.JAVA_INT, offset, Math.toIntExact(value.longValue()));
-        } else {
-            cfg.set(ValueLayout.JAVA_FLOAT, offset, value.floatValue());
-        }
-    }
-
-    private static Map<String, Number> configFromStruct(MemorySegment cfg) {
-        Map<String, Number> m = new LinkedHashMap<>();
-        for (MemoryLayout field : cae_model_config.layout().memberLayouts()) {
-            String name = field.name().orElse("");
-            if (name.isEmpty() || name.equals("reserved")) {
-                continue;
-            }
-            long offset = cae_model_config.layout().byteOffset(MemoryLayout.PathElement.groupElement(name));
-            m.put(name, field instanceof ValueLayout.OfInt ? (Number) cfg.get(ValueLayout.JAVA_INT, offset)
-                    : (Number) cfg.get(ValueLayout.JAVA_FLOAT, offset));
-        }
-        return m;
     }
 }

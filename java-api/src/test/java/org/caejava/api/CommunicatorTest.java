@@ -51,9 +51,9 @@ class CommunicatorTest {
     void aModelWithASingleCommunicatorTrainsAsBefore() {
         try (Context ctx = Context.builder().backend(Backend.CPU).threads(1).build();
                 Communicator c = Communicator.single()) {
-            java.util.Map<String, Number> cfg = java.util.Map.of("img_size", 8, "patch_size", 4, "in_chans", 1,
-                    "embed_dim", 16, "depth", 1, "num_heads", 2, "regressor_depth", 1, "decoder_depth", 1,
-                    "decoder_num_heads", 2, "decoder_embed_dim", 16);
+            ModelConfig cfg = ModelConfig.defaults().toBuilder().imgSize(8).patchSize(4).inChans(1).embedDim(16)
+                    .depth(1).numHeads(2).regressorDepth(1).decoderDepth(1).decoderNumHeads(2).decoderEmbedDim(16)
+                    .build();
             try (NativeModel a = NativeModel.create(ctx, cfg, 3); NativeModel b = NativeModel.create(ctx, cfg, 3);
                     java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
                 assertEquals(new NativeModel.Reduction(1, false, "none: one process"), a.reduction());

@@ -6,16 +6,15 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
-import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /** The precision of a step through the Java API: parsing, defaults, bf16 gradients and the bf16 GEMM rate. */
 class NativeModelPrecisionTest {
 
-    private static final Map<String, Number> SMALL = Map.of("img_size", 16, "patch_size", 4, "in_chans", 3,
-            "embed_dim", 32, "depth", 2, "num_heads", 4, "regressor_depth", 1, "decoder_depth", 1,
-            "decoder_num_heads", 4, "decoder_embed_dim", 32);
+    private static final ModelConfig SMALL = ModelConfig.defaults().toBuilder().imgSize(16).patchSize(4).inChans(3)
+            .embedDim(32).depth(2).numHeads(4).regressorDepth(1).decoderDepth(1).decoderNumHeads(4)
+            .decoderEmbedDim(32).build();
 
     @Test
     void parsesAndDefaultsPerBackend() {
@@ -52,6 +51,7 @@ class NativeModelPrecisionTest {
             mask.copyFrom(mk);
             StepOptions o = StepOptions.defaults().withDropPath(false);
             StepResult fp32 = m.computeGradients(images, mask, o);
+            assertEquals(fp32.loss(), m.computeGradients(images, mask).loss(), "no options: fp32 without drop path");
             ParamInfo w = m.parameters().stream().filter(p -> p.name().endsWith("mlp.fc1.weight")).findFirst().orElseThrow();
             float[] g32 = m.read(w, Slot.GRAD);
             StepResult bf16 = m.computeGradients(images, mask, o.withPrecision(Precision.BF16));

@@ -23,10 +23,10 @@ public class CaeNative extends CaeNative$shared {
     static final SymbolLookup SYMBOL_LOOKUP = SymbolLookup.loaderLookup()
             .or(Linker.nativeLinker().defaultLookup());
 
-    private static final int CAE_ABI_VERSION = (int)2L;
+    private static final int CAE_ABI_VERSION = (int)3L;
     /**
      * {@snippet lang=c :
-     * #define CAE_ABI_VERSION 2
+     * #define CAE_ABI_VERSION 3
      * }
      */
     public static int CAE_ABI_VERSION() {
@@ -921,6 +921,7 @@ public class CaeNative extends CaeNative$shared {
             CaeNative.C_INT,
             CaeNative.C_INT,
             CaeNative.C_INT,
+            CaeNative.C_INT,
             CaeNative.C_POINTER
         );
 
@@ -932,7 +933,7 @@ public class CaeNative extends CaeNative$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * cae_status cae_context_measure_gemm(cae_context *context, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
+     * cae_status cae_context_measure_gemm(cae_context *context, cae_precision precision, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
      * }
      */
     public static FunctionDescriptor cae_context_measure_gemm$descriptor() {
@@ -942,7 +943,7 @@ public class CaeNative extends CaeNative$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * cae_status cae_context_measure_gemm(cae_context *context, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
+     * cae_status cae_context_measure_gemm(cae_context *context, cae_precision precision, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
      * }
      */
     public static MethodHandle cae_context_measure_gemm$handle() {
@@ -952,7 +953,7 @@ public class CaeNative extends CaeNative$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * cae_status cae_context_measure_gemm(cae_context *context, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
+     * cae_status cae_context_measure_gemm(cae_context *context, cae_precision precision, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
      * }
      */
     public static MemorySegment cae_context_measure_gemm$address() {
@@ -961,80 +962,14 @@ public class CaeNative extends CaeNative$shared {
 
     /**
      * {@snippet lang=c :
-     * cae_status cae_context_measure_gemm(cae_context *context, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
+     * cae_status cae_context_measure_gemm(cae_context *context, cae_precision precision, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
      * }
      */
-    public static int cae_context_measure_gemm(MemorySegment context, int m, int n, int k, int repeats, MemorySegment gflops) {
+    public static int cae_context_measure_gemm(MemorySegment context, int precision, int m, int n, int k, int repeats, MemorySegment gflops) {
         var mh$ = cae_context_measure_gemm.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("cae_context_measure_gemm", context, m, n, k, repeats, gflops);
-            }
-            return (int)mh$.invokeExact(context, m, n, k, repeats, gflops);
-        } catch (Error | RuntimeException ex) {
-           throw ex;
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
-    private static class cae_context_measure_gemm_at {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            CaeNative.C_INT,
-            CaeNative.C_POINTER,
-            CaeNative.C_INT,
-            CaeNative.C_INT,
-            CaeNative.C_INT,
-            CaeNative.C_INT,
-            CaeNative.C_INT,
-            CaeNative.C_POINTER
-        );
-
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_context_measure_gemm_at");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * cae_status cae_context_measure_gemm_at(cae_context *context, cae_precision precision, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
-     * }
-     */
-    public static FunctionDescriptor cae_context_measure_gemm_at$descriptor() {
-        return cae_context_measure_gemm_at.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * cae_status cae_context_measure_gemm_at(cae_context *context, cae_precision precision, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
-     * }
-     */
-    public static MethodHandle cae_context_measure_gemm_at$handle() {
-        return cae_context_measure_gemm_at.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * cae_status cae_context_measure_gemm_at(cae_context *context, cae_precision precision, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
-     * }
-     */
-    public static MemorySegment cae_context_measure_gemm_at$address() {
-        return cae_context_measure_gemm_at.ADDR;
-    }
-
-    /**
-     * {@snippet lang=c :
-     * cae_status cae_context_measure_gemm_at(cae_context *context, cae_precision precision, int32_t m, int32_t n, int32_t k, int32_t repeats, double *gflops)
-     * }
-     */
-    public static int cae_context_measure_gemm_at(MemorySegment context, int precision, int m, int n, int k, int repeats, MemorySegment gflops) {
-        var mh$ = cae_context_measure_gemm_at.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("cae_context_measure_gemm_at", context, precision, m, n, k, repeats, gflops);
+                traceDowncall("cae_context_measure_gemm", context, precision, m, n, k, repeats, gflops);
             }
             return (int)mh$.invokeExact(context, precision, m, n, k, repeats, gflops);
         } catch (Error | RuntimeException ex) {
@@ -1753,6 +1688,67 @@ public class CaeNative extends CaeNative$shared {
         }
     }
 
+    private static class cae_model_config_check {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            CaeNative.C_INT,
+            CaeNative.C_POINTER,
+            CaeNative.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_model_config_check");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * cae_status cae_model_config_check(const cae_model_config *config, cae_model_config_info *out)
+     * }
+     */
+    public static FunctionDescriptor cae_model_config_check$descriptor() {
+        return cae_model_config_check.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * cae_status cae_model_config_check(const cae_model_config *config, cae_model_config_info *out)
+     * }
+     */
+    public static MethodHandle cae_model_config_check$handle() {
+        return cae_model_config_check.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * cae_status cae_model_config_check(const cae_model_config *config, cae_model_config_info *out)
+     * }
+     */
+    public static MemorySegment cae_model_config_check$address() {
+        return cae_model_config_check.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * cae_status cae_model_config_check(const cae_model_config *config, cae_model_config_info *out)
+     * }
+     */
+    public static int cae_model_config_check(MemorySegment config, MemorySegment out) {
+        var mh$ = cae_model_config_check.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("cae_model_config_check", config, out);
+            }
+            return (int)mh$.invokeExact(config, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class cae_model_create {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             CaeNative.C_INT,
@@ -2422,6 +2418,7 @@ public class CaeNative extends CaeNative$shared {
             CaeNative.C_POINTER,
             CaeNative.C_POINTER,
             CaeNative.C_POINTER,
+            CaeNative.C_POINTER,
             CaeNative.C_POINTER
         );
 
@@ -2433,7 +2430,7 @@ public class CaeNative extends CaeNative$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * cae_status cae_compute_gradients(cae_model *model, const cae_tensor *images, const cae_tensor *mask, cae_step_result *result)
+     * cae_status cae_compute_gradients(cae_model *model, const cae_tensor *images, const cae_tensor *mask, const cae_step_options *options, cae_step_result *result)
      * }
      */
     public static FunctionDescriptor cae_compute_gradients$descriptor() {
@@ -2443,7 +2440,7 @@ public class CaeNative extends CaeNative$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * cae_status cae_compute_gradients(cae_model *model, const cae_tensor *images, const cae_tensor *mask, cae_step_result *result)
+     * cae_status cae_compute_gradients(cae_model *model, const cae_tensor *images, const cae_tensor *mask, const cae_step_options *options, cae_step_result *result)
      * }
      */
     public static MethodHandle cae_compute_gradients$handle() {
@@ -2453,7 +2450,7 @@ public class CaeNative extends CaeNative$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * cae_status cae_compute_gradients(cae_model *model, const cae_tensor *images, const cae_tensor *mask, cae_step_result *result)
+     * cae_status cae_compute_gradients(cae_model *model, const cae_tensor *images, const cae_tensor *mask, const cae_step_options *options, cae_step_result *result)
      * }
      */
     public static MemorySegment cae_compute_gradients$address() {
@@ -2462,78 +2459,14 @@ public class CaeNative extends CaeNative$shared {
 
     /**
      * {@snippet lang=c :
-     * cae_status cae_compute_gradients(cae_model *model, const cae_tensor *images, const cae_tensor *mask, cae_step_result *result)
+     * cae_status cae_compute_gradients(cae_model *model, const cae_tensor *images, const cae_tensor *mask, const cae_step_options *options, cae_step_result *result)
      * }
      */
-    public static int cae_compute_gradients(MemorySegment model, MemorySegment images, MemorySegment mask, MemorySegment result) {
+    public static int cae_compute_gradients(MemorySegment model, MemorySegment images, MemorySegment mask, MemorySegment options, MemorySegment result) {
         var mh$ = cae_compute_gradients.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("cae_compute_gradients", model, images, mask, result);
-            }
-            return (int)mh$.invokeExact(model, images, mask, result);
-        } catch (Error | RuntimeException ex) {
-           throw ex;
-        } catch (Throwable ex$) {
-           throw new AssertionError("should not reach here", ex$);
-        }
-    }
-
-    private static class cae_compute_gradients_with_options {
-        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            CaeNative.C_INT,
-            CaeNative.C_POINTER,
-            CaeNative.C_POINTER,
-            CaeNative.C_POINTER,
-            CaeNative.C_POINTER,
-            CaeNative.C_POINTER
-        );
-
-        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("cae_compute_gradients_with_options");
-
-        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
-    }
-
-    /**
-     * Function descriptor for:
-     * {@snippet lang=c :
-     * cae_status cae_compute_gradients_with_options(cae_model *model, const cae_tensor *images, const cae_tensor *mask, const cae_step_options *options, cae_step_result *result)
-     * }
-     */
-    public static FunctionDescriptor cae_compute_gradients_with_options$descriptor() {
-        return cae_compute_gradients_with_options.DESC;
-    }
-
-    /**
-     * Downcall method handle for:
-     * {@snippet lang=c :
-     * cae_status cae_compute_gradients_with_options(cae_model *model, const cae_tensor *images, const cae_tensor *mask, const cae_step_options *options, cae_step_result *result)
-     * }
-     */
-    public static MethodHandle cae_compute_gradients_with_options$handle() {
-        return cae_compute_gradients_with_options.HANDLE;
-    }
-
-    /**
-     * Address for:
-     * {@snippet lang=c :
-     * cae_status cae_compute_gradients_with_options(cae_model *model, const cae_tensor *images, const cae_tensor *mask, const cae_step_options *options, cae_step_result *result)
-     * }
-     */
-    public static MemorySegment cae_compute_gradients_with_options$address() {
-        return cae_compute_gradients_with_options.ADDR;
-    }
-
-    /**
-     * {@snippet lang=c :
-     * cae_status cae_compute_gradients_with_options(cae_model *model, const cae_tensor *images, const cae_tensor *mask, const cae_step_options *options, cae_step_result *result)
-     * }
-     */
-    public static int cae_compute_gradients_with_options(MemorySegment model, MemorySegment images, MemorySegment mask, MemorySegment options, MemorySegment result) {
-        var mh$ = cae_compute_gradients_with_options.HANDLE;
-        try {
-            if (TRACE_DOWNCALLS) {
-                traceDowncall("cae_compute_gradients_with_options", model, images, mask, options, result);
+                traceDowncall("cae_compute_gradients", model, images, mask, options, result);
             }
             return (int)mh$.invokeExact(model, images, mask, options, result);
         } catch (Error | RuntimeException ex) {

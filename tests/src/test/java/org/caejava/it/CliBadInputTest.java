@@ -134,7 +134,7 @@ class CliBadInputTest {
         CliEndToEndTest.Run r = CliEndToEndTest.run(dir.resolve("bad.log"), "grad", "--checkpoint", bad.toString(),
                 "--batch", ok.toString(), "--out", dir.resolve("g.safetensors").toString(), "--backend", "cpu");
         assertEquals(1, r.exit(), r.output());
-        assertTrue(r.output().contains("num_heads 3 does not divide embed_dim 32"), r.output());
+        assertTrue(r.output().contains("config.num_heads 3 does not divide config.embed_dim 32"), r.output());
         try (var files = Files.list(Path.of("."))) {
             assertTrue(files.noneMatch(p -> p.getFileName().toString().startsWith("hs_err_pid")), "no JVM crash log");
         }
