@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/backend.h"
+#include "backend/backend.h"
 #include "cpu/cpu_backend.h"
 
 using namespace cae;
@@ -58,20 +58,7 @@ struct Row {
 
 GemmArgs gemm_args(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, const float* b,
                    float* c, float beta = 0.0f) {
-    GemmArgs g;
-    g.trans_a = ta;
-    g.trans_b = tb;
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.a = a;
-    g.lda = ta ? m : k;
-    g.b = b;
-    g.ldb = tb ? k : n;
-    g.c = c;
-    g.ldc = n;
-    g.beta = beta;
-    return g;
+    return gemm_product(ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, beta, c, n);
 }
 
 }  // namespace
@@ -113,15 +100,8 @@ int main(int argc, char** argv) {
 
     for (int64_t heads : {12, 3}) {
         for (int64_t n : {N, Nv}) {
-            AttentionShape s;
-            s.batch = B;
-            s.heads = heads;
-            s.q_len = n;
-            s.kv_len = n;
-            s.head_dim = D / heads;
+            AttentionShape s = attention_shape(B, heads, n, n, D / heads);
             s.ldq = s.ldk = s.ldv = 3 * D;
-            s.ldo = D;
-            s.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
             const double flops = 4.0 * B * heads * n * n * s.head_dim;
             const std::string shape = "B64 H" + std::to_string(heads) + " N" + std::to_string(n) +
                                       " hd" + std::to_string(s.head_dim);

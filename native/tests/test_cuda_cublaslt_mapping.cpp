@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
+#include "common/error.h"
 #include "cuda/cublaslt_loader.h"
 #include "cuda/gemm.h"
 #include "harness.h"

@@ -11,9 +11,9 @@
 #include <string>
 
 #include "cae/cae.h"
-#include "core/backend.h"
-#include "core/cuda_probe.h"
-#include "core/error.h"
+#include "backend/backend.h"
+#include "backend/cuda_probe.h"
+#include "common/error.h"
 #include "cuda/cublaslt_loader.h"
 #include "harness.h"
 

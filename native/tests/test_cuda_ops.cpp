@@ -25,10 +25,10 @@
 #include <tuple>
 #include <vector>
 
-#include "core/backend.h"
-#include "core/cuda_probe.h"
-#include "core/error.h"
-#include "core/memory_stats.h"
+#include "backend/backend.h"
+#include "backend/cuda_probe.h"
+#include "common/error.h"
+#include "common/memory_stats.h"
 #include "harness.h"
 
 using namespace cae;
@@ -238,19 +238,10 @@ void check_op(const std::string& label, const Arrays& in, const std::vector<std:
 
 GemmArgs gemm_args(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, float beta, int64_t batch,
                    int64_t pad, int64_t* a_size, int64_t* b_size, int64_t* c_size) {
-    GemmArgs g;
-    g.trans_a = ta;
-    g.trans_b = tb;
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.alpha = alpha;
-    g.beta = beta;
-    g.batch = batch;
     const int64_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
-    g.lda = a_cols + pad;
-    g.ldb = b_cols + 2 * pad;
-    g.ldc = n + pad;
+    GemmArgs g = gemm_product(ta, tb, m, n, k, alpha, nullptr, a_cols + pad, nullptr, b_cols + 2 * pad, beta, nullptr,
+                              n + pad);
+    g.batch = batch;
     g.stride_a = a_rows * g.lda + (pad ? 5 : 0);
     g.stride_b = b_rows * g.ldb + (pad ? 7 : 0);
     g.stride_c = m * g.ldc + (pad ? 11 : 0);
@@ -710,15 +701,8 @@ TEST_CASE("attention_forward and attention_backward into bf16 destinations") {
     };
     for (const GemmPrecision precision : {GemmPrecision::FP32, GemmPrecision::BF16}) {
         const int64_t B = 2, H = 12, N = 99, hd = 64, D = H * hd;
-        AttentionShape s;
-        s.batch = B;
-        s.heads = H;
-        s.q_len = s.kv_len = N;
-        s.head_dim = hd;
+        AttentionShape s = attention_shape(B, H, N, N, hd, precision);
         s.ldq = s.ldk = s.ldv = 3 * D;
-        s.ldo = D;
-        s.scale = 0.125f;
-        s.precision = precision;
         Arrays in;
         in.f["qkv"] = randn(B * N * 3 * D, 0.6f);
         in.f["out16"] = bf16_nans(B * N * D);
@@ -893,13 +877,7 @@ TEST_CASE("attention forward (out, probs) and backward (dq, dk, dv; dv alone), f
         const bool bf16 = precision == GemmPrecision::BF16;
         const double tol = bf16 ? 1e-4 : gemm_tol();
         const int64_t D = c.heads * c.hd;
-        AttentionShape s;
-        s.precision = precision;
-        s.batch = c.batch;
-        s.heads = c.heads;
-        s.q_len = c.nq;
-        s.kv_len = c.nk;
-        s.head_dim = c.hd;
+        AttentionShape s = attention_shape(c.batch, c.heads, c.nq, c.nk, c.hd, precision);
         s.scale = 1.0f / std::sqrt(static_cast<float>(c.hd)) * 1.3f;
         s.ldo = D + c.o_pad;
         int64_t qo, ko, vo, size;
@@ -1029,15 +1007,8 @@ TEST_CASE("empty inputs: mse and l2_norm of n = 0, attention without keys") {
     });
     for (const GemmPrecision precision : {GemmPrecision::FP32, GemmPrecision::BF16}) {
         const bool bf16 = precision == GemmPrecision::BF16;
-        AttentionShape s;
-        s.batch = 2;
-        s.heads = 3;
-        s.q_len = 5;
-        s.kv_len = 0;
-        s.head_dim = 16;
-        s.ldq = s.ldk = s.ldv = s.heads * s.head_dim;
+        AttentionShape s = attention_shape(2, 3, 5, 0, 16, precision);
         s.ldo = s.ldq + 2;
-        s.precision = precision;
         Arrays a;
         a.f["q"] = randn(s.batch * s.q_len * s.ldq);
         a.f["kv"] = randn(4);

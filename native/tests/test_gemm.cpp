@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
+#include "common/error.h"
 #include "cpu/cpu_backend.h"
 #include "harness.h"
 

@@ -378,12 +378,7 @@ TEST_CASE("attention forward (out, probs) and backward (q, k, v)") {
     auto& be = backend();
     for (const AttnCase& c : cases) {
         const int64_t D = c.heads * c.hd;
-        AttentionShape s;
-        s.batch = c.batch;
-        s.heads = c.heads;
-        s.q_len = c.nq;
-        s.kv_len = c.nk;
-        s.head_dim = c.hd;
+        AttentionShape s = attention_shape(c.batch, c.heads, c.nq, c.nk, c.hd);
         s.scale = 1.0f / std::sqrt(static_cast<float>(c.hd)) * 1.3f;
         s.ldo = D + c.o_pad;
         // q, k, v live in one buffer `qkv` at offsets qo, ko, vo (two regions when not fused).
@@ -708,15 +703,8 @@ TEST_CASE("every op: bitwise repeatable per thread count, equal across 1, 2, 3 t
     // Sizes large enough that every op splits its work.
     const int64_t rows = 1000, C = 192, n = rows * C;
     const Vec x = randn(n), y = randn(n), R = randn(n), w = randn(C), b = randn(C);
-    AttentionShape s;
-    s.batch = 8;
-    s.heads = 4;
-    s.q_len = 40;
-    s.kv_len = 33;
-    s.head_dim = 16;
+    AttentionShape s = attention_shape(8, 4, 40, 33, 16);
     s.ldq = s.ldk = s.ldv = 3 * 64;
-    s.ldo = 64;
-    s.scale = 0.25f;
     const Vec qkv = randn(s.batch * 40 * 3 * 64), dout = randn(s.batch * 40 * 64);
     const auto idx = random_indices(40, 50, 25);
     const int64_t n_params = 300000;

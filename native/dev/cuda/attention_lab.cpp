@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "core/backend.h"
+#include "backend/backend.h"
 #include "fused_attention.h"
 #include "harness.h"
 
@@ -139,16 +139,8 @@ int main(int argc, char** argv) {
         for (const GemmPrecision precision : {GemmPrecision::FP32, GemmPrecision::BF16}) {
             const bool bf16 = precision == GemmPrecision::BF16;
             const int64_t D = c.heads * c.hd;
-            AttentionShape s;
-            s.batch = c.batch;
-            s.heads = c.heads;
-            s.q_len = c.nq;
-            s.kv_len = c.nk;
-            s.head_dim = c.hd;
-            s.ldq = s.ldk = s.ldv = c.self ? 3 * D : D;
-            s.ldo = D;
-            s.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.hd)));
-            s.precision = precision;
+            AttentionShape s = attention_shape(c.batch, c.heads, c.nq, c.nk, c.hd, precision);
+            if (c.self) s.ldq = s.ldk = s.ldv = 3 * D;
             char label[160];
             std::snprintf(label, sizeof(label), "%s %s B%lld H%lld Nq%lld Nk%lld hd%lld", c.name, bf16 ? "bf16" : "fp32",
                           static_cast<long long>(c.batch), static_cast<long long>(c.heads),
@@ -209,7 +201,8 @@ int main(int argc, char** argv) {
                                stats.f(), q, k, v, s);
                 cudaStreamSynchronize(stream);
                 const double tol = bf16 ? 2e-3 : 1e-5;
-                auto compare = [&](const std::string& what, Buffer& got, Buffer& want) {
+                // written: how many elements the op must write (bf16 destinations start as NaNs)
+                auto compare = [&](const std::string& what, Buffer& got, Buffer& want, int64_t written) {
                     std::vector<float> g, r;
                     if (bf16) {
                         g = widen(got.get<uint16_t>());
@@ -220,15 +213,21 @@ int main(int argc, char** argv) {
                     }
                     // the same elements written: NaN in one and not the other is a defect of one side
                     size_t nan_mismatch = 0;
+                    int64_t numbers = 0;
                     for (size_t i = 0; i < g.size(); ++i) {
                         if (std::isnan(g[i]) != std::isnan(r[i])) ++nan_mismatch;
+                        if (!std::isnan(r[i])) ++numbers;
                         if (std::isnan(g[i]) && std::isnan(r[i])) g[i] = r[i] = 0.0f;
                     }
                     harness::check(nan_mismatch == 0, std::string(label) + ": " + what + ": written where the reference is not, or the reverse");
+                    if (bf16) harness::check(numbers == written, std::string(label) + ": " + what + ": " +
+                                             std::to_string(numbers) + " elements written, expected " + std::to_string(written));
                     harness::check_close(std::string(label) + ": " + what, g.data(), r.data(), g.size(), tol);
                 };
-                if (w.dk) compare("forward", out_lab, out_ref);
-                compare(std::string("backward, ") + w.what, grad_lab, grad_ref);
+                const int64_t q_rows = c.batch * c.nq * D, kv_rows = c.batch * c.nk * D;
+                if (w.dk) compare("forward", out_lab, out_ref, out_elems);
+                compare(std::string("backward, ") + w.what, grad_lab, grad_ref,
+                        (w.dq ? q_rows : 0) + (w.dk ? kv_rows : 0) + (w.dv ? kv_rows : 0));
             }
             if (!timing) continue;
             const double ref_ms = median_ms(*be, stream, [&] {

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/backend.h"
+#include "backend/backend.h"
 
 using namespace cae;
 
@@ -162,23 +162,10 @@ int main(int argc, char** argv) {
     be.round_to_bf16(W16, W, M * D);
     be.round_to_bf16(x16, x, rows * D);
     auto fc1 = [&](GemmPrecision p, const float* bias_ptr, bool pre_rounded) {
-        GemmArgs g;
-        g.precision = p;
-        g.trans_b = true;
-        g.m = rows;
-        g.n = M;
-        g.k = D;
-        g.a = x;
-        g.lda = D;
-        g.b = W;
-        g.ldb = D;
-        g.c = f1;
-        g.ldc = M;
+        const bool b16 = p == GemmPrecision::BF16;
+        GemmArgs g = gemm_product(false, true, rows, M, D, 1.0f, Operand(x, b16 && pre_rounded ? x16 : nullptr), D,
+                                  Operand(W, b16 ? W16 : nullptr), D, 0.0f, f1, M, p);
         g.bias = bias_ptr;
-        if (p == GemmPrecision::BF16) {
-            g.b_bf16 = W16;
-            if (pre_rounded) g.a_bf16 = x16;
-        }
         return g;
     };
     const std::string gs = std::to_string(rows) + "x" + std::to_string(M) + "x" + std::to_string(D);
@@ -203,24 +190,10 @@ int main(int argc, char** argv) {
     uint16_t* dy16 = halfs(rows * M);
     be.round_to_bf16(dy16, g1, rows * M);
     auto fc1_wgrad = [&](GemmPrecision p, float* bias_grad) {
-        GemmArgs g;
-        g.precision = p;
-        g.trans_a = true;
-        g.m = M;
-        g.n = D;
-        g.k = rows;
-        g.a = g1;
-        g.lda = M;
-        g.b = x;
-        g.ldb = D;
-        g.beta = 1.0f;
-        g.c = dW;
-        g.ldc = D;
+        const bool b16 = p == GemmPrecision::BF16;
+        GemmArgs g = gemm_product(true, false, M, D, rows, 1.0f, Operand(g1, b16 ? dy16 : nullptr), M,
+                                  Operand(x, b16 ? x16 : nullptr), D, 1.0f, dW, D, p);
         g.bias_grad = bias_grad;
-        if (p == GemmPrecision::BF16) {
-            g.a_bf16 = dy16;
-            g.b_bf16 = x16;
-        }
         return g;
     };
     const std::string ws = std::to_string(M) + "x" + std::to_string(D) + "x" + std::to_string(rows);
@@ -302,14 +275,8 @@ int main(int argc, char** argv) {
     // 5. attention, forward and backward, bf16 products against fp32
     float *qkv = floats(rows * 3 * D, 1.0f), *att = floats(rows * D, 0.0f);
     float *probs = floats(batch * H * T * T, 0.0f), *dqkv = floats(rows * 3 * D, 0.0f), *datt = floats(rows * D, 1.0f);
-    AttentionShape s;
-    s.batch = batch;
-    s.heads = H;
-    s.q_len = s.kv_len = T;
-    s.head_dim = hd;
+    AttentionShape s = attention_shape(batch, H, T, T, hd);
     s.ldq = s.ldk = s.ldv = 3 * D;
-    s.ldo = D;
-    s.scale = 0.125f;
     auto attention = [&](GemmPrecision p) {
         s.precision = p;
         be.attention_forward(att, probs, qkv, qkv + D, qkv + 2 * D, s);

@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "core/backend.h"
+#include "backend/backend.h"
 
 namespace cae::lab {
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/backend.h"
+#include "backend/backend.h"
 #include "attention_fused.h"
 #include "harness.h"
 
@@ -85,14 +85,8 @@ template <int HD>
 void check_case(const std::string& name, int64_t B, int64_t H, int64_t nq, int64_t nk, bool self, int grads,
                 bool bf16) {
     const int64_t D = H * HD;
-    AttentionShape s;
-    s.batch = B;
-    s.heads = H;
-    s.q_len = nq;
-    s.kv_len = nk;
-    s.head_dim = HD;
+    AttentionShape s = attention_shape(B, H, nq, nk, HD, bf16 ? GemmPrecision::BF16 : GemmPrecision::FP32);
     s.scale = 1.0f / std::sqrt(static_cast<float>(HD));
-    s.precision = bf16 ? GemmPrecision::BF16 : GemmPrecision::FP32;
     // self: q, k, v column blocks of one [B, N, 3D] buffer; cross: q [B, nq, D + 3], kv [B, nk, 2D]
     int64_t qo, ko, vo, size;
     if (self) {

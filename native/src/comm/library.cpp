@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "core/error.h"
+#include "common/error.h"
 
 namespace cae {
 

@@ -12,7 +12,7 @@
 
 #include "comm/comm.h"
 #include "comm/library.h"
-#include "core/error.h"
+#include "common/error.h"
 
 namespace cae {
 namespace {

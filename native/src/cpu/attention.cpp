@@ -94,20 +94,7 @@ void gemm1(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const
         lda = a_cols;
         ldb = b_cols;
     }
-    GemmArgs g;
-    g.trans_a = ta;
-    g.trans_b = tb;
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.alpha = alpha;
-    g.a = a;
-    g.lda = lda;
-    g.b = b;
-    g.ldb = ldb;
-    g.beta = beta;
-    g.c = c;
-    g.ldc = ldc;
+    GemmArgs g = gemm_product(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     gemm_builtin(g, 1);
 }
 

@@ -5,9 +5,9 @@
 #include <memory>
 #include <vector>
 
-#include "core/context.h"
-#include "core/error.h"
-#include "core/memory_stats.h"
+#include "abi/context.h"
+#include "common/error.h"
+#include "common/memory_stats.h"
 
 namespace cae {
 
@@ -117,9 +117,6 @@ void CpuBackend::gemm(const GemmArgs& g) {
     }
 }
 
-void CpuBackend::round_to_bf16(uint16_t* dst, const float* src, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) dst[i] = float_to_bf16(src[i]);
-}
 
 void CpuBackend::residual_layernorm_forward(float* mid, Dest out, float* mean, float* rstd, const float* x,
                                             const float* y, const float* gamma, const float* sample_scale,

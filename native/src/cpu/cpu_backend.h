@@ -3,7 +3,7 @@
 // backend. Deterministic for a given thread count.
 #pragma once
 
-#include "core/backend.h"
+#include "backend/backend.h"
 
 namespace cae::cpu {
 

@@ -92,6 +92,19 @@ void CpuBackend::copy_rows(float* dst, int64_t ld_dst, const float* src, int64_t
         std::memmove(dst + r * ld_dst, src + r * ld_src, cols * sizeof(float));
 }
 
+// dst [rows, cols] (row stride ld_dst) += src [rows, cols] (row stride ld_src)
+void CpuBackend::add_rows(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
+                          int64_t cols) {
+    const bool parallel = rows * cols >= (int64_t(1) << 15) && rows > 1;
+#pragma omp parallel for num_threads(threads_) schedule(static) if (parallel)
+    for (int64_t r = 0; r < rows; ++r) {
+        float* d = dst + r * ld_dst;
+        const float* s = src + r * ld_src;
+        for (int64_t c = 0; c < cols; ++c) d[c] += s[c];
+    }
+}
+
+
 // out [rows, cols] (row stride ld) += bias [cols]
 void CpuBackend::add_bias(float* out, int64_t ld, const float* bias, int64_t rows, int64_t cols) {
     if (rows <= 0 || cols <= 0) return;

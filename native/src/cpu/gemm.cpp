@@ -1,7 +1,7 @@
 // GEMM through OpenBLAS's CBLAS interface, when the library was built with it.
 #include <algorithm>
 
-#include "core/error.h"
+#include "common/error.h"
 #include "cpu/cpu_backend.h"
 
 #ifdef CAE_HAVE_OPENBLAS

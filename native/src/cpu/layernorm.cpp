@@ -1,5 +1,5 @@
-// LayerNorm over the last dimension, rows in parallel. Row statistics and the weight/bias
-// gradients are accumulated in double.
+// LayerNorm over the last dimension and the per-row normalization of pixel targets, rows in
+// parallel. Row statistics and the weight/bias gradients are accumulated in double.
 #include <algorithm>
 #include <cmath>
 
@@ -11,7 +11,8 @@ namespace cae::cpu {
 
 namespace {
 
-constexpr int64_t kRowGrain = int64_t{1} << 14;  // elements per thread
+constexpr int64_t kRowGrain = int64_t{1} << 14;     // elements per thread
+constexpr int64_t kStreamGrain = int64_t{1} << 15;  // elements per thread of normalize_rows
 
 }  // namespace
 
@@ -133,6 +134,25 @@ void CpuBackend::layernorm_backward(float* dx, float* dweight, float* dbias, con
     }
     partials.add_to(dweight, 0, threads_);
     partials.add_to(dbias, 1, threads_);
+}
+
+// x [rows, P], per row: x = (x - mean) / sqrt(var + eps), var = sum (x - mean)^2 / (P - 1).
+void CpuBackend::normalize_rows(float* x, int64_t rows, int64_t P, float eps) {
+    if (rows <= 0 || P <= 0) return;
+#pragma omp parallel for num_threads(team_size(threads_, rows * P, kStreamGrain)) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+        float* row = x + r * P;
+        double sum = 0.0;
+        for (int64_t c = 0; c < P; ++c) sum += row[c];
+        const double mean = sum / static_cast<double>(P);
+        double sq = 0.0;
+        for (int64_t c = 0; c < P; ++c) sq += (row[c] - mean) * (row[c] - mean);
+        // P = 1 has no unbiased variance (torch gives NaN); 0 keeps the row finite.
+        const double var = P > 1 ? sq / static_cast<double>(P - 1) : 0.0;
+        const float inv = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+        const float m = static_cast<float>(mean);
+        for (int64_t c = 0; c < P; ++c) row[c] = (row[c] - m) * inv;
+    }
 }
 
 }  // namespace cae::cpu

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <exception>
 
-#include "core/error.h"
+#include "common/error.h"
 
 namespace cae::cpu {
 

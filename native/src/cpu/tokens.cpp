@@ -1,5 +1,4 @@
-// Token selection (gather / scatter-add of rows by index), patch extraction and the per-patch
-// normalization of pixel targets.
+// Token selection (gather / scatter-add of rows by index) and patch extraction.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -99,25 +98,6 @@ void CpuBackend::patchify_gather(float* out, const float* img, const int32_t* id
     for (int64_t r = 0; r < B * n_sel; ++r) {
         const int64_t token = idx[r];
         write_patch(out + r * P, img + (r / n_sel) * C * H * W, C, H, W, p, token / gw, token % gw, order);
-    }
-}
-
-// x [rows, P], per row: x = (x - mean) / sqrt(var + eps), var = sum (x - mean)^2 / (P - 1).
-void CpuBackend::normalize_rows(float* x, int64_t rows, int64_t P, float eps) {
-    if (rows <= 0 || P <= 0) return;
-#pragma omp parallel for num_threads(team_size(threads_, rows * P, kStreamGrain)) schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-        float* row = x + r * P;
-        double sum = 0.0;
-        for (int64_t c = 0; c < P; ++c) sum += row[c];
-        const double mean = sum / static_cast<double>(P);
-        double sq = 0.0;
-        for (int64_t c = 0; c < P; ++c) sq += (row[c] - mean) * (row[c] - mean);
-        // P = 1 has no unbiased variance (torch gives NaN); 0 keeps the row finite.
-        const double var = P > 1 ? sq / static_cast<double>(P - 1) : 0.0;
-        const float inv = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
-        const float m = static_cast<float>(mean);
-        for (int64_t c = 0; c < P; ++c) row[c] = (row[c] - m) * inv;
     }
 }
 

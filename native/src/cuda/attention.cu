@@ -128,25 +128,9 @@ Operand operand(const S& scratch, bool bf16) {
 GemmArgs pair_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, Operand a, int64_t lda, Operand b,
                    int64_t ldb, float* c, int64_t ldc, int64_t pairs, int64_t sa, int64_t sb, int64_t sc,
                    GemmPrecision precision) {
-    GemmArgs g;
-    g.precision = precision;
-    g.trans_a = ta;
-    g.trans_b = tb;
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.alpha = alpha;
-    g.a = a.f32;
-    g.a_bf16 = a.bf16;
-    g.lda = lda;
+    GemmArgs g = gemm_product(ta, tb, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc, precision);
     g.stride_a = sa;
-    g.b = b.f32;
-    g.b_bf16 = b.bf16;
-    g.ldb = ldb;
     g.stride_b = sb;
-    g.beta = 0.0f;
-    g.c = c;
-    g.ldc = ldc;
     g.stride_c = sc;
     g.batch = pairs;
     return g;

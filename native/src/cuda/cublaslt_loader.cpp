@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <mutex>
 
-#include "core/error.h"
+#include "common/error.h"
 #include "cuda/options.h"
 
 namespace cae::cuda {

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "comm/comm.h"
-#include "core/error.h"
-#include "core/memory_stats.h"
+#include "common/error.h"
+#include "common/memory_stats.h"
 #include "cuda/cuda_check.h"
 
 namespace cae::cuda {

@@ -21,7 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/backend.h"
+#include "backend/backend.h"
 #include "cuda/device_allocator.h"
 #include "cuda/gemm.h"
 

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/error.h"
+#include "common/error.h"
 #include "cuda/options.h"
 
 namespace cae::cuda {

@@ -7,9 +7,9 @@
 #include <memory>
 #include <string>
 
-#include "core/backend.h"
-#include "core/cuda_probe.h"
-#include "core/error.h"
+#include "backend/backend.h"
+#include "backend/cuda_probe.h"
+#include "common/error.h"
 #include "cuda/cublaslt_loader.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/gemm.h"

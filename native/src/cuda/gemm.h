@@ -16,7 +16,7 @@
 #include <memory>
 #include <string>
 
-#include "core/backend.h"
+#include "backend/backend.h"
 #include "cuda/cublaslt_loader.h"
 
 namespace cae::cuda {

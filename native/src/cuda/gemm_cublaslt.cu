@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string>
 
-#include "core/error.h"
+#include "common/error.h"
 #include "cuda/cuda_check.h"
 #include "cuda/gemm.h"
 

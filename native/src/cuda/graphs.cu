@@ -13,7 +13,7 @@
 #include <cstdlib>
 
 
-#include "core/error.h"
+#include "common/error.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 

@@ -7,14 +7,14 @@
 
 #include <cstdint>
 
-#include "core/backend.h"
+#include "backend/backend.h"
 #include "cuda/cuda_check.h"
 
 namespace cae::cuda {
 
 constexpr int kWarp = 32;
 
-// An op's output element (Dest, core/backend.h): stored as fp32, or rounded to bf16.
+// An op's output element (Dest, backend/backend.h): stored as fp32, or rounded to bf16.
 __device__ __forceinline__ void store_out(float* p, float v) { *p = v; }
 __device__ __forceinline__ void store_out(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
 // A gradient element: added to fp32, or its rounding written to bf16 (Dest's rule for gradients).

@@ -1,5 +1,5 @@
 // Mixed precision on the CUDA backend: the bf16 copies of tensors and the BF16 GEMM (operands
-// rounded to bfloat16, fp32 accumulation; see GemmPrecision in core/backend.h).
+// rounded to bfloat16, fp32 accumulation; see GemmPrecision in backend/backend.h).
 //  - cuBLASLt: bf16 A and B (the caller's copies, or rounded here into scratch), fp32 C and D,
 //    CUBLAS_COMPUTE_32F: the tensor cores' bf16 path.
 //  - fallback kernels: the operands rounded to bf16 *values* in fp32 scratch, then the one-pass

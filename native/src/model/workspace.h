@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/backend.h"
+#include "backend/backend.h"
 
 namespace cae {
 

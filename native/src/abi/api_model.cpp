@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "cae/cae.h"
-#include "core/context.h"
-#include "core/error.h"
-#include "core/handles.h"
-#include "core/model.h"
+#include "abi/context.h"
+#include "common/error.h"
+#include "abi/handles.h"
+#include "model/model.h"
 
 namespace {
 

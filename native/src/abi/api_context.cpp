@@ -5,10 +5,10 @@
 #include <vector>
 
 #include "cae/cae.h"
-#include "core/context.h"
-#include "core/error.h"
-#include "core/handles.h"
-#include "core/workspace.h"
+#include "abi/context.h"
+#include "common/error.h"
+#include "abi/handles.h"
+#include "model/workspace.h"
 
 extern "C" {
 

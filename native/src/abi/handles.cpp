@@ -1,9 +1,9 @@
-#include "core/handles.h"
+#include "abi/handles.h"
 
 #include <mutex>
 #include <unordered_map>
 
-#include "core/error.h"
+#include "common/error.h"
 
 namespace cae {
 

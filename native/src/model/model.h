@@ -9,11 +9,11 @@
 
 #include "cae/cae.h"
 #include "comm/comm.h"
-#include "core/context.h"
-#include "core/layers.h"
-#include "core/model_config.h"
-#include "core/params.h"
-#include "core/workspace.h"
+#include "abi/context.h"
+#include "model/layers.h"
+#include "model/model_config.h"
+#include "model/params.h"
+#include "model/workspace.h"
 
 namespace cae {
 

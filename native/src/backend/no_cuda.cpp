@@ -2,9 +2,9 @@
 #include <memory>
 #include <string>
 
-#include "core/backend.h"
-#include "core/cuda_probe.h"
-#include "core/error.h"
+#include "backend/backend.h"
+#include "backend/cuda_probe.h"
+#include "common/error.h"
 
 namespace cae {
 

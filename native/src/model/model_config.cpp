@@ -1,9 +1,9 @@
-#include "core/model_config.h"
+#include "model/model_config.h"
 
 #include <cmath>
 #include <cstring>
 
-#include "core/error.h"
+#include "common/error.h"
 
 namespace cae {
 

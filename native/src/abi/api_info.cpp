@@ -3,8 +3,8 @@
 #include <string>
 
 #include "cae/cae.h"
-#include "core/cuda_probe.h"
-#include "core/error.h"
+#include "backend/cuda_probe.h"
+#include "common/error.h"
 
 namespace {
 

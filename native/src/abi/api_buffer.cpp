@@ -2,10 +2,10 @@
 #include <cstring>
 
 #include "cae/cae.h"
-#include "core/context.h"
-#include "core/error.h"
-#include "core/handles.h"
-#include "core/memory_stats.h"
+#include "abi/context.h"
+#include "common/error.h"
+#include "abi/handles.h"
+#include "common/memory_stats.h"
 
 namespace {
 

@@ -6,9 +6,9 @@
 
 #include "cae/cae.h"
 #include "comm/comm.h"
-#include "core/error.h"
-#include "core/handles.h"
-#include "core/model.h"
+#include "common/error.h"
+#include "abi/handles.h"
+#include "model/model.h"
 
 struct cae_comm {
     std::shared_ptr<cae::Communicator> impl;

@@ -1,10 +1,10 @@
-#include "core/params.h"
+#include "model/params.h"
 
 #include <cmath>
 #include <string>
 
-#include "core/error.h"
-#include "core/rng.h"
+#include "common/error.h"
+#include "model/rng.h"
 
 namespace cae {
 

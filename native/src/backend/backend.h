@@ -1,6 +1,6 @@
 // The backend interface: every numerical operation the CAE model needs, implemented once
 // per device kind (src/cpu, src/cuda). A backend knows tensors as raw float arrays in its
-// own memory; it does not know what a CAE is. The model in src/core is written against this
+// own memory; it does not know what a CAE is. The model in src/model is written against this
 // interface only, so the CPU and CUDA paths are comparable op by op.
 //
 // Conventions for every op:
@@ -9,7 +9,7 @@
 //  - Forward ops overwrite their outputs.
 //  - Backward ops ACCUMULATE (+=) into every gradient output; callers zero them first.
 //    A gradient output passed as nullptr is skipped.
-//  - Sizes are validated by the caller (src/core); ops assume them consistent.
+//  - Sizes are validated by the caller (src/model); ops assume them consistent.
 #pragma once
 
 #include <cstddef>
@@ -106,6 +106,31 @@ struct GemmArgs {
     float* bias_grad = nullptr;
 };
 
+// One product C [m, n] = alpha op(A) op(B) + beta C: A and B fp32, or for BF16 their bf16 copies
+// (Operand), with row strides lda, ldb, ldc. Batches, biases and epilogues are set on the result.
+inline GemmArgs gemm_product(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, Operand a,
+                             int64_t lda, Operand b, int64_t ldb, float beta, float* c, int64_t ldc,
+                             GemmPrecision precision = GemmPrecision::FP32) {
+    GemmArgs g;
+    g.trans_a = trans_a;
+    g.trans_b = trans_b;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.alpha = alpha;
+    g.a = a.f32;
+    g.a_bf16 = a.bf16;
+    g.lda = lda;
+    g.b = b.f32;
+    g.b_bf16 = b.bf16;
+    g.ldb = ldb;
+    g.beta = beta;
+    g.c = c;
+    g.ldc = ldc;
+    g.precision = precision;
+    return g;
+}
+
 // Elements from the first to the last one a stored operand of rows x cols (row stride ld)
 // covers over `batch` items `stride` apart (stride 0: one matrix shared by every item).
 inline int64_t gemm_operand_span(int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch) {
@@ -138,6 +163,22 @@ struct AttentionShape {
     // bf16 and sum in fp32; the softmax, its backward and the saved probabilities stay fp32.
     GemmPrecision precision = GemmPrecision::FP32;
 };
+
+// Attention of `heads` heads of head_dim columns, every tensor in rows of heads * head_dim (set the
+// strides after for other layouts), scaled by 1 / sqrt(head_dim).
+inline AttentionShape attention_shape(int64_t batch, int64_t heads, int64_t q_len, int64_t kv_len, int64_t head_dim,
+                                      GemmPrecision precision = GemmPrecision::FP32) {
+    AttentionShape a;
+    a.batch = batch;
+    a.heads = heads;
+    a.q_len = q_len;
+    a.kv_len = kv_len;
+    a.head_dim = head_dim;
+    a.ldq = a.ldk = a.ldv = a.ldo = heads * head_dim;
+    a.scale = static_cast<float>(1.0 / __builtin_sqrt(static_cast<double>(head_dim)));
+    a.precision = precision;
+    return a;
+}
 
 enum class PatchOrder : int32_t {
     ChannelsFirst = 0,  // (c, py, px): matches a Conv2d weight [D, C, p, p] flattened

@@ -1,4 +1,4 @@
-#include "core/context.h"
+#include "abi/context.h"
 
 #include <omp.h>
 
@@ -6,9 +6,9 @@
 #include <cstring>
 #include <new>
 
-#include "core/cuda_probe.h"
-#include "core/error.h"
-#include "core/memory_stats.h"
+#include "backend/cuda_probe.h"
+#include "common/error.h"
+#include "common/memory_stats.h"
 
 namespace cae {
 

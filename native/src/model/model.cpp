@@ -1,4 +1,4 @@
-#include "core/model.h"
+#include "model/model.h"
 
 #include <chrono>
 #include <cmath>
@@ -6,9 +6,9 @@
 #include <map>
 #include <set>
 
-#include "core/error.h"
-#include "core/memory_stats.h"
-#include "core/rng.h"
+#include "common/error.h"
+#include "common/memory_stats.h"
+#include "model/rng.h"
 
 namespace cae {
 

@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "cae/cae.h"
-#include "core/backend.h"
+#include "backend/backend.h"
 
 namespace cae {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "core/backend.h"
-#include "core/model_config.h"
+#include "backend/backend.h"
+#include "model/model_config.h"
 
 namespace cae {
 

@@ -4,9 +4,9 @@
 
 #include <cstdint>
 
-#include "core/backend.h"
-#include "core/params.h"
-#include "core/workspace.h"
+#include "backend/backend.h"
+#include "model/params.h"
+#include "model/workspace.h"
 
 namespace cae {
 
@@ -16,6 +16,7 @@ struct WeightRef {
     const float* f32 = nullptr;
     const uint16_t* bf16 = nullptr;
     GemmPrecision precision = GemmPrecision::FP32;
+    Operand operand() const { return Operand(f32, bf16); }
 };
 
 // Parameter and gradient arrays with the table that names their views. With precision BF16 the

@@ -1,9 +1,9 @@
-#include "core/memory_stats.h"
+#include "common/memory_stats.h"
 
 #include <atomic>
 
 #include "cae/cae.h"
-#include "core/error.h"
+#include "common/error.h"
 
 namespace cae {
 

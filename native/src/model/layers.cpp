@@ -1,9 +1,9 @@
-#include "core/layers.h"
+#include "model/layers.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "core/error.h"
+#include "common/error.h"
 
 namespace cae {
 
@@ -12,29 +12,13 @@ namespace {
 void zero(Backend& be, float* x, int64_t n) { be.fill(x, 0.0f, n); }
 
 AttentionShape self_attention(const BlockShape& s, GemmPrecision precision) {
-    AttentionShape a;
-    a.precision = precision;
-    a.batch = s.B;
-    a.heads = s.heads;
-    a.q_len = a.kv_len = s.T;
-    a.head_dim = s.D / s.heads;
+    AttentionShape a = attention_shape(s.B, s.heads, s.T, s.T, s.D / s.heads, precision);
     a.ldq = a.ldk = a.ldv = 3 * s.D;  // q, k, v are column blocks of the fused qkv
-    a.ldo = s.D;
-    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(a.head_dim)));
     return a;
 }
 
 AttentionShape cross_attention(const RegressorShape& s, GemmPrecision precision) {
-    AttentionShape a;
-    a.precision = precision;
-    a.batch = s.B;
-    a.heads = s.heads;
-    a.q_len = s.Nm;
-    a.kv_len = s.Nv + s.Nm;
-    a.head_dim = s.D / s.heads;
-    a.ldq = a.ldk = a.ldv = a.ldo = s.D;
-    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(a.head_dim)));
-    return a;
+    return attention_shape(s.B, s.heads, s.Nm, s.Nv + s.Nm, s.D / s.heads, precision);
 }
 
 // Where a layer's output gradient goes: for a BF16 layer with a weight gradient, only its bf16
@@ -66,20 +50,7 @@ Operand gelu_grad(Backend& be, float* f32, uint16_t* dy16, const float* dout, co
 
 void linear_forward(Backend& be, float* y, const Operand& x, const WeightRef& W, const float* b, int64_t rows,
                     int64_t in, int64_t out) {
-    GemmArgs g;
-    g.precision = W.precision;
-    g.trans_b = true;
-    g.m = rows;
-    g.n = out;
-    g.k = in;
-    g.a = x.f32;
-    g.a_bf16 = x.bf16;
-    g.lda = in;
-    g.b = W.f32;
-    g.b_bf16 = W.bf16;
-    g.ldb = in;
-    g.c = y;
-    g.ldc = out;
+    GemmArgs g = gemm_product(false, true, rows, out, in, 1.0f, x, in, W.operand(), in, 0.0f, y, out, W.precision);
     g.bias = b;  // added in the GEMM's epilogue where the backend can
     be.gemm(g);
 }
@@ -91,27 +62,13 @@ void linear_backward(Backend& be, float* dx, float* dW, float* db, const Operand
     CAE_REQUIRE(dy.f32 != nullptr || (bf16 && dy.bf16 != nullptr && (dW != nullptr || db == nullptr)),
                 "linear_backward: dy given as bf16 only needs BF16 GEMMs, and the weight gradient for a bias gradient");
     // BF16 with both GEMMs: dy rounded once, read by both (each would round it again).
-    const uint16_t* dy16 = bf16 ? dy.bf16 : nullptr;
-    if (bf16 && dy16 == nullptr && dy_bf16 != nullptr && dW != nullptr && dx != nullptr) {
+    Operand dyr(dy.f32, bf16 ? dy.bf16 : nullptr);
+    if (bf16 && dyr.bf16 == nullptr && dy_bf16 != nullptr && dW != nullptr && dx != nullptr) {
         be.round_to_bf16(dy_bf16, dy.f32, rows * out);
-        dy16 = dy_bf16;
+        dyr.bf16 = dy_bf16;
     }
     if (dW != nullptr) {  // dW [out, in] += dy^T [out, rows] x [rows, in]; db = colsum(dy) by the same GEMM
-        GemmArgs g;
-        g.precision = W.precision;
-        g.trans_a = true;
-        g.m = out;
-        g.n = in;
-        g.k = rows;
-        g.a = dy.f32;
-        g.a_bf16 = dy16;
-        g.lda = out;
-        g.b = x.f32;
-        g.b_bf16 = x.bf16;
-        g.ldb = in;
-        g.beta = 1.0f;
-        g.c = dW;
-        g.ldc = in;
+        GemmArgs g = gemm_product(true, false, out, in, rows, 1.0f, dyr, out, x, in, 1.0f, dW, in, W.precision);
         g.bias_grad = db;
         be.gemm(g);
     } else if (db != nullptr) {
@@ -119,21 +76,8 @@ void linear_backward(Backend& be, float* dx, float* dW, float* db, const Operand
         be.bias_backward(db, dy.f32, out, rows, out);
     }
     if (dx != nullptr) {  // dx [rows, in] (+)= dy [rows, out] W [out, in]
-        GemmArgs g;
-        g.precision = W.precision;
-        g.m = rows;
-        g.n = in;
-        g.k = out;
-        g.a = dy.f32;
-        g.a_bf16 = dy16;
-        g.lda = out;
-        g.b = W.f32;
-        g.b_bf16 = W.bf16;
-        g.ldb = in;
-        g.beta = accumulate_dx ? 1.0f : 0.0f;
-        g.c = dx;
-        g.ldc = in;
-        be.gemm(g);
+        be.gemm(gemm_product(false, false, rows, in, out, 1.0f, dyr, out, W.operand(), in, accumulate_dx ? 1.0f : 0.0f,
+                             dx, in, W.precision));
     }
 }
 
