@@ -15,7 +15,7 @@
 // so that a block needs at most 49,920 bytes whatever the length (head dim 64, key side; see
 // smem_floats); 32-row tiles above head dim 64 keep a block near 40 KiB, so that several blocks
 // share a multiprocessor. Keeping all of K and V would need 2 * 256 * 128 * 4 = 256 KiB at head
-// dim 128, beyond the 227 KiB opt-in of an H100. The price is that K (or Q) is read again from global
+// dim 128, beyond what a block may opt into. The price is that K (or Q) is read again from global
 // memory (L2) by every stage of a pass when a sequence spans several tiles; a sequence of one
 // tile is read once. Tiles hold fp32 values in both precisions (rounded to bf16 values on load
 // for bf16), unpadded: all threads of a block read the same row at once (a broadcast), as
@@ -24,13 +24,10 @@
 // Registers: a thread holds one HD-float row of its own at a time (q, dO, k or v, read again per
 // step from global memory) and the accumulator of one slice of the head dim (all of it up to 64;
 // two slices of 40, 48, 56 or 64 above), so that about HD + HD / slices floats are live instead of
-// 3 HD, which spilled at head dim 64 already. The per-key factors of a tile (probabilities, dS)
+// 3 HD. The per-key factors of a tile (probabilities, dS)
 // pass from the row-dot phase to the accumulating phase through the thread's column of a shared
 // [tile, kRows] scratch. Each slice recomputes its tile's dot products: above head dim 64 that
-// repeats dot products, but every sum keeps its order and operands. ptxas (sm_80, sm_90a) reports
-// no spills except 8 bytes in the head dim 80 forward on sm_90a (since the forward can also write
-// a bf16 output); above 64 the kernels use up to 255 registers, the rest of them for
-// shared-memory loads in flight.
+// repeats dot products, but every sum keeps its order and operands.
 //
 // Arithmetic, per pair, with rows i (queries) and j (keys), s_ij = scale * (q_i . k_j):
 //   forward:  m_i = max_j s_ij, l_i = sum_j exp(s_ij - m_i), P_ij = exp(s_ij - m_i) / l_i,

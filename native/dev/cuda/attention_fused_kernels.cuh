@@ -1,7 +1,7 @@
 // The fused attention kernels (the steps of attention_fused.h run by one thread block) and their
 // launch, defined as templates over the head dim. Each attention_fused_hd*.cu instantiates them
-// for a few head dims (CAE_FUSED_ATTENTION_KERNELS): at 255 registers and unrolled loops they are
-// slow to compile, and separate files build in parallel. attention_fused.cu dispatches to them.
+// for a few head dims (CAE_FUSED_ATTENTION_KERNELS): with unrolled loops they are slow to compile,
+// and separate files build in parallel. fused_attention.cu dispatches to them.
 #pragma once
 
 #include <cuda_runtime.h>
