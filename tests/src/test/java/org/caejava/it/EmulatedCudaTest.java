@@ -40,8 +40,9 @@ import org.junit.jupiter.api.io.TempDir;
  * SIMT and mma.sync GEMMs for one batch). fp32 differs only in the order of fp32 sums: at most
  * 2.9e-7 in a step's losses and 9e-7 in its gradient norm over 30 steps, 3e-6 in a gradient and
  * 2e-7 in the features; the tolerances are 30 to 100 times that. bf16 computes the first step
- * exactly as the CPU does and one batch's gradients within 1.4e-6 (7e-5 with the mma.sync GEMM,
- * CAE_GEMM=mma; the tolerance is 1e-3), but along a run a sum that
+ * exactly as the CPU does; one batch's gradients differ by up to 2.6e-3 in the worst tensor (a
+ * regressor LayerNorm bias, a sum over rows in which another order of fp32 sums sometimes rounds a
+ * bf16 operand to its neighbour; the tolerance is 5e-3), and along a run a sum that
  * comes out in another order sometimes rounds an operand to the neighbouring bfloat16 (a 2^-8
  * change), and the runs drift apart: up to 3e-3 in a step's alignment loss and 1.1e-2 in its
  * gradient norm; the tolerances are 1e-2 and 5e-2 there.
@@ -63,7 +64,7 @@ class EmulatedCudaTest {
     static final double FIRST_STEP = 1e-5;
     /** Relative tolerance of a batch's losses and of each gradient (against its norm, at least 1e-3 of the whole). */
     static final Map<String, double[]> GRADIENTS = Map.of("fp32", new double[] {1e-5, 1e-4},
-            "bf16", new double[] {1e-4, 1e-3});
+            "bf16", new double[] {1e-4, 5e-3});
     static final double FEATURES = 1e-5;
 
     @TempDir
