@@ -7,7 +7,7 @@
 // A pass is a sequence of steps. Each step is a cooperative load of a tile of the other side's
 // rows into shared memory (skipped when the previous step left the same tile there), then
 // per-thread work on the thread's own row with no further communication. The CUDA kernels
-// (attention_fused.cu) run __syncthreads(), load, __syncthreads(), work per step;
+// (attention_fused_kernels.cuh) run __syncthreads(), load, __syncthreads(), work per step;
 // test_attention_fused.cpp runs the same steps on the host, every thread of every block in turn,
 // against the CPU backend.
 //

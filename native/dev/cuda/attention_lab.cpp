@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
                     harness::check_close(std::string(label) + ": " + what, g.data(), r.data(), g.size(), tol);
                 };
                 const int64_t q_rows = c.batch * c.nq * D, kv_rows = c.batch * c.nk * D;
-                if (w.dk) compare("forward", out_lab, out_ref, out_elems);
+                if (w.dq && w.dk && w.dv) compare("forward", out_lab, out_ref, out_elems);
                 compare(std::string("backward, ") + w.what, grad_lab, grad_ref,
                         (w.dq ? q_rows : 0) + (w.dk ? kv_rows : 0) + (w.dv ? kv_rows : 0));
             }

@@ -237,17 +237,7 @@ int main(int argc, char** argv) {
         };
         const int32_t *idx_vis = ints(vis), *idx_msk = ints(msk);
         auto embed = [&](float* y, const float* patches, int64_t n) {
-            GemmArgs g;
-            g.trans_b = true;
-            g.m = n;
-            g.n = D;
-            g.k = K;
-            g.a = patches;
-            g.lda = K;
-            g.b = pw;
-            g.ldb = K;
-            g.c = y;
-            g.ldc = D;
+            GemmArgs g = gemm_product(false, true, n, D, K, 1.0f, patches, K, pw, K, 0.0f, y, D);
             g.bias = pb;
             be.gemm(g);
         };

@@ -72,16 +72,8 @@ double measure_gemm(cae_context* context, cae_precision precision, int32_t m, in
     CAE_REQUIRE(repeats >= 1 && repeats <= 1000, "repeats is ", repeats, ": expected 1 to 1000");
     cae::Backend& be = context->impl->backend();
     cae::Workspace ws(be);
-    cae::GemmArgs g;
-    g.m = m;
-    g.n = n;
-    g.k = k;
-    g.a = ws.floats(int64_t(m) * k);
-    g.lda = k;
-    g.b = ws.floats(int64_t(k) * n);
-    g.ldb = n;
-    g.c = ws.floats(int64_t(m) * n);
-    g.ldc = n;
+    cae::GemmArgs g = cae::gemm_product(false, false, m, n, k, 1.0f, ws.floats(int64_t(m) * k), k,
+                                        ws.floats(int64_t(k) * n), n, 0.0f, ws.floats(int64_t(m) * n), n);
     be.fill(const_cast<float*>(g.a), 0.5f, int64_t(m) * k);
     be.fill(const_cast<float*>(g.b), 0.25f, int64_t(k) * n);
     if (precision == CAE_PRECISION_BF16) {

@@ -597,19 +597,9 @@ void Model::encode(const float* images, int64_t B, float* cls, float* mean) {
     if (cls != nullptr) be.copy_rows(cls, D, eb.out, T * D, B, D);
     if (mean != nullptr) {
         // mean[b] = (1/N) * ones[1, N] x out[b, 1:, :]
-        GemmArgs g;
-        g.m = 1;
-        g.n = D;
-        g.k = N;
-        g.alpha = 1.0f / static_cast<float>(N);
-        g.a = eb.ones;
-        g.lda = N;
-        g.stride_a = 0;
-        g.b = eb.out + D;
-        g.ldb = D;
-        g.stride_b = T * D;
-        g.c = mean;
-        g.ldc = D;
+        GemmArgs g = gemm_product(false, false, 1, D, N, 1.0f / static_cast<float>(N), eb.ones, N, eb.out + D, D, 0.0f,
+                                  mean, D);
+        g.stride_b = T * D;  // one ones row (stride_a 0) for every image
         g.stride_c = D;
         g.batch = B;
         be.gemm(g);
